@@ -1,0 +1,3 @@
+from tsgate.cli import main
+
+main()
