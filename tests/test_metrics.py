@@ -1,0 +1,128 @@
+import numpy as np
+import pytest
+from sklearn.metrics import mean_absolute_error, root_mean_squared_error
+
+from tsgate.errors import DataError, OptionError
+from tsgate.metrics import (
+    mae,
+    mase,
+    rmse,
+    score_all,
+    seasonal_naive_scale,
+    smape,
+)
+
+
+@pytest.fixture
+def pair():
+    rng = np.random.default_rng(0)
+    y_true = rng.normal(size=(5, 3, 2))  # (N, H, C)
+    y_pred = y_true + rng.normal(scale=0.5, size=y_true.shape)
+    return y_true, y_pred
+
+
+def test_mae_and_rmse_agree_with_sklearn_and_numpy(pair):
+    y_true, y_pred = pair
+    flat_true, flat_pred = y_true.ravel(), y_pred.ravel()
+    by_sklearn = mean_absolute_error(flat_true, flat_pred)
+    assert mae(y_true, y_pred) == pytest.approx(by_sklearn)
+    assert mae(y_true, y_pred) == pytest.approx(np.mean(np.abs(y_true - y_pred)))
+    by_sklearn = root_mean_squared_error(flat_true, flat_pred)
+    assert rmse(y_true, y_pred) == pytest.approx(by_sklearn)
+    by_numpy = np.sqrt(np.mean((y_true - y_pred) ** 2))
+    assert rmse(y_true, y_pred) == pytest.approx(by_numpy)
+
+
+def test_metrics_return_plain_floats(pair):
+    for value in score_all(*pair, scale=1.0).values():
+        assert type(value) is float
+
+
+def test_smape_hand_case():
+    y_true = np.array([[[100.0], [0.0], [0.0]]])
+    y_pred = np.array([[[110.0], [0.0], [5.0]]])
+    # Terms: 2*10/210, 0 (both zero), 2*5/5 = 2; mean * 100.
+    expected = 100.0 * (20.0 / 210.0 + 0.0 + 2.0) / 3.0
+    assert smape(y_true, y_pred) == pytest.approx(expected)
+
+
+def test_smape_bounds(pair):
+    y_true, y_pred = pair
+    assert smape(y_true, y_true) == 0.0
+    assert 0.0 < smape(y_true, y_pred) < 200.0
+    # Opposite signs are the worst case: every term is 2.
+    assert smape(y_true, -y_true) == pytest.approx(200.0)
+
+
+def test_mase_of_seasonal_naive_on_its_training_data_is_one():
+    rng = np.random.default_rng(1)
+    season = 4
+    series = np.sin(np.arange(60) * 2 * np.pi / season) + rng.normal(size=60)
+    scale = seasonal_naive_scale(series, season)
+    y_true = series[season:].reshape(1, -1, 1)
+    y_pred = series[:-season].reshape(1, -1, 1)
+    assert mase(y_true, y_pred, scale) == pytest.approx(1.0)
+
+
+def test_naive_scale_by_hand():
+    history = [1.0, 3.0, 2.0, 6.0]
+    assert seasonal_naive_scale(history, 1) == pytest.approx((2 + 1 + 4) / 3)
+    assert seasonal_naive_scale(history, 2) == pytest.approx((1 + 3) / 2)
+
+
+def test_mase_broadcasts_a_per_series_per_channel_scale():
+    y_true = np.zeros((2, 3, 2))
+    y_pred = np.ones((2, 3, 2))
+    scale = np.array([1.0, 2.0, 4.0, 8.0]).reshape(2, 1, 2)  # (N, 1, C)
+    expected = np.mean([1, 1 / 2, 1 / 4, 1 / 8])
+    assert mase(y_true, y_pred, scale) == pytest.approx(expected)
+
+
+def test_mase_rejects_a_scale_that_does_not_broadcast(pair):
+    with pytest.raises(DataError, match="broadcast"):
+        mase(*pair, scale=np.ones(7))
+
+
+def test_mase_rejects_a_zero_scale(pair):
+    with pytest.raises(DataError, match="positive"):
+        mase(*pair, scale=0.0)
+
+
+def test_scale_of_a_constant_series_raises():
+    with pytest.raises(DataError, match="repeats exactly"):
+        seasonal_naive_scale(np.full(20, 3.0), 1)
+
+
+def test_scale_of_an_exactly_periodic_series_raises():
+    with pytest.raises(DataError, match="every 3 steps"):
+        seasonal_naive_scale(np.tile([1.0, 2.0, 5.0], 5), 3)
+
+
+def test_scale_needs_more_history_than_one_season():
+    with pytest.raises(DataError, match="too short"):
+        seasonal_naive_scale(np.arange(12.0), 12)
+
+
+def test_scale_rejects_a_bad_season():
+    with pytest.raises(OptionError, match="season"):
+        seasonal_naive_scale(np.arange(12.0), 0)
+
+
+def test_shape_mismatch_raises():
+    with pytest.raises(DataError, match="same shape"):
+        mae(np.zeros((2, 3, 1)), np.zeros((2, 4, 1)))
+
+
+def test_nan_forecast_raises():
+    y_pred = np.zeros((1, 2, 1))
+    y_pred[0, 1, 0] = np.nan
+    with pytest.raises(DataError, match="y_pred contains NaN"):
+        rmse(np.zeros((1, 2, 1)), y_pred)
+
+
+def test_score_all_keys_and_values(pair):
+    y_true, y_pred = pair
+    scores = score_all(y_true, y_pred, scale=2.0)
+    assert list(scores) == ["mae", "rmse", "smape", "mase"]
+    assert scores["mae"] == mae(y_true, y_pred)
+    assert scores["mase"] == pytest.approx(scores["mae"] / 2.0)

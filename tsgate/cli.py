@@ -1,0 +1,517 @@
+"""The command line: parse options, call the library, render results, map errors to exit codes.
+
+No modelling happens here. Heavy libraries (torch, pandas, scikit-learn) are
+imported inside the commands, so `tsgate --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from tsgate import __version__
+from tsgate.errors import TsgateError
+
+ISSUES_URL = "https://github.com/tsgate/tsgate/issues"
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+
+class Interrupted(BaseException):
+    """SIGTERM, raised as an exception so that temporary files are cleaned up on the way out."""
+
+
+class TsgateGroup(TyperGroup):
+    """Turns every failure into one line on stderr and a documented exit code."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else EXIT_OK
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help(), err=True)
+            code = EXIT_USAGE
+        except click.UsageError as exc:
+            code = report(f"{exc.format_message()} (see '{exc.ctx.command_path if exc.ctx else 'tsgate'} --help')", EXIT_USAGE)
+        except click.ClickException as exc:
+            code = report(exc.format_message(), exc.exit_code)
+        except TsgateError as exc:
+            code = reraise_if_debug(argv) or report(str(exc), exc.exit_code)
+        except (KeyboardInterrupt, click.Abort):
+            code = report("interrupted; no output was written", EXIT_INTERRUPTED)
+        except Interrupted:
+            code = report("terminated; no output was written", EXIT_TERMINATED)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: never a bare traceback
+            code = reraise_if_debug(argv) or report(
+                f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback and report it at {ISSUES_URL}",
+                EXIT_INTERNAL,
+            )
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def reraise_if_debug(argv: list[str]) -> int:
+    if "--debug" in argv:
+        raise
+    return 0
+
+
+def report(message: str, code: int) -> int:
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    click.echo(f"Error: {first}", err=True)
+    return code
+
+
+app = typer.Typer(
+    cls=TsgateGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    help="Train, compare and use recurrent forecasters (RNN, GRU, LSTM) on time series in CSV files.",
+    epilog="Exit codes: 0 ok, 2 bad input or usage, 1 internal error, 130 interrupted. Data '-' means stdin.",
+)
+
+
+class Backbone(str, Enum):
+    rnn = "rnn"
+    gru = "gru"
+    lstm = "lstm"
+
+
+class OutputFormat(str, Enum):
+    auto = "auto"
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+class SummaryFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class Scaler(str, Enum):
+    standard = "standard"
+    minmax = "minmax"
+    robust = "robust"
+    none = "none"
+
+
+class Fill(str, Enum):
+    ffill = "ffill"
+    interpolate = "interpolate"
+    zero = "zero"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+# ---- shared options: defined once, used by every command -----------------------------------
+
+DATA_HELP = "Data options"
+MODEL_HELP = "Model options"
+TRAIN_HELP = "Training options"
+OUT_HELP = "Output options"
+
+DataArg = Annotated[str, typer.Argument(help="CSV file with a time column and value columns; '-' reads stdin.")]
+Target = Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Value column(s) to forecast; repeat or comma-separate. Default: the only numeric column.", rich_help_panel=DATA_HELP)]
+TimeCol = Annotated[Optional[str], typer.Option("--time-col", help="Timestamp column. Default: detected by name, then by content.", rich_help_panel=DATA_HELP)]
+IdCol = Annotated[Optional[str], typer.Option("--id-col", help="Series id column, for many series in long format (one global model).", rich_help_panel=DATA_HELP)]
+Freq = Annotated[Optional[str], typer.Option("--freq", help="Frequency as a pandas alias (D, h, 30min, W, MS). Default: inferred.", rich_help_panel=DATA_HELP)]
+FillOpt = Annotated[Optional[Fill], typer.Option("--fill", help="Fill missing values and gaps. Default: missing values are an error.", rich_help_panel=DATA_HELP)]
+Sep = Annotated[Optional[str], typer.Option("--sep", help="Field separator. Default: detected among , ; tab |.", rich_help_panel=DATA_HELP)]
+Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of the CSV (a UTF-8 BOM is always accepted).", rich_help_panel=DATA_HELP)]
+
+ModelOpt = Annotated[Backbone, typer.Option("--model", "-m", help="Recurrent backbone.", rich_help_panel=MODEL_HELP)]
+Lookback = Annotated[int, typer.Option("--lookback", "-l", help="Past steps the model reads.", rich_help_panel=MODEL_HELP)]
+Horizon = Annotated[int, typer.Option("--horizon", "-H", help="Future steps predicted at once.", rich_help_panel=MODEL_HELP)]
+Hidden = Annotated[int, typer.Option("--hidden", help="Recurrent state size.", rich_help_panel=MODEL_HELP)]
+Layers = Annotated[int, typer.Option("--layers", help="Stacked recurrent layers.", rich_help_panel=MODEL_HELP)]
+Dropout = Annotated[float, typer.Option("--dropout", help="Dropout between stacked layers.", rich_help_panel=MODEL_HELP)]
+
+Epochs = Annotated[int, typer.Option("--epochs", help="Most epochs to train; early stopping usually ends sooner.", rich_help_panel=TRAIN_HELP)]
+BatchSize = Annotated[int, typer.Option("--batch-size", help="Windows per optimizer step.", rich_help_panel=TRAIN_HELP)]
+Lr = Annotated[float, typer.Option("--lr", help="Adam learning rate.", rich_help_panel=TRAIN_HELP)]
+Patience = Annotated[int, typer.Option("--patience", help="Epochs without validation improvement before stopping.", rich_help_panel=TRAIN_HELP)]
+ValFraction = Annotated[float, typer.Option("--val-fraction", help="Share of each series held out at its end for validation (at least one horizon).", rich_help_panel=TRAIN_HELP)]
+ScalerOpt = Annotated[Scaler, typer.Option("--scaler", help="Per-series scaler, fitted on the training part only.", rich_help_panel=TRAIN_HELP)]
+DeviceOpt = Annotated[Device, typer.Option("--device", help="auto takes cuda, then mps, then cpu.", rich_help_panel=TRAIN_HELP)]
+Seed = Annotated[int, typer.Option("--seed", help="Seed for weights, shuffling and dropout; same seed, same result on CPU.", rich_help_panel=TRAIN_HELP)]
+Threads = Annotated[int, typer.Option("--threads", help="CPU threads for torch (1 is fastest for these small models on a busy machine).", rich_help_panel=TRAIN_HELP)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
+
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="auto: table on a terminal, CSV when piped (or by -o's suffix).", rich_help_panel=OUT_HELP)]
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the result to this file (atomically) instead of stdout.", rich_help_panel=OUT_HELP)]
+
+
+def version_callback(value: bool):
+    if value:
+        typer.echo(f"tsgate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version and exit.")] = False,
+    debug: Debug = False,
+):
+    """Train, compare and use recurrent forecasters (RNN, GRU, LSTM) on time series in CSV files."""
+
+
+def split_targets(target: Optional[list[str]]) -> tuple[str, ...]:
+    return tuple(name.strip() for item in target or () for name in item.split(",") if name.strip())
+
+
+def read_series(data, target, time_col, id_col, freq, fill, sep, encoding):
+    from tsgate.data import DataOptions, load_series
+    from tsgate.io import read_csv
+
+    options = DataOptions(split_targets(target), time_col, id_col, freq, fill.value if fill else None)
+    return load_series(read_csv(data, sep, encoding), options)
+
+
+def people_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+# ---- train -----------------------------------------------------------------------------------
+
+
+@app.command(epilog="""Examples:
+
+  tsgate train sample_data/air_passengers.csv --model gru --lookback 24 --horizon 12 -o air.tsgate
+
+  cat readings.csv | tsgate train - --target load --model lstm -o load.tsgate
+
+  tsgate train sample_data/us_unemployment_by_industry.csv --id-col industry --format json -o jobs.tsgate
+""")
+def train(
+    data: DataArg,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model file to write (atomically). Default: <data>-<model>.tsgate.", rich_help_panel=OUT_HELP)] = None,
+    model: ModelOpt = Backbone.gru,
+    lookback: Lookback = 48,
+    horizon: Horizon = 12,
+    hidden: Hidden = 64,
+    layers: Layers = 1,
+    dropout: Dropout = 0.0,
+    target: Target = None,
+    time_col: TimeCol = None,
+    id_col: IdCol = None,
+    freq: Freq = None,
+    fill: FillOpt = None,
+    sep: Sep = None,
+    encoding: Encoding = "utf-8",
+    epochs: Epochs = 100,
+    batch_size: BatchSize = 64,
+    lr: Lr = 3e-3,
+    patience: Patience = 10,
+    val_fraction: ValFraction = 0.2,
+    scaler: ScalerOpt = Scaler.standard,
+    device: DeviceOpt = Device.auto,
+    seed: Seed = 0,
+    threads: Threads = 1,
+    fmt: Annotated[SummaryFormat, typer.Option("--format", "-f", help="table: summary on stderr; json: summary as JSON on stdout.", rich_help_panel=OUT_HELP)] = SummaryFormat.table,
+    quiet: Quiet = False,
+    debug: Debug = False,
+):
+    """Train one backbone on a CSV and write a model file."""
+    from tsgate.forecaster import Forecaster
+    from tsgate.io import check_writable
+
+    output = output or default_model_path(data, model.value)
+    check_writable(output)
+    forecaster = Forecaster(model.value, lookback, horizon, hidden, layers, dropout, epochs, batch_size, lr, patience,
+                            1.0, val_fraction, scaler.value, device.value, seed, threads)
+    forecaster.configs()  # option errors before reading a possibly long stdin
+    series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
+    console = people_console()
+    show_notes(console, series.notes, quiet)
+    with epoch_progress(console, quiet or not console.is_terminal, f"training {model.value}") as on_epoch:
+        forecaster.fit(series, on_epoch=on_epoch)
+    forecaster.save(output)
+    summary = {**forecaster.metrics_, "model_file": str(output), "series": len(series.ids), "targets": series.targets}
+    if fmt == SummaryFormat.json:
+        from tsgate.render import to_json
+
+        sys.stdout.write(to_json(summary))
+    elif not quiet:
+        print_summary(console, summary)
+
+
+def default_model_path(data: str, backbone: str) -> Path:
+    stem = "stdin" if data == "-" else Path(data).stem
+    return Path(f"{stem}-{backbone}.tsgate")
+
+
+def show_notes(console, notes: list[str], quiet: bool) -> None:
+    if not quiet:
+        for note in notes:
+            console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+def print_summary(console, summary: dict) -> None:
+    from rich.table import Table
+
+    view = Table(show_header=False, box=None, title=f"trained {summary['backbone']}", title_justify="left")
+    labels = [("device", "device"), ("kernel", "recurrent kernel"), ("parameters", "parameters"),
+              ("epochs_run", "epochs run"), ("best_epoch", "best epoch"), ("best_val_loss", "best validation loss (scaled MSE)"),
+              ("val_mae", "validation MAE (data units)"), ("train_seconds", "training time (s)"), ("model_file", "model file")]
+    for key, label in labels:
+        value = summary[key]
+        view.add_row(label, f"{value:.4g}" if isinstance(value, float) else str(value))
+    console.print(view)
+
+
+class epoch_progress:
+    """A rich progress bar over epochs on stderr; yields the on_epoch callback (None when silent)."""
+
+    def __init__(self, console, silent: bool, label: str):
+        self.console, self.silent, self.label = console, silent, label
+
+    def __enter__(self):
+        if self.silent:
+            return None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[losses]}"),
+                                 TimeElapsedColumn(), console=self.console, transient=True)
+        self.progress.__enter__()
+        self.task = self.progress.add_task(self.label, total=None, losses="")
+
+        def on_epoch(epoch, epochs, train_loss, val_loss):
+            self.progress.update(self.task, completed=epoch, total=epochs,
+                                 losses=f"epoch {epoch}  train {train_loss:.4f}  val {val_loss:.4f}")
+
+        return on_epoch
+
+    def __exit__(self, *exc):
+        if not self.silent:
+            self.progress.__exit__(*exc)
+        return False
+
+
+# ---- forecast --------------------------------------------------------------------------------
+
+
+@app.command(epilog="""Examples:
+
+  tsgate forecast air.tsgate sample_data/air_passengers.csv            # table on a terminal, CSV in a pipe
+
+  tsgate forecast load.tsgate readings.csv --format json | jq '.[0]'
+
+  tsgate forecast air.tsgate                                           # from the end of the training data
+""")
+def forecast(
+    model_file: Annotated[Path, typer.Argument(metavar="MODEL", help="A model file written by 'tsgate train'.")],
+    data: Annotated[Optional[str], typer.Argument(help="CSV with the same columns as in training ('-' for stdin). Default: continue the training data.")] = None,
+    freq: Freq = None,
+    fill: FillOpt = None,
+    sep: Sep = None,
+    encoding: Encoding = "utf-8",
+    fmt: FormatOpt = OutputFormat.auto,
+    output: OutputOpt = None,
+    debug: Debug = False,
+):
+    """Forecast the next horizon after each series, with timestamps, on the original scale."""
+    from tsgate.forecaster import Forecaster
+
+    if output:
+        from tsgate.io import check_writable
+
+        check_writable(output)
+    forecaster = Forecaster.load(model_file)
+    series = None
+    if data is not None:
+        from tsgate.data import load_series
+        from tsgate.io import read_csv
+
+        options = forecaster.data_options(freq, fill.value if fill else None)
+        series = load_series(read_csv(data, sep, encoding), options)
+    emit(forecaster.predict(series), fmt.value, output, title="forecast")
+
+
+def emit(frame, fmt: str, output: Optional[Path], title: str, document: dict | None = None, footer: str = "") -> None:
+    """Write a result frame to stdout or `output` in the chosen format; `footer` follows a table."""
+    from tsgate.render import frame_text, resolve_format, table_text
+
+    fmt = resolve_format(fmt, str(output) if output else None)
+    if fmt == "table":
+        text = table_text(frame, title, footer, width=None if output is None else 200)
+    else:
+        text = frame_text(frame, fmt, document)
+    if output:
+        from tsgate.io import write_atomic
+
+        write_atomic(output, text)
+    else:
+        sys.stdout.write(text)
+
+
+# ---- compare ---------------------------------------------------------------------------------
+
+
+@app.command(epilog="""Forecast origins: fold k (k = 0 .. K-1) tests on the HORIZON points that end k horizons
+before the end of each series, and trains only on the points before them (its validation part
+is the end of those). Fold 0 tests on the last horizon. Rows report the mean over folds, then
+mean ± std over seeds; DM p compares each row's errors with the best row's (Diebold-Mariano
+with the Harvey-Leybourne-Newbold correction, on absolute errors in MASE units).
+
+Examples:
+
+  tsgate compare sample_data/air_passengers.csv --models rnn,gru,lstm --lookback 24 --horizon 12 --seeds 3
+
+  tsgate compare readings.csv --target load --folds 4 --format csv > comparison.csv
+
+  cat readings.csv | tsgate compare - --format json | jq '.rows[] | select(.model=="gru")'
+""")
+def compare(
+    data: DataArg,
+    models: Annotated[str, typer.Option("--models", help="Comma-separated backbones to compare.", rich_help_panel=MODEL_HELP)] = "rnn,gru,lstm",
+    seeds: Annotated[int, typer.Option("--seeds", help="Runs per backbone (seeds SEED, SEED+1, ...): tables show mean ± std.", rich_help_panel=TRAIN_HELP)] = 1,
+    folds: Annotated[int, typer.Option("--folds", help="Rolling forecast origins, one horizon apart (see below).", rich_help_panel=TRAIN_HELP)] = 1,
+    season: Annotated[Optional[int], typer.Option("--season", help="Seasonal-naive lag. Default: from the frequency (12 monthly, 24 hourly, 7 daily, ...).", rich_help_panel=MODEL_HELP)] = None,
+    lookback: Lookback = 48,
+    horizon: Horizon = 12,
+    hidden: Hidden = 64,
+    layers: Layers = 1,
+    dropout: Dropout = 0.0,
+    target: Target = None,
+    time_col: TimeCol = None,
+    id_col: IdCol = None,
+    freq: Freq = None,
+    fill: FillOpt = None,
+    sep: Sep = None,
+    encoding: Encoding = "utf-8",
+    epochs: Epochs = 100,
+    batch_size: BatchSize = 64,
+    lr: Lr = 3e-3,
+    patience: Patience = 10,
+    val_fraction: ValFraction = 0.2,
+    scaler: ScalerOpt = Scaler.standard,
+    device: DeviceOpt = Device.auto,
+    seed: Seed = 0,
+    threads: Threads = 1,
+    save_dir: Annotated[Optional[Path], typer.Option("--save-dir", help="Keep every trained model here as BACKBONE-seedN-foldK.tsgate.", rich_help_panel=OUT_HELP)] = None,
+    fmt: FormatOpt = OutputFormat.auto,
+    output: OutputOpt = None,
+    quiet: Quiet = False,
+    debug: Debug = False,
+):
+    """Train several backbones on the same split and compare error, time and size with baselines."""
+    from tsgate.compare import CompareOptions, run_comparison
+    from tsgate.forecaster import Forecaster
+    from tsgate.io import check_writable
+
+    check_output_targets(output, save_dir)
+    template = Forecaster("gru", lookback, horizon, hidden, layers, dropout, epochs, batch_size, lr, patience,
+                          1.0, val_fraction, scaler.value, device.value, seed, threads)
+    options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season)
+    series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
+    console = people_console()
+    show_notes(console, series.notes, quiet)
+    with step_progress(console, quiet or not console.is_terminal) as on_step:
+        result = run_comparison(series, template, options, on_step, save_dir)
+    show_notes(console, result.notes, quiet)
+    emit_comparison(result, fmt.value, output, console, quiet)
+
+
+def check_output_targets(output: Optional[Path], save_dir: Optional[Path]) -> None:
+    """Refuse unwritable destinations before any training starts."""
+    from tsgate.errors import OutputError
+    from tsgate.io import check_writable
+
+    if output:
+        check_writable(output)
+    if save_dir is not None:
+        if save_dir.exists() and not save_dir.is_dir():
+            raise OutputError(f"--save-dir {save_dir} is a file, not a folder")
+        if not save_dir.exists():
+            check_writable(save_dir)
+            save_dir.mkdir()
+        check_writable(save_dir / "probe.tsgate")
+
+
+def emit_comparison(result, fmt: str, output: Optional[Path], console, quiet: bool) -> None:
+    import pandas as pd
+
+    from tsgate.render import resolve_format
+
+    frame = pd.DataFrame(result.rows).astype({"rank": "Int64", "parameters": "Int64"})
+    if resolve_format(fmt, str(output) if output else None) == "table":
+        emit(comparison_view(result.rows), "table", output, title="tsgate compare", footer=result.verdict)
+        return
+    emit(frame, fmt, output, title="tsgate compare", document=result.document())
+    if not quiet:
+        console.print(result.verdict, highlight=False, soft_wrap=True)
+
+
+def comparison_view(rows: list[dict]):
+    """The table for people: mean ± std in one cell, dashes where a column has no meaning."""
+    import pandas as pd
+
+    def spread(row, metric):
+        mean, std = row[metric], row[f"{metric}_std"]
+        return f"{mean:.4g} ± {std:.2g}" if std else f"{mean:.4g}"
+
+    def number(value, pattern="{:.3g}"):
+        return "-" if value is None else pattern.format(value)
+
+    return pd.DataFrame([{
+        "rank": row["rank"], "model": row["model"], "params": number(row["parameters"], "{:d}"),
+        "train s": number(row["train_seconds"]), "s/epoch": number(row["seconds_per_epoch"]),
+        "epochs": number(row["epochs_run"]), "ms/forecast": number(row["forecast_ms"]),
+        "MAE": spread(row, "mae"), "RMSE": spread(row, "rmse"), "sMAPE %": spread(row, "smape"),
+        "MASE": spread(row, "mase"), "DM p": number(row["dm_p"], "{:.2g}"),
+    } for row in rows])
+
+
+class step_progress:
+    """A rich progress bar over (model x seed x fold) runs on stderr; yields the callback (None when silent)."""
+
+    def __init__(self, console, silent: bool):
+        self.console, self.silent = console, silent
+
+    def __enter__(self):
+        if self.silent:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=self.console, transient=True)
+        self.progress.__enter__()
+        self.task = self.progress.add_task("comparing", total=None)
+
+        def on_step(done, total, label):
+            self.progress.update(self.task, completed=done, total=total, description=label)
+
+        return on_step
+
+    def __exit__(self, *exc):
+        if not self.silent:
+            self.progress.__exit__(*exc)
+        return False
+
+
+def main() -> None:
+    """Console-script entry point."""
+    def on_sigterm(signum, frame):
+        raise Interrupted()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    typer.main.get_command(app)()

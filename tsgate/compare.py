@@ -1,0 +1,298 @@
+"""Several backbones and the baselines on the same split, scored on a held-out test period.
+
+Forecast origins: fold k (k = 0 .. K-1) holds out the `horizon` points that end
+k horizons before the end of each series; everything trained for that fold sees
+only the data before its origin (the Forecaster then takes its own validation
+part from the end of that). Fold 0 tests on the last horizon of the series.
+
+Each backbone is fitted through the same `Forecaster` a user calls, so the
+figures are what `tsgate train` gives.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tsgate import __version__
+from tsgate.baselines import RidgeBaseline, infer_season, naive, seasonal_naive
+from tsgate.errors import OptionError
+from tsgate.metrics import score_all, seasonal_naive_scale
+from tsgate.significance import diebold_mariano
+from tsgate.windows import validation_length
+
+METRICS = ("mae", "rmse", "smape", "mase")
+RANK_BY = "mase"  # scale-free, so it ranks fairly across series of different sizes
+SIGNIFICANCE = 0.05
+BASELINES = ("naive", "seasonal_naive", "ridge")
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    models: tuple[str, ...] = ("rnn", "gru", "lstm")  # backbones to train
+    seeds: int = 1  # runs per backbone, with seeds seed, seed+1, ...
+    folds: int = 1  # rolling origins, stepping back one horizon each
+    season: int | None = None  # seasonal-naive lag; None: inferred from the frequency
+
+
+@dataclass
+class Run:
+    """One trained backbone on one fold with one seed, or one baseline on one fold."""
+
+    model: str
+    seed: int | None
+    fold: int
+    scores: dict
+    errors: np.ndarray  # scaled errors (S, C, H) flattened, paired across models
+    parameters: int | None = None
+    train_seconds: float | None = None
+    seconds_per_epoch: float | None = None
+    epochs_run: int | None = None
+    forecast_ms: float | None = None
+
+
+@dataclass
+class Comparison:
+    rows: list[dict]
+    settings: dict
+    verdict: str
+    notes: list[str] = field(default_factory=list)
+
+    def document(self) -> dict:
+        """The JSON shape documented in the README: rows, settings, versions, verdict."""
+        import torch
+
+        versions = {"tsgate": __version__, "torch": torch.__version__, "python": sys.version.split()[0]}
+        return {"rows": self.rows, "settings": self.settings, "versions": versions, "verdict": self.verdict}
+
+
+def resolve_season(options: CompareOptions, freq: str, lookback: int, shortest: int, notes: list[str]) -> int | None:
+    season = options.season
+    if season is not None:
+        if season < 1:
+            raise OptionError(f"--season must be at least 1, got {season}")
+        if season >= shortest:
+            raise OptionError(f"--season {season} is as long as the shortest series ({shortest} points): pass a smaller --season")
+        if season > lookback:
+            raise OptionError(f"--season {season} is longer than the lookback {lookback}: raise --lookback to at least {season} or pass a smaller --season")
+        return season
+    season = infer_season(freq)
+    if season is not None and season > lookback:
+        notes.append(f"the {freq} season of {season} steps is longer than the lookback {lookback}: seasonal naive falls back to naive")
+        return None
+    return season
+
+
+def check_folds(series, template, folds: int) -> None:
+    if folds < 1:
+        raise OptionError(f"--folds must be at least 1, got {folds}")
+    horizon, lookback = template.horizon, template.lookback
+    for key, length in zip(series.ids, series.lengths):
+        before = length - folds * horizon
+        needed = lookback + horizon + validation_length(max(before, 0), horizon, template.val_fraction)
+        if before < needed:
+            label = f"series {key!r}" if key else "the series"
+            raise OptionError(
+                f"--folds {folds} leave {label} {max(before, 0)} points before its first origin, but training needs "
+                f"{needed} (lookback + horizon + validation): use fewer --folds, a shorter --lookback or --horizon"
+            )
+
+
+def run_comparison(series, template, options: CompareOptions, on_step=None, save_dir: Path | None = None) -> Comparison:
+    """Train every backbone (x seeds x folds) and the baselines on the same folds; score and rank them."""
+    notes: list[str] = []
+    if not options.models:
+        raise OptionError("--models is empty: name at least one of rnn, gru, lstm")
+    if options.seeds < 1:
+        raise OptionError(f"--seeds must be at least 1, got {options.seeds}")
+    for backbone in options.models:
+        template.with_params(backbone=backbone).configs()
+    check_folds(series, template, options.folds)
+    season = resolve_season(options, series.freq, template.lookback, min(series.lengths), notes)
+    total = options.folds * (len(options.models) * options.seeds + 1)
+    runs: list[Run] = []
+    done = 0
+    for fold in range(options.folds):
+        train_set, truth = split_fold(series, template.horizon, fold)
+        scale = mase_scale(train_set, season)  # (S, 1, C)
+        runs.extend(baseline_runs(train_set, truth, scale, template, season, fold))
+        done += 1
+        report(on_step, done, total, f"fold {fold + 1}: baselines")
+        for backbone in options.models:
+            for offset in range(options.seeds):
+                seed = template.seed + offset
+                forecaster = template.with_params(backbone=backbone, seed=seed)
+                runs.append(backbone_run(forecaster, train_set, truth, scale, fold))
+                if save_dir is not None:
+                    forecaster.save(save_dir / f"{backbone}-seed{seed}-fold{fold}.tsgate")
+                done += 1
+                report(on_step, done, total, f"fold {fold + 1}: {backbone} seed {seed}")
+    rows = summarise(runs, list(options.models) + list(BASELINES), options.seeds, template.horizon)
+    settings = {
+        **{k: v for k, v in asdict(options).items()}, "season": season, "rank_by": RANK_BY,
+        "models": list(options.models), "forecaster": template.get_params(), "freq": series.freq,
+        "series": len(series.ids), "targets": series.targets, "test_points_per_fold": template.horizon,
+    }
+    return Comparison(rows, settings, verdict(rows), notes)
+
+
+def report(on_step, done: int, total: int, label: str) -> None:
+    if on_step:
+        on_step(done, total, label)
+
+
+def split_fold(series, horizon: int, fold: int):
+    """(data before the fold's origin, the horizon after it as (S, H, C))."""
+    train_set = series.drop_last((fold + 1) * horizon)
+    truth = np.stack([v[len(v) - (fold + 1) * horizon: len(v) - fold * horizon] for v in series.values])
+    return train_set, truth
+
+
+def mase_scale(train_set, season: int | None) -> np.ndarray:
+    lag = season or 1
+    return np.array([[[seasonal_naive_scale(v[:, c], lag) for c in range(v.shape[1])]] for v in train_set.values])
+
+
+def scaled_errors(forecast: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Errors in MASE units, ordered (series, column, horizon) so each horizon block is contiguous."""
+    return ((forecast - truth) / scale).transpose(0, 2, 1).ravel()
+
+
+def contexts(train_set, lookback: int) -> np.ndarray:
+    return np.stack([v[-lookback:] for v in train_set.values])  # (S, L, C)
+
+
+def baseline_runs(train_set, truth, scale, template, season, fold) -> list[Run]:
+    lookback, horizon = template.lookback, template.horizon
+    last = contexts(train_set, lookback)
+    runs = [
+        Run("naive", None, fold, *score(naive(last, horizon), truth, scale)),
+        Run("seasonal_naive", None, fold, *score(seasonal_naive(last, horizon, season), truth, scale)),
+    ]
+    started = time.perf_counter()
+    ridge, centers, spreads = fit_ridge(train_set, lookback, horizon)
+    fitted = time.perf_counter() - started
+    started = time.perf_counter()
+    forecast = ridge.predict((last - centers) / spreads) * spreads + centers
+    forecast_ms = 1000 * (time.perf_counter() - started) / len(last)
+    parameters = ridge.model_.coef_.size + np.size(ridge.model_.intercept_)
+    runs.append(Run("ridge", None, fold, *score(forecast, truth, scale), parameters=int(parameters),
+                    train_seconds=fitted, forecast_ms=forecast_ms))
+    return runs
+
+
+def fit_ridge(train_set, lookback: int, horizon: int):
+    """Ridge on the lag window of every series, each standardised by its own training mean and spread."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    centers = np.stack([v.mean(axis=0) for v in train_set.values])[:, None, :]  # (S, 1, C)
+    spreads = np.stack([v.std(axis=0) + 1e-12 for v in train_set.values])[:, None, :]
+    xs, ys = [], []
+    for number, values in enumerate(train_set.values):
+        scaled = (values - centers[number]) / spreads[number]
+        windows = sliding_window_view(scaled, lookback + horizon, axis=0).transpose(0, 2, 1)  # (N, L + H, C), a view
+        xs.append(windows[:, :lookback])
+        ys.append(windows[:, lookback:])
+    return RidgeBaseline().fit(np.concatenate(xs), np.concatenate(ys)), centers, spreads
+
+
+def score(forecast, truth, scale) -> tuple[dict, np.ndarray]:
+    return score_all(truth, forecast, scale), scaled_errors(forecast, truth, scale)
+
+
+def backbone_run(forecaster, train_set, truth, scale, fold: int) -> Run:
+    forecaster.fit(train_set)
+    last = contexts(train_set, forecaster.lookback)
+    started = time.perf_counter()
+    forecast = forecaster.predict_values(list(range(len(last))), last)
+    forecast_ms = 1000 * (time.perf_counter() - started) / len(last)
+    metrics = forecaster.metrics_
+    return Run(forecaster.backbone, forecaster.seed, fold, *score(forecast, truth, scale),
+               parameters=metrics["parameters"], train_seconds=metrics["train_seconds"],
+               seconds_per_epoch=metrics["seconds_per_epoch"], epochs_run=metrics["epochs_run"], forecast_ms=forecast_ms)
+
+
+def summarise(runs: list[Run], names: list[str], seeds: int, horizon: int) -> list[dict]:
+    """One row per model: figures averaged over folds per seed, then mean and std over seeds."""
+    rows = [summary_row(name, [r for r in runs if r.model == name]) for name in names]
+    order = sorted(range(len(rows)), key=lambda i: rows[i][RANK_BY])
+    for rank, index in enumerate(order, start=1):
+        rows[index]["rank"] = rank
+    best = names[order[0]]
+    reference = paired_errors(runs, best, seeds)
+    for row in rows:
+        if row["model"] == best:
+            row["dm_p"] = None
+            continue
+        errors = paired_errors(runs, row["model"], seeds)
+        row["dm_p"] = diebold_mariano(errors, reference, min(horizon, len(errors) - 1), power=1).p_value
+    return sorted(rows, key=lambda row: row["rank"])
+
+
+def summary_row(name: str, runs: list[Run]) -> dict:
+    per_seed: dict = {}
+    for run in runs:
+        per_seed.setdefault(run.seed, []).append(run)
+    row = {"model": name, "kind": "baseline" if name in BASELINES else "recurrent", "rank": None,
+           "parameters": runs[0].parameters}
+    for column in ("train_seconds", "seconds_per_epoch", "epochs_run", "forecast_ms"):
+        row[column] = mean_or_none([getattr(r, column) for r in runs])
+    for metric in METRICS:
+        seed_means = [np.mean([r.scores[metric] for r in group]) for group in per_seed.values()]
+        row[metric] = float(np.mean(seed_means))
+        row[f"{metric}_std"] = float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else 0.0
+    return row
+
+
+def mean_or_none(values: list) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def paired_errors(runs: list[Run], name: str, seeds: int) -> np.ndarray:
+    """All scaled errors of `name` in (seed, fold, series, column, horizon) order; deterministic baselines repeat per seed."""
+    mine = sorted((r for r in runs if r.model == name), key=lambda r: ((r.seed or 0), r.fold))
+    if mine[0].seed is None:
+        mine = mine * seeds
+    return np.concatenate([r.errors for r in mine])
+
+
+def verdict(rows: list[dict]) -> str:
+    """A sentence computed from the table: the winner, whether the runner-up is within noise, and the cost."""
+    winner, runner = rows[0], rows[1] if len(rows) > 1 else None
+    text = f"{winner['model']} forecasts best ({RANK_BY.upper()} {winner[RANK_BY]:.3g})"
+    if runner is None:
+        return text + "."
+    close = runner["dm_p"] is not None and runner["dm_p"] >= SIGNIFICANCE
+    text += (f"; {runner['model']} is within noise of it (DM p = {runner['dm_p']:.2g})" if close
+             else f"; {runner['model']} is worse beyond noise (DM p = {runner['dm_p']:.2g})")
+    text += cost_clause(winner, runner)
+    if winner["kind"] == "baseline":
+        recurrent = [row for row in rows if row["kind"] == "recurrent"]
+        if recurrent:
+            best = recurrent[0]
+            text += (f". No recurrent backbone beats the {winner['model']} baseline here: the best, {best['model']}, "
+                     f"has {RANK_BY.upper()} {best[RANK_BY]:.3g} (DM p = {best['dm_p']:.2g})")
+    else:
+        baselines = [row for row in rows if row["kind"] == "baseline"]
+        if baselines:
+            base = baselines[0]
+            gain = 100 * (1 - winner[RANK_BY] / base[RANK_BY]) if base[RANK_BY] > 0 else math.nan
+            text += f". It is {gain:.0f}% better than the best baseline, {base['model']} (DM p = {base['dm_p']:.2g})"
+    return text + "."
+
+
+def cost_clause(winner: dict, runner: dict) -> str:
+    if winner["kind"] != "recurrent" or runner["kind"] != "recurrent":
+        return ""
+    parts = []
+    if winner["parameters"] and runner["parameters"]:
+        parts.append(f"{runner['parameters'] / winner['parameters']:.2g}x the parameters")
+    if winner["train_seconds"] and runner["train_seconds"]:
+        parts.append(f"{runner['train_seconds'] / winner['train_seconds']:.2g}x the training time")
+    return f", at {' and '.join(parts)}" if parts else ""

@@ -1,0 +1,127 @@
+"""Point-forecast accuracy: MAE, RMSE, sMAPE and MASE.
+
+Forecasts and truths are float arrays of shape (N, H, C): N forecast origins,
+H horizon steps, C target columns. Every metric averages over all of them.
+"""
+
+import numpy as np
+from sklearn.metrics import mean_absolute_error, root_mean_squared_error
+
+from tsgate.errors import DataError, OptionError
+
+
+def _check_pair(y_true, y_pred):
+    """Both arrays as floats of one shape, finite and non-empty."""
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+    if y_true.shape != y_pred.shape:
+        raise DataError(
+            f"y_true and y_pred must have the same shape, got {y_true.shape} and "
+            f"{y_pred.shape}: pass forecasts aligned with the truth they score"
+        )
+    if y_true.size == 0:
+        raise DataError("cannot score an empty forecast: pass at least one window")
+    for name, values in (("y_true", y_true), ("y_pred", y_pred)):
+        if not np.isfinite(values).all():
+            raise DataError(
+                f"{name} contains NaN or infinite values: "
+                "fill or drop them before scoring"
+            )
+    return y_true, y_pred
+
+
+def mae(y_true, y_pred) -> float:
+    """Mean absolute error over every window, step and column."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    return float(mean_absolute_error(y_true.ravel(), y_pred.ravel()))
+
+
+def rmse(y_true, y_pred) -> float:
+    """Root mean squared error over every window, step and column."""
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    return float(root_mean_squared_error(y_true.ravel(), y_pred.ravel()))
+
+
+def smape(y_true, y_pred) -> float:
+    """Symmetric MAPE in percent, from 0 to 200.
+
+    The mean of 200 * |F - A| / (|A| + |F|). A term where truth and forecast
+    are both 0 is a perfect forecast, so it counts as 0 rather than 0/0.
+    """
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    numerator = 2.0 * np.abs(y_pred - y_true)
+    denominator = np.abs(y_true) + np.abs(y_pred)
+    terms = np.divide(
+        numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0
+    )
+    return float(100.0 * terms.mean())
+
+
+def seasonal_naive_scale(history, season: int) -> float:
+    """MASE's denominator: the in-sample MAE of the seasonal-naive forecast.
+
+    That is mean(|y[t] - y[t - season]|) over a 1-D training series; season=1
+    gives the naive (random-walk) forecast. Hyndman & Koehler (2006), "Another
+    look at measures of forecast accuracy", IJF 22(4).
+    """
+    history = np.asarray(history, dtype=float)
+    if history.ndim != 1:
+        raise DataError(
+            f"history must be a 1-D series, got shape {history.shape}: "
+            "compute one scale per series and column"
+        )
+    if not isinstance(season, (int, np.integer)) or season < 1:
+        raise OptionError(
+            f"season must be a positive integer, got {season!r}: "
+            "pass --season 1 or more"
+        )
+    if history.size <= season:
+        raise DataError(
+            f"history of {history.size} points is too short for season {season}: "
+            f"MASE needs more than {season} training points"
+        )
+    if not np.isfinite(history).all():
+        raise DataError(
+            "history contains NaN or infinite values: fill or drop them first"
+        )
+    scale = float(np.mean(np.abs(history[season:] - history[:-season])))
+    if scale == 0.0:
+        # A series equal to itself one season earlier leaves nothing to scale by.
+        raise DataError(
+            f"MASE is undefined: the training series repeats exactly every {season} "
+            "steps (constant seasonal-naive error of 0); report MAE instead"
+        )
+    return scale
+
+
+def mase(y_true, y_pred, scale) -> float:
+    """Mean absolute scaled error: mean(|y - f| / scale).
+
+    `scale` is a scalar or an array broadcastable to y_true, e.g. one
+    seasonal_naive_scale per series and column with shape (N, 1, C).
+    """
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    scale = np.asarray(scale, dtype=float)
+    try:
+        scale = np.broadcast_to(scale, y_true.shape)
+    except ValueError:
+        raise DataError(
+            f"scale of shape {scale.shape} does not broadcast to forecasts of shape "
+            f"{y_true.shape}: pass a scalar or an (N, 1, C) array"
+        ) from None
+    if not (np.isfinite(scale).all() and (scale > 0).all()):
+        raise DataError(
+            "scale must be finite and positive everywhere: build it with "
+            "seasonal_naive_scale on a non-constant training series"
+        )
+    return float(np.mean(np.abs(y_true - y_pred) / scale))
+
+
+def score_all(y_true, y_pred, scale) -> dict[str, float]:
+    """Every metric at once, keyed by its lowercase name."""
+    return {
+        "mae": mae(y_true, y_pred),
+        "rmse": rmse(y_true, y_pred),
+        "smape": smape(y_true, y_pred),
+        "mase": mase(y_true, y_pred, scale),
+    }

@@ -1,0 +1,84 @@
+"""The recurrent forecaster: a stock torch backbone (RNN, GRU or LSTM) and one shared head.
+
+Every backbone gets the same head, so a comparison between them measures the
+backbone alone. The parameters live in the stock module, so a saved state dict
+loads into plain `nn.RNN` / `nn.GRU` / `nn.LSTM`; `kernels.recurrent_last_state`
+only chooses how the forward and backward passes are computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from tsgate.errors import OptionError
+
+BACKBONES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+GATE_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer: candidate only / 2 gates + candidate / 3 gates + cell
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of the network; saved in the model file so loading rebuilds it exactly."""
+
+    backbone: str = "gru"  # rnn | gru | lstm
+    n_targets: int = 1  # value columns forecast together (input and output channels)
+    lookback: int = 48  # past steps the model reads
+    horizon: int = 12  # future steps it predicts at once (direct multi-output)
+    hidden: int = 64  # recurrent state size
+    layers: int = 1  # stacked recurrent layers
+    dropout: float = 0.0  # between stacked layers only, as in torch
+    # Read and predict relative to each window's last value: trending series then leave the
+    # range the scaler saw without leaving the range the network saw, and "no change" is easy to learn.
+    relative: bool = True
+
+    def __post_init__(self):
+        if self.backbone not in BACKBONES:
+            raise OptionError(f"unknown model {self.backbone!r}: use one of {', '.join(BACKBONES)}")
+        for name in ("n_targets", "lookback", "horizon", "hidden", "layers"):
+            if getattr(self, name) < 1:
+                raise OptionError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise OptionError(f"--dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class RecurrentForecaster(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.rnn = BACKBONES[config.backbone](
+            input_size=config.n_targets,
+            hidden_size=config.hidden,
+            num_layers=config.layers,
+            dropout=config.dropout if config.layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.head = nn.Linear(config.hidden, config.horizon * config.n_targets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from tsgate.kernels import recurrent_last_state
+
+        level = x[:, -1:, :] if self.config.relative else torch.zeros_like(x[:, -1:, :])  # (B, 1, C)
+        last = recurrent_last_state(self.rnn, x - level)  # (B, L, C) -> (B, hidden)
+        change = self.head(last).view(x.shape[0], self.config.horizon, self.config.n_targets)  # (B, H, C)
+        return change + level
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def expected_parameter_count(config: ModelConfig) -> int:
+    """Closed form: each layer has G blocks of H*(I+H) weights and 2H biases, plus the linear head."""
+    blocks, hidden = GATE_BLOCKS[config.backbone], config.hidden
+    total = 0
+    for layer in range(config.layers):
+        inputs = config.n_targets if layer == 0 else hidden
+        total += blocks * (hidden * (inputs + hidden) + 2 * hidden)
+    outputs = config.horizon * config.n_targets
+    return total + hidden * outputs + outputs

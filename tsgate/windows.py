@@ -1,0 +1,130 @@
+"""Scale series, split them by time and cut (lookback, horizon) windows as views.
+
+The split is per series: its last `val` points are validation targets. The scaler
+sees only the training part, and no training window's target reaches into
+validation, so nothing from the validation period leaks into training.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tsgate.errors import DataError, OptionError
+
+SCALERS = ("standard", "minmax", "robust", "none")
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Per-series, per-column affine map: scaled = (x - center) / scale."""
+
+    center: np.ndarray  # (S, C)
+    scale: np.ndarray  # (S, C)
+
+    def transform(self, series: int, values: np.ndarray) -> np.ndarray:
+        return (values - self.center[series]) / self.scale[series]
+
+    def inverse(self, series: int, values: np.ndarray) -> np.ndarray:
+        return values * self.scale[series] + self.center[series]
+
+
+def fit_affine(kind: str, train_part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(center, scale) of a scikit-learn scaler fitted on one series' training part (T, C)."""
+    from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+
+    columns = train_part.shape[1]
+    if kind == "none":
+        return np.zeros(columns), np.ones(columns)
+    if kind == "standard":
+        fitted = StandardScaler().fit(train_part)
+        return fitted.mean_, fitted.scale_
+    if kind == "robust":
+        fitted = RobustScaler().fit(train_part)
+        return fitted.center_, fitted.scale_
+    if kind == "minmax":
+        fitted = MinMaxScaler().fit(train_part)  # x * scale_ + min_, rewritten as (x - center) / scale
+        return -fitted.min_ / fitted.scale_, 1.0 / fitted.scale_
+    raise OptionError(f"unknown --scaler {kind!r}: use one of {', '.join(SCALERS)}")
+
+
+def fit_scaling(kind: str, values: list[np.ndarray], train_lengths: list[int], labels: list[str]) -> Scaling:
+    centers, scales = [], []
+    for series, length, label in zip(values, train_lengths, labels):
+        train_part = series[:length]
+        spread = np.ptp(train_part, axis=0)
+        if np.any(spread == 0):
+            column = int(np.flatnonzero(spread == 0)[0])
+            raise DataError(
+                f"{label} is constant ({train_part[0, column]:g}) over its training part: "
+                "there is nothing to learn; drop it or forecast it as a constant"
+            )
+        center, scale = fit_affine(kind, train_part)
+        centers.append(center)
+        scales.append(scale)
+    return Scaling(np.asarray(centers, dtype="float64"), np.asarray(scales, dtype="float64"))
+
+
+def validation_length(length: int, horizon: int, fraction: float) -> int:
+    """Points held out at the end of a series for early stopping: at least one horizon."""
+    return max(horizon, math.ceil(fraction * length))
+
+
+def check_length(length: int, lookback: int, horizon: int, validation: int, label: str) -> None:
+    needed = lookback + horizon + validation
+    if length < needed:
+        raise DataError(
+            f"{label} has {length} points but lookback {lookback} + horizon {horizon} + validation {validation} "
+            f"need at least {needed}: lower --lookback or --horizon, or use a longer series"
+        )
+
+
+@dataclass
+class WindowSet:
+    """Training and validation windows over one concatenated, scaled tensor.
+
+    `windows` is a view (N, L + H, C) over `flat` (T_total, C): no window is copied
+    until a batch is gathered from it by index.
+    """
+
+    flat: "object"  # torch.Tensor (T_total, C), float32
+    windows: "object"  # torch.Tensor view (N_all, L + H, C)
+    train_starts: "object"  # torch.LongTensor of window starts whose targets are training data
+    val_starts: "object"  # torch.LongTensor of window starts whose targets are validation data
+    series_of_val: np.ndarray  # series number of each validation window, for inverse scaling
+    lookback: int
+
+
+def build_windows(scaled: list[np.ndarray], train_lengths: list[int], lookback: int, horizon: int) -> WindowSet:
+    import torch
+
+    span = lookback + horizon
+    flat = torch.from_numpy(np.concatenate(scaled).astype(np.float32))  # (T_total, C)
+    windows = flat.unfold(0, span, 1).transpose(1, 2)  # (T_total - span + 1, span, C), a view
+    train, val, owners = [], [], []
+    offset = 0
+    for number, (series, train_length) in enumerate(zip(scaled, train_lengths)):
+        length = len(series)
+        # Training targets end at or before train_length; validation targets lie in [train_length, length).
+        train.append(offset + np.arange(0, train_length - span + 1))
+        first_val = train_length - lookback
+        val_range = offset + np.arange(first_val, length - span + 1)
+        val.append(val_range)
+        owners.append(np.full(len(val_range), number))
+        offset += length
+    return WindowSet(
+        flat=flat,
+        windows=windows,
+        train_starts=torch.from_numpy(np.concatenate(train)),
+        val_starts=torch.from_numpy(np.concatenate(val)),
+        series_of_val=np.concatenate(owners),
+        lookback=lookback,
+    )
+
+
+def split_batch(windows, starts, lookback: int):
+    """Gather windows by start index and split them into inputs and targets."""
+    batch = windows.index_select(0, starts)  # (B, L + H, C), the only copy
+    return batch[:, :lookback], batch[:, lookback:]
