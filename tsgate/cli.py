@@ -12,9 +12,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
+
+try:  # typer >= 0.20 vendors click; older releases use the click package
+    from typer import _click as click
+except ImportError:  # pragma: no cover
+    import click
 
 from tsgate import __version__
 from tsgate.errors import TsgateError
@@ -36,15 +40,15 @@ class TsgateGroup(TyperGroup):
             result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
             code = result if isinstance(result, int) else EXIT_OK
         except click.exceptions.NoArgsIsHelpError as exc:
-            click.echo(exc.ctx.get_help(), err=True)
+            sys.stderr.write(exc.ctx.get_help() + "\n")
             code = EXIT_USAGE
-        except click.UsageError as exc:
+        except click.exceptions.UsageError as exc:
             code = report(f"{exc.format_message()} (see '{exc.ctx.command_path if exc.ctx else 'tsgate'} --help')", EXIT_USAGE)
-        except click.ClickException as exc:
+        except click.exceptions.ClickException as exc:
             code = report(exc.format_message(), exc.exit_code)
         except TsgateError as exc:
             code = reraise_if_debug(argv) or report(str(exc), exc.exit_code)
-        except (KeyboardInterrupt, click.Abort):
+        except (KeyboardInterrupt, typer.Abort):
             code = report("interrupted; no output was written", EXIT_INTERRUPTED)
         except Interrupted:
             code = report("terminated; no output was written", EXIT_TERMINATED)
@@ -66,7 +70,8 @@ def reraise_if_debug(argv: list[str]) -> int:
 
 def report(message: str, code: int) -> int:
     first = message.strip().splitlines()[0] if message.strip() else "failed"
-    click.echo(f"Error: {first}", err=True)
+    sys.stderr.write(f"Error: {first}\n")
+    sys.stderr.flush()
     return code
 
 

@@ -24,7 +24,7 @@ def resolve_format(fmt: str, output: str | None) -> str:
 def plain(value):
     """A JSON- and CSV-friendly scalar: ISO text for timestamps, None for NaN."""
     if hasattr(value, "isoformat"):
-        return iso(value)
+        return value.isoformat()
     if hasattr(value, "item"):  # numpy scalars
         value = value.item()
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -39,18 +39,18 @@ def plain(value):
     return value
 
 
-def iso(stamp) -> str:
-    """A date alone when there is no time of day, else the full ISO timestamp."""
-    import pandas as pd
-
-    stamp = pd.Timestamp(stamp)
-    if stamp == stamp.normalize() and stamp.tzinfo is None:
-        return stamp.strftime("%Y-%m-%d")
-    return stamp.isoformat()
-
-
 def records(frame) -> list[dict]:
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype.kind == "M":
+            frame[column] = iso_column(frame[column])
     return [{str(k): plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def iso_column(stamps):
+    """ISO text for a timestamp column: dates alone when no row has a time of day or a zone."""
+    dates_only = stamps.dt.tz is None and bool((stamps == stamps.dt.normalize()).all())
+    return stamps.dt.strftime("%Y-%m-%d") if dates_only else stamps.map(lambda stamp: stamp.isoformat())
 
 
 def to_csv(frame) -> str:

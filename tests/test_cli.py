@@ -1,0 +1,167 @@
+"""End to end through the CLI: real files, stdin, formats, exit codes, and a real shell pipeline."""
+
+import json
+import os
+import subprocess
+import sys
+from io import StringIO
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from conftest import FAST, synthetic_sine
+from tsgate.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+def train(csv, model_path, *extra):
+    result = invoke("train", csv, "-o", model_path, *FAST, *extra)
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def test_every_command_has_help_with_examples():
+    for command in ("train", "forecast", "compare"):
+        result = invoke(command, "--help")
+        assert result.exit_code == 0
+        assert "Examples" in result.stdout and f"tsgate {command}" in result.stdout
+
+
+def test_version():
+    from tsgate import __version__
+
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"tsgate {__version__}"
+
+
+def test_train_then_forecast_csv_on_stdout(sine_csv, tmp_path):
+    model_path = tmp_path / "m.tsgate"
+    result = train(sine_csv, model_path)
+    assert result.stdout == ""  # the model file is the output; people's text goes to stderr
+    assert model_path.exists()
+    forecast = invoke("forecast", model_path, sine_csv)
+    assert forecast.exit_code == 0, forecast.stderr
+    frame = pd.read_csv(StringIO(forecast.stdout), parse_dates=["timestamp"])
+    last = synthetic_sine()["timestamp"].iloc[-1]
+    assert list(frame.columns) == ["timestamp", "load"]
+    assert list(frame["timestamp"]) == list(pd.date_range(last, periods=5, freq="h")[1:])
+
+
+def test_train_from_stdin_equals_train_from_file(sine_csv, tmp_path):
+    from_file, from_stdin = tmp_path / "file.tsgate", tmp_path / "stdin.tsgate"
+    train(sine_csv, from_file)
+    result = invoke("train", "-", "-o", from_stdin, *FAST, input=sine_csv.read_text())
+    assert result.exit_code == 0, result.stderr
+    assert from_file.read_bytes() == from_stdin.read_bytes()
+
+
+def test_forecast_reads_stdin_and_writes_json(sine_csv, tmp_path):
+    model_path = tmp_path / "m.tsgate"
+    train(sine_csv, model_path)
+    result = invoke("forecast", model_path, "-", "--format", "json", input=sine_csv.read_text())
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) == 4 and set(rows[0]) == {"timestamp", "load"}
+    assert rows[0]["timestamp"].startswith("2024-01-11T00:00")
+
+
+def test_forecast_without_data_continues_the_training_data(sine_csv, tmp_path):
+    model_path = tmp_path / "m.tsgate"
+    train(sine_csv, model_path)
+    with_data = invoke("forecast", model_path, sine_csv, "-f", "csv")
+    without = invoke("forecast", model_path, "-f", "csv")
+    assert without.exit_code == 0 and without.stdout == with_data.stdout
+
+
+def test_forecast_output_file_by_suffix(sine_csv, tmp_path):
+    model_path, out = tmp_path / "m.tsgate", tmp_path / "f.json"
+    train(sine_csv, model_path)
+    result = invoke("forecast", model_path, "-o", out)
+    assert result.exit_code == 0 and result.stdout == ""
+    assert len(json.loads(out.read_text())) == 4
+
+
+def test_train_summary_as_json(sine_csv, tmp_path):
+    result = train(sine_csv, tmp_path / "m.tsgate", "--format", "json", "--model", "lstm")
+    summary = json.loads(result.stdout)
+    assert summary["backbone"] == "lstm" and summary["device"] == "cpu"
+    assert summary["parameters"] > 0 and summary["epochs_run"] <= 3 and summary["val_mae"] > 0
+
+
+def test_same_seed_same_output_twice(sine_csv, tmp_path):
+    outputs = []
+    for name in ("a", "b"):
+        train(sine_csv, tmp_path / f"{name}.tsgate", "--seed", "0")
+        outputs.append(invoke("forecast", tmp_path / f"{name}.tsgate", sine_csv).stdout)
+    assert outputs[0] == outputs[1] and outputs[0]
+
+
+def test_long_format_forecasts_each_id(long_csv, tmp_path):
+    model_path = tmp_path / "m.tsgate"
+    train(long_csv, model_path, "--id-col", "store")
+    frame = pd.read_csv(StringIO(invoke("forecast", model_path, long_csv).stdout))
+    assert list(frame.columns) == ["store", "date", "sales"]
+    assert frame["store"].value_counts().to_dict() == {"a": 4, "b": 4, "c": 4}
+
+
+def test_default_model_path_is_named_after_data_and_backbone(sine_csv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("train", sine_csv, *FAST, "--model", "rnn")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "sine-rnn.tsgate").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--horizon", "-1"], "--horizon must be at least 1"),
+    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--lr", "0"], "--lr must be a positive"),
+    (["--model", "transformer"], "transformer"),
+    (["--target", "nope"], "unknown column 'nope'"),
+])
+def test_bad_options_exit_2_with_one_line(sine_csv, tmp_path, args, message):
+    out = tmp_path / "m.tsgate"
+    result = invoke("train", sine_csv, "-o", out, "--quiet", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("Error: ")
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_output_folder_missing_is_an_error_before_training(sine_csv, tmp_path):
+    result = invoke("train", sine_csv, "-o", tmp_path / "nowhere" / "m.tsgate", *FAST)
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = invoke("--debug", "train", tmp_path / "missing.csv")
+    assert isinstance(result.exception, Exception) and "file not found" in str(result.exception)
+
+
+def test_a_real_shell_pipeline(sine_csv, tmp_path):
+    """cat file | tsgate train - ... ; tsgate forecast ... | next program."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    model_path = tmp_path / "p.tsgate"
+    tsgate = f"{sys.executable} -m tsgate"
+    script = (f"cat {sine_csv} | {tsgate} train - {' '.join(FAST)} -o {model_path} && "
+              f"{tsgate} forecast {model_path} {sine_csv} | wc -l")
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "5"  # a header and one row per horizon step
+    assert "Traceback" not in done.stderr
+
+
+def test_help_imports_no_heavy_library():
+    code = ("import sys, tsgate.cli\n"
+            "from typer.testing import CliRunner\n"
+            "CliRunner().invoke(tsgate.cli.app, ['--help'])\n"
+            "CliRunner().invoke(tsgate.cli.app, ['train', '--help'])\n"
+            "print(sorted(m for m in ('torch', 'pandas', 'sklearn') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[]", done.stderr

@@ -1,0 +1,172 @@
+"""compare: same ground for all, folds never see the future, the table and JSON keep their shape."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import synthetic_long, synthetic_sine
+from tsgate import Forecaster
+from tsgate.cli import app
+from tsgate.compare import BASELINES, CompareOptions, run_comparison, split_fold, verdict
+from tsgate.data import DataOptions, load_series
+from tsgate.errors import OptionError
+from tsgate.models import ModelConfig, expected_parameter_count
+
+ROW_KEYS = {"model", "kind", "rank", "parameters", "train_seconds", "seconds_per_epoch", "epochs_run", "forecast_ms",
+            "mae", "mae_std", "rmse", "rmse_std", "smape", "smape_std", "mase", "mase_std", "dm_p"}
+TEMPLATE = dict(lookback=24, horizon=6, hidden=8, epochs=2, batch_size=64)
+
+
+def sine_series(n=300):
+    return load_series(synthetic_sine(n=n), DataOptions())
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    return run_comparison(sine_series(), Forecaster(**TEMPLATE), CompareOptions(seeds=2, folds=2))
+
+
+def test_one_row_per_backbone_and_baseline(comparison):
+    assert sorted(row["model"] for row in comparison.rows) == sorted(["rnn", "gru", "lstm", *BASELINES])
+    assert all(set(row) == ROW_KEYS for row in comparison.rows)
+    assert sorted(row["rank"] for row in comparison.rows) == list(range(1, 7))
+    ranked = [row["mase"] for row in comparison.rows]
+    assert ranked == sorted(ranked)
+
+
+def test_parameter_counts_are_the_closed_forms(comparison):
+    for row in comparison.rows:
+        if row["kind"] == "recurrent":
+            config = ModelConfig(row["model"], n_targets=1, lookback=24, horizon=6, hidden=8)
+            assert row["parameters"] == expected_parameter_count(config)
+
+
+def test_baselines_have_no_training_columns_and_no_spread(comparison):
+    naive = next(row for row in comparison.rows if row["model"] == "naive")
+    assert naive["parameters"] is None and naive["epochs_run"] is None and naive["train_seconds"] is None
+    assert naive["mae_std"] == 0.0
+    recurrent = [row for row in comparison.rows if row["kind"] == "recurrent"]
+    assert all(row["epochs_run"] >= 1 and row["train_seconds"] > 0 for row in recurrent)
+
+
+def test_best_row_has_no_p_value_and_others_have_one(comparison):
+    best, *others = comparison.rows
+    assert best["dm_p"] is None
+    assert all(0.0 <= row["dm_p"] <= 1.0 for row in others)
+
+
+def test_seasonal_naive_on_an_exactly_periodic_series_is_perfect():
+    frame = synthetic_sine(n=300, noise=0.0)
+    result = run_comparison(load_series(frame, DataOptions()), Forecaster(**TEMPLATE), CompareOptions(models=("rnn",)))
+    seasonal = next(row for row in result.rows if row["model"] == "seasonal_naive")
+    assert result.settings["season"] == 24
+    assert seasonal["mae"] < 1e-9 and seasonal["rank"] == 1
+
+
+def test_metrics_are_on_the_original_scale():
+    frame = synthetic_sine(n=300)
+    frame["load"] *= 1000
+    result = run_comparison(load_series(frame, DataOptions()), Forecaster(**TEMPLATE), CompareOptions(models=("gru",)))
+    small = run_comparison(sine_series(), Forecaster(**TEMPLATE), CompareOptions(models=("gru",)))
+    naive_big = next(r for r in result.rows if r["model"] == "naive")
+    naive_small = next(r for r in small.rows if r["model"] == "naive")
+    assert naive_big["mae"] == pytest.approx(1000 * naive_small["mae"])
+    assert naive_big["mase"] == pytest.approx(naive_small["mase"])
+
+
+def test_a_fold_never_trains_on_data_at_or_after_its_origin(monkeypatch):
+    series = sine_series()
+    seen = []
+    original = Forecaster.fit
+
+    def spy(self, train_set, on_epoch=None):
+        seen.append(train_set.index[0][-1])
+        return original(self, train_set, on_epoch)
+
+    monkeypatch.setattr(Forecaster, "fit", spy)
+    run_comparison(series, Forecaster(**TEMPLATE), CompareOptions(models=("rnn",), folds=3))
+    stamps = series.index[0]
+    origins = [stamps[len(stamps) - (k + 1) * 6] for k in range(3)]  # first test point of each fold
+    assert len(seen) == 3
+    assert all(last < origin for last, origin in zip(seen, origins))
+    assert seen[0] == stamps[-7]  # fold 0 trains right up to the last horizon
+
+
+def test_split_fold_truth_is_the_horizon_after_the_origin():
+    series = sine_series()
+    train_set, truth = split_fold(series, 6, 1)
+    values = series.values[0]
+    assert np.array_equal(truth[0], values[-12:-6])
+    assert np.array_equal(train_set.values[0], values[:-12])
+
+
+def test_global_comparison_over_many_series():
+    series = load_series(synthetic_long(), DataOptions(id_col="store"))
+    result = run_comparison(series, Forecaster(**{**TEMPLATE, "lookback": 14, "horizon": 7}), CompareOptions(models=("gru",)))
+    assert result.settings["series"] == 3 and result.settings["season"] == 7
+    assert len(result.rows) == 4
+
+
+@pytest.mark.parametrize("options,message", [
+    (CompareOptions(folds=45), "--folds 45 leave"),
+    (CompareOptions(season=48), "longer than the lookback"),
+    (CompareOptions(season=500), "as long as the shortest series"),
+    (CompareOptions(models=("rnn", "cnn")), "unknown model 'cnn'"),
+    (CompareOptions(seeds=0), "--seeds must be at least 1"),
+])
+def test_contradictory_options_are_refused_before_training(options, message):
+    with pytest.raises(OptionError, match=message):
+        run_comparison(sine_series(), Forecaster(**TEMPLATE), options)
+
+
+def test_verdict_is_computed_from_the_rows():
+    rows = [
+        {"model": "gru", "kind": "recurrent", "mase": 0.5, "dm_p": None, "parameters": 100, "train_seconds": 1.0},
+        {"model": "lstm", "kind": "recurrent", "mase": 0.52, "dm_p": 0.4, "parameters": 130, "train_seconds": 2.0},
+        {"model": "naive", "kind": "baseline", "mase": 1.0, "dm_p": 0.001, "parameters": None, "train_seconds": None},
+    ]
+    text = verdict(rows)
+    assert text.startswith("gru forecasts best (MASE 0.5)")
+    assert "lstm is within noise of it (DM p = 0.4)" in text and "1.3x the parameters" in text and "2x the training time" in text
+    assert "50% better than the best baseline, naive" in text
+    rows[1]["dm_p"] = 0.001
+    assert "lstm is worse beyond noise" in verdict(rows)
+
+
+def test_cli_json_shape_and_same_numbers_as_csv(sine_csv):
+    runner = CliRunner()
+    args = ["compare", str(sine_csv), "--models", "rnn,gru", "--lookback", "24", "--horizon", "6", "--hidden", "8",
+            "--epochs", "2", "--quiet"]
+    as_json = runner.invoke(app, [*args, "--format", "json"])
+    assert as_json.exit_code == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert set(document) == {"rows", "settings", "versions", "verdict"}
+    assert set(document["versions"]) == {"tsgate", "torch", "python"}
+    assert document["settings"]["models"] == ["rnn", "gru"] and document["settings"]["rank_by"] == "mase"
+    assert all(set(row) == ROW_KEYS for row in document["rows"])
+    as_csv = runner.invoke(app, [*args, "--format", "csv"])
+    header, *lines = as_csv.stdout.strip().splitlines()
+    assert len(lines) == 5 and header.split(",")[0] == "model"
+    first = dict(zip(header.split(","), lines[0].split(",")))
+    assert float(first["mase"]) == pytest.approx(document["rows"][0]["mase"])
+
+
+def test_cli_save_dir_keeps_models_that_forecast(sine_csv, tmp_path):
+    runner = CliRunner()
+    save_dir = tmp_path / "models"
+    result = runner.invoke(app, ["compare", str(sine_csv), "--models", "gru", "--lookback", "24", "--horizon", "6",
+                                 "--hidden", "8", "--epochs", "2", "--quiet", "--save-dir", str(save_dir), "-f", "csv"])
+    assert result.exit_code == 0, result.stderr
+    saved = save_dir / "gru-seed0-fold0.tsgate"
+    assert saved.exists()
+    forecast = runner.invoke(app, ["forecast", str(saved), "-f", "json"])
+    assert forecast.exit_code == 0 and len(json.loads(forecast.stdout)) == 6
+
+
+def test_cli_markdown_has_a_row_per_model(sine_csv):
+    result = CliRunner().invoke(app, ["compare", str(sine_csv), "--models", "rnn", "--lookback", "24", "--horizon", "6",
+                                      "--hidden", "8", "--epochs", "2", "--quiet", "-f", "markdown"])
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("| model |") and len(lines) == 2 + 4

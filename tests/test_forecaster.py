@@ -1,0 +1,135 @@
+"""Forecaster: training learns, saving round-trips, seeds reproduce, predictions continue the calendar."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import synthetic_long, synthetic_sine
+from tsgate import Forecaster
+from tsgate.data import DataOptions, load_series
+from tsgate.errors import DataError, OptionError, TrainingError
+
+
+def sine_series(n=360, noise=0.1):
+    return load_series(synthetic_sine(n=n, noise=noise), DataOptions())
+
+
+def small(**changes):
+    params = dict(backbone="gru", lookback=24, horizon=6, hidden=16, epochs=4, batch_size=32, seed=0)
+    return Forecaster(**{**params, **changes})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone", ["rnn", "gru", "lstm"])
+def test_learns_a_noisy_sine_well_below_naive(backbone):
+    series = sine_series(n=600)
+    model = Forecaster(backbone=backbone, lookback=24, horizon=6, hidden=32, epochs=40, patience=8, seed=1).fit(series)
+    values = series.values[0][:, 0]
+    validation = 120  # 20% of 600
+    naive_mae = np.mean([np.abs(values[t:t + 6] - values[t - 1]).mean() for t in range(600 - validation, 600 - 6 + 1)])
+    assert model.metrics_["val_mae"] < 0.5 * naive_mae
+
+
+def test_forecast_continues_the_frequency_after_the_last_timestamp():
+    series = sine_series()
+    model = small().fit(series)
+    forecast = model.predict()
+    last = series.index[0][-1]
+    assert list(forecast.columns) == ["timestamp", "load"]
+    assert list(forecast["timestamp"]) == list(pd.date_range(last, periods=7, freq="h")[1:])
+
+
+def test_monthly_forecast_starts_next_month():
+    frame = pd.DataFrame({"month": pd.date_range("2000-01-01", periods=80, freq="MS"), "y": np.arange(80.0) % 12})
+    model = small(lookback=12, horizon=3).fit(load_series(frame, DataOptions()))
+    assert [str(t.date()) for t in model.predict()["month"]] == ["2006-09-01", "2006-10-01", "2006-11-01"]
+
+
+def test_forecast_is_on_the_original_scale():
+    frame = synthetic_sine(n=300)
+    frame["load"] = frame["load"] * 1000 + 50_000
+    model = small().fit(load_series(frame, DataOptions()))
+    forecast = model.predict()["load"]
+    assert forecast.between(55_000, 65_000).all()  # the data spans 57,000-63,000
+
+
+def test_save_load_round_trip_gives_identical_forecasts(tmp_path):
+    series = sine_series()
+    model = small().fit(series)
+    path = tmp_path / "m.tsgate"
+    model.save(path)
+    loaded = Forecaster.load(path)
+    pd.testing.assert_frame_equal(model.predict(), loaded.predict())
+    pd.testing.assert_frame_equal(model.predict(series), loaded.predict(series))
+    assert loaded.metrics_["val_mae"] == model.metrics_["val_mae"]
+    assert loaded.history_ == model.history_
+
+
+@pytest.mark.parametrize("backbone", ["rnn", "gru", "lstm"])
+def test_same_seed_gives_byte_identical_model_files(tmp_path, backbone):
+    series = sine_series()
+    small(backbone=backbone, seed=3).fit(series).save(tmp_path / "a.tsgate")
+    small(backbone=backbone, seed=3).fit(series).save(tmp_path / "b.tsgate")
+    small(backbone=backbone, seed=4).fit(series).save(tmp_path / "c.tsgate")
+    assert (tmp_path / "a.tsgate").read_bytes() == (tmp_path / "b.tsgate").read_bytes()
+    assert (tmp_path / "a.tsgate").read_bytes() != (tmp_path / "c.tsgate").read_bytes()
+
+
+def test_global_model_over_many_series_forecasts_each():
+    series = load_series(synthetic_long(), DataOptions(id_col="store"))
+    model = small(lookback=14, horizon=7).fit(series)
+    forecast = model.predict()
+    assert list(forecast.columns) == ["store", "date", "sales"]
+    assert forecast.groupby("store").size().to_dict() == {"a": 7, "b": 7, "c": 7}
+    means = forecast.groupby("store")["sales"].mean()
+    assert means["a"] < means["b"] < means["c"]  # each series keeps its own level through its own scaler
+
+
+def test_predict_on_new_data_uses_its_last_lookback_points():
+    series = sine_series()
+    model = small().fit(series)
+    shorter = series.drop_last(5)
+    forecast = model.predict(shorter)
+    assert forecast["timestamp"].iloc[0] == shorter.index[0][-1] + pd.Timedelta(hours=1)
+    assert not forecast["load"].equals(model.predict()["load"])
+
+
+def test_too_short_series_says_what_is_needed():
+    with pytest.raises(DataError, match=r"need at least \d+.*lower --lookback"):
+        small(lookback=200).fit(sine_series(n=100))
+
+
+def test_unfitted_forecaster_refuses_to_predict():
+    with pytest.raises(OptionError, match="not fitted"):
+        Forecaster().predict()
+
+
+def test_data_with_other_columns_than_the_model_is_refused():
+    model = small().fit(sine_series())
+    other = synthetic_sine().rename(columns={"load": "demand"})
+    with pytest.raises(DataError, match="differ from the model"):
+        model.predict(load_series(other, DataOptions()))
+
+
+def test_divergent_training_stops_with_advice():
+    series = sine_series()
+    with pytest.raises(TrainingError, match="lower --lr"):
+        small(lr=1e30, scaler="none").fit(series)
+
+
+def test_unknown_device_or_missing_cuda_is_an_option_error():
+    import torch
+
+    with pytest.raises(OptionError):
+        small(device="tpu").fit(sine_series())
+    if not torch.cuda.is_available():
+        with pytest.raises(OptionError, match="no CUDA"):
+            small(device="cuda").fit(sine_series())
+
+
+def test_early_stopping_restores_the_best_epoch():
+    model = small(epochs=30, patience=2).fit(sine_series())
+    history = model.history_
+    best = min(history, key=lambda h: h["val_loss"])
+    assert model.metrics_["best_epoch"] == best["epoch"]
+    assert model.metrics_["epochs_run"] <= best["epoch"] + 3

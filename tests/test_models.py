@@ -1,0 +1,63 @@
+"""The backbones and their shared head."""
+
+import pytest
+import torch
+from torch import nn
+
+from tsgate.errors import OptionError
+from tsgate.models import BACKBONES, ModelConfig, RecurrentForecaster, expected_parameter_count, parameter_count
+
+
+@pytest.mark.parametrize("backbone", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("layers,n_targets,hidden", [(1, 1, 16), (2, 3, 8), (3, 2, 5)])
+def test_parameter_count_matches_closed_form(backbone, layers, n_targets, hidden):
+    config = ModelConfig(backbone, n_targets=n_targets, lookback=10, horizon=4, hidden=hidden, layers=layers)
+    model = RecurrentForecaster(config)
+    assert parameter_count(model) == expected_parameter_count(config)
+
+
+def test_closed_form_by_hand_for_one_gru_layer():
+    # GRU, I=1, H=4: 3 * (4*(1+4) + 2*4) = 84, head 4*6 + 6 = 30.
+    config = ModelConfig("gru", n_targets=1, lookback=5, horizon=6, hidden=4, layers=1)
+    assert expected_parameter_count(config) == 84 + 30
+
+
+def test_gru_has_three_quarters_of_lstm_recurrent_weights():
+    def recurrent(backbone):
+        return sum(p.numel() for p in RecurrentForecaster(ModelConfig(backbone, hidden=32)).rnn.parameters())
+
+    assert recurrent("gru") * 4 == recurrent("lstm") * 3
+    assert recurrent("rnn") * 4 == recurrent("lstm")
+
+
+@pytest.mark.parametrize("backbone", ["rnn", "gru", "lstm"])
+def test_forward_shape_and_stock_module(backbone):
+    config = ModelConfig(backbone, n_targets=2, lookback=7, horizon=3, hidden=6)
+    model = RecurrentForecaster(config)
+    assert type(model.rnn) is BACKBONES[backbone]
+    out = model(torch.randn(5, 7, 2))
+    assert out.shape == (5, 3, 2)
+
+
+def test_relative_mode_predicts_change_from_last_value():
+    config = ModelConfig("gru", lookback=6, horizon=2, hidden=4)
+    model = RecurrentForecaster(config)
+    x = torch.randn(3, 6, 1)
+    shifted = x + 5.0  # a level shift moves the forecast by the same amount
+    with torch.no_grad():
+        assert torch.allclose(model(shifted), model(x) + 5.0, atol=1e-5)
+
+
+def test_state_dict_loads_into_stock_module():
+    model = RecurrentForecaster(ModelConfig("gru", hidden=8, layers=2))
+    stock = nn.GRU(1, 8, num_layers=2, batch_first=True)
+    stock.load_state_dict(model.rnn.state_dict())
+    x = torch.randn(4, 48, 1)
+    with torch.no_grad():
+        assert torch.allclose(stock(x)[0][:, -1], model.rnn(x)[0][:, -1])
+
+
+@pytest.mark.parametrize("field,value", [("backbone", "transformer"), ("horizon", 0), ("lookback", -3), ("hidden", 0), ("dropout", 1.5)])
+def test_bad_config_is_an_option_error(field, value):
+    with pytest.raises(OptionError, match=field if field != "backbone" else "unknown model"):
+        ModelConfig(**{field: value})
