@@ -23,7 +23,6 @@ except ImportError:  # pragma: no cover
 from tsgate import __version__
 from tsgate.errors import TsgateError
 
-ISSUES_URL = "https://github.com/tsgate/tsgate/issues"
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
@@ -54,7 +53,7 @@ class TsgateGroup(TyperGroup):
             code = report("terminated; no output was written", EXIT_TERMINATED)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: never a bare traceback
             code = reraise_if_debug(argv) or report(
-                f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback and report it at {ISSUES_URL}",
+                f"internal error ({type(exc).__name__}: {exc}); this is a bug in tsgate: rerun with --debug and report the traceback to its maintainers",
                 EXIT_INTERNAL,
             )
         if standalone_mode:
