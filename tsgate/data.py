@@ -57,6 +57,8 @@ class SeriesSet:
 
 def load_series(frame: pd.DataFrame, options: DataOptions) -> SeriesSet:
     """Validate `frame` against `options` and split it into regular series."""
+    if options.fill is not None and options.fill not in FILL_METHODS:
+        raise OptionError(f"unknown --fill {options.fill!r}: use one of {', '.join(FILL_METHODS)}")
     frame = frame.copy()
     frame.columns = [str(c).strip() for c in frame.columns]
     check_unique_columns(frame)
@@ -71,6 +73,10 @@ def load_series(frame: pd.DataFrame, options: DataOptions) -> SeriesSet:
         frame[name] = to_numbers(frame[name], name)
     frame[time_col] = stamps
     if id_col:
+        missing_id = frame[id_col].isna().to_numpy()
+        if missing_id.any():  # groupby would silently drop these rows
+            row = int(np.flatnonzero(missing_id)[0]) + 1
+            raise DataError(f"id column {id_col!r} is empty at data row {row}: every row needs an id; fill it or drop the row")
         frame[id_col] = frame[id_col].astype(str)
     frame["__row__"] = np.arange(len(frame)) + 1  # data row numbers for messages
     groups = [(str(key), part) for key, part in frame.groupby(id_col, sort=True)] if id_col else [("", frame)]
@@ -141,18 +147,33 @@ def pick_targets(frame: pd.DataFrame, wanted: tuple[str, ...], exclude: set) -> 
     if len(numeric) == 1:
         return numeric
     if not numeric:
+        some = [c for c in names if has_numbers(frame[c])]
+        if len(some) == 1:  # the one value column, with some bad cells: to_numbers names the first bad row
+            return some
         raise DataError(f"no numeric column to forecast among {', '.join(names) or '(none)'}: check the file's separator (--sep) or name one with --target")
     raise DataError(f"several numeric columns ({', '.join(numeric)}): choose with --target, e.g. --target {numeric[0]}")
 
 
 def looks_numeric(column: pd.Series) -> bool:
-    if pd.api.types.is_numeric_dtype(column):
-        return not pd.api.types.is_bool_dtype(column)
+    """Mostly numbers (an all-empty column is no candidate)."""
+    return numeric_share(column) > 0.9
+
+
+def has_numbers(column: pd.Series) -> bool:
+    return numeric_share(column) > 0
+
+
+def numeric_share(column: pd.Series) -> float:
+    """The share of a column's present cells that are numbers (0 for booleans and empty columns)."""
+    if pd.api.types.is_bool_dtype(column):
+        return 0.0
     present = column.dropna()
     if present.empty:
-        return False
+        return 0.0
+    if pd.api.types.is_numeric_dtype(column):
+        return 1.0
     converted = pd.to_numeric(present.astype(str).str.replace(THOUSANDS, "", regex=True), errors="coerce")
-    return bool(converted.notna().mean() > 0.9)
+    return float(converted.notna().mean())
 
 
 def to_numbers(column: pd.Series, name: str) -> pd.Series:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,10 +36,12 @@ def read_source_bytes(source: str) -> bytes:
 
 def decode_text(raw: bytes, encoding: str, source: str) -> str:
     """Decode bytes, dropping a UTF-8 byte-order mark; say how to fix a wrong encoding."""
+    codec = encoding
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-        encoding = "utf-8-sig"  # also strips the BOM that spreadsheet exports add
+        # Spreadsheets save "Unicode text" as UTF-16 with a BOM; the BOM says so unambiguously.
+        codec = "utf-16" if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8-sig"  # -sig drops a UTF-8 BOM
     try:
-        return raw.decode(encoding)
+        return raw.decode(codec)
     except LookupError as exc:
         raise DataError(f"unknown encoding {encoding!r}: use a Python codec name such as utf-8 or latin-1") from exc
     except UnicodeDecodeError as exc:
@@ -70,12 +73,21 @@ def read_csv(source: str, sep: str | None = None, encoding: str = "utf-8"):
     if sep == "\\t":
         sep = "\t"
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=sep,
-            thousands="," if sep != "," else None,
-            skipinitialspace=True,
-        )
+        with warnings.catch_warnings():
+            # index_col=False: rows longer than the header are an error, not silently an index.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.StringIO(text),
+                sep=sep,
+                thousands="," if sep != "," else None,
+                skipinitialspace=True,
+                index_col=False,
+            )
+    except pd.errors.ParserWarning as exc:
+        raise DataError(
+            f"{display_name(source)} has data rows with more fields than its header "
+            f"({SEPARATOR_NAMES.get(sep, repr(sep))}-separated): check the file or pass --sep"
+        ) from exc
     except pd.errors.ParserError as exc:
         raise DataError(
             f"{display_name(source)} is not a well-formed {SEPARATOR_NAMES.get(sep, repr(sep))}-separated CSV "
@@ -85,7 +97,9 @@ def read_csv(source: str, sep: str | None = None, encoding: str = "utf-8"):
         raise DataError(f"{display_name(source)} has no columns: expected a header row") from exc
     if frame.empty:
         raise DataError(f"{display_name(source)} has a header but no data rows")
-    return frame
+    # A separator at the end of every line makes a nameless, empty last column: drop it.
+    blank = [c for c in frame.columns if str(c).startswith("Unnamed: ") and frame[c].isna().all()]
+    return frame.drop(columns=blank)
 
 
 def display_name(source: str) -> str:
@@ -123,6 +137,7 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb"):
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
             handle.flush()
+            os.chmod(tmp_name, file_mode(target))  # mkstemp makes 0600; give what open() would
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
     except BaseException:
@@ -131,6 +146,16 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb"):
         except FileNotFoundError:
             pass
         raise
+
+
+def file_mode(target: Path) -> int:
+    """The permissions a replaced file keeps, or those a new file gets under the umask."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:

@@ -83,8 +83,8 @@ def parse_metadata(raw: bytes, path) -> dict:
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ModelFileError(f"{not_ours}: wrong format tag")
     version = document.get("format_version")
-    if not isinstance(version, int):
-        raise ModelFileError(f"{not_ours}: no format version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFileError(f"{not_ours}: no valid format version")
     if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path} uses model format {version}, newer than this tsgate reads ({FORMAT_VERSION}): upgrade tsgate"

@@ -1,0 +1,405 @@
+"""Validating a table into series: columns, numbers, timestamps, frequency, gaps (synthetic data only)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import synthetic_long, synthetic_sine
+from tsgate.data import DataOptions, SeriesSet, load_series, normalise_freq
+from tsgate.errors import DataError, OptionError
+from tsgate.io import read_csv
+
+
+@pytest.fixture
+def load(tmp_path):
+    """CSV text -> SeriesSet, through the same reader the CLI uses."""
+
+    def run(text: str, **options) -> SeriesSet:
+        path = tmp_path / "data.csv"
+        path.write_text(text, encoding="utf-8")
+        return load_series(read_csv(str(path)), DataOptions(**options))
+
+    return run
+
+
+def csv(header: str, rows) -> str:
+    return header + "\n" + "".join(f"{row}\n" for row in rows)
+
+
+def days(values, start="2024-01-01", header="date,value"):
+    stamps = pd.date_range(start, periods=len(values), freq="D").strftime("%Y-%m-%d")
+    return csv(header, [f"{s},{v}" for s, v in zip(stamps, values)])
+
+
+def one_line(exc_info) -> str:
+    message = str(exc_info.value)
+    assert "\n" not in message and message
+    return message
+
+
+# ---- columns -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["timestamp", "Date", "ds", "month", "TIME"])
+def test_time_column_by_name(load, name):
+    series = load(days([1, 2, 3, 4], header=f"{name},value"))
+    assert series.time_col == name
+    assert series.targets == ["value"]
+
+
+def test_time_column_by_content(load):
+    text = csv("reading,when", [f"{v},2024-01-0{v}" for v in range(1, 6)])
+    series = load(text)
+    assert series.time_col == "when"
+    assert series.targets == ["reading"]
+    assert series.values[0][:, 0].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_no_time_column_says_time_col(load):
+    with pytest.raises(DataError) as caught:
+        load(csv("x,value", ["a,1", "b,2", "c,3"]))
+    assert "--time-col" in one_line(caught) and "x, value" in str(caught.value)
+
+
+def test_explicit_time_col_wins_over_the_name(load):
+    text = csv("date,when,value", [f"junk{d},2024-01-0{d},{d}" for d in range(1, 5)])
+    series = load(text, time_col="when", target=("value",))
+    assert series.time_col == "when"
+    assert series.index[0][0] == pd.Timestamp("2024-01-01")
+
+
+def test_unknown_time_col_lists_present_columns(load):
+    with pytest.raises(DataError) as caught:
+        load(days([1, 2, 3]), time_col="stamp")
+    message = one_line(caught)
+    assert "'stamp'" in message and "--time-col" in message and "date, value" in message
+
+
+def test_target_defaults_to_the_only_numeric_column(load):
+    text = csv("date,city,load", [f"2024-01-0{d},paris,{d * 1.5}" for d in range(1, 5)])
+    series = load(text)
+    assert series.targets == ["load"]
+    assert series.values[0][:, 0].tolist() == [1.5, 3.0, 4.5, 6.0]
+
+
+def test_several_numeric_columns_are_named(load):
+    text = csv("date,load,temp,wind", [f"2024-01-0{d},{d},{d + 1},{d + 2}" for d in range(1, 5)])
+    with pytest.raises(DataError) as caught:
+        load(text)
+    message = one_line(caught)
+    assert "load, temp, wind" in message and "--target" in message
+
+
+def test_several_targets(load):
+    text = csv("date,load,temp", [f"2024-01-0{d},{d},{10 * d}" for d in range(1, 5)])
+    series = load(text, target=("temp", "load"))
+    assert series.targets == ["temp", "load"]
+    assert series.values[0].shape == (4, 2)
+    assert series.values[0][:, 0].tolist() == [10, 20, 30, 40]
+
+
+def test_no_numeric_column(load):
+    text = csv("date,city", [f"2024-01-0{d},paris" for d in range(1, 5)])
+    with pytest.raises(DataError) as caught:
+        load(text)
+    assert "no numeric column" in one_line(caught) and "city" in str(caught.value)
+
+
+def test_unknown_target_lists_columns(load):
+    with pytest.raises(DataError) as caught:
+        load(days([1, 2, 3]), target=("sales",))
+    message = one_line(caught)
+    assert "'sales'" in message and "date, value" in message
+
+
+def test_time_column_as_target_is_an_option_error(load):
+    with pytest.raises(OptionError, match="cannot also be a --target"):
+        load(days([1, 2, 3]), target=("date",))
+
+
+def test_repeated_header_name(load):
+    with pytest.raises(DataError, match="'value' appears more than once"):
+        load(csv("date,value,value", ["2024-01-01,1,2", "2024-01-02,1,2", "2024-01-03,1,2"]))
+
+
+def test_header_names_are_stripped(load):
+    series = load(csv(" date , value ", ["2024-01-01,1", "2024-01-02,2", "2024-01-03,3"]))
+    assert series.time_col == "date" and series.targets == ["value"]
+
+
+# ---- values ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", [(), ("value",)])
+def test_non_numeric_value_names_its_data_row(load, target):
+    with pytest.raises(DataError) as caught:
+        load(days([1, 2, 3, "n/a?", 5]), target=target)
+    message = one_line(caught)
+    assert "data row 4" in message and "'n/a?'" in message
+
+
+def test_one_bad_row_in_a_long_file_is_named(load):
+    values = list(range(5000))
+    values[3217] = "oops"
+    with pytest.raises(DataError, match="'oops' at data row 3218"):
+        load(days(values))
+
+
+def test_quoted_thousands_become_numbers(load):
+    text = csv("date,value", ['2024-01-01,"1,234.5"', '2024-01-02,"2,000"', "2024-01-03,3", "2024-01-04,-4"])
+    series = load(text)
+    assert series.values[0][:, 0].tolist() == [1234.5, 2000.0, 3.0, -4.0]
+
+
+def test_missing_values_are_counted_and_located(load):
+    with pytest.raises(DataError) as caught:
+        load(days([1, "", 3, "", 5, 6]))
+    message = one_line(caught)
+    assert "2 missing value(s)" in message
+    assert "data row 2" in message and "2024-01-02" in message
+    assert "--fill" in message
+
+
+@pytest.mark.parametrize(
+    "fill, expected",
+    [
+        ("ffill", [1.0, 1.0, 1.0, 7.0, 7.0]),
+        ("interpolate", [1.0, 3.0, 5.0, 7.0, 7.0]),
+        ("zero", [1.0, 0.0, 0.0, 7.0, 0.0]),
+    ],
+)
+def test_fill_methods(load, fill, expected):
+    series = load(days([1, "", "", 7, ""]), fill=fill)
+    values = series.values[0][:, 0]
+    assert not np.isnan(values).any()
+    assert values.tolist() == expected
+
+
+@pytest.mark.parametrize("fill", ["ffill", "interpolate"])
+def test_leading_missing_values_take_the_first_value(load, fill):
+    series = load(days(["", "", 4, 8]), fill=fill)
+    assert series.values[0][:, 0].tolist() == [4.0, 4.0, 4.0, 8.0]
+
+
+def test_unknown_fill_is_refused_even_without_gaps(load):
+    with pytest.raises(OptionError, match="unknown --fill 'mean'"):
+        load(days([1, 2, 3]), fill="mean")
+
+
+def test_infinity_is_refused_with_its_row(load):
+    with pytest.raises(DataError) as caught:
+        load(days([1, 2, "inf", 4]))
+    message = one_line(caught)
+    assert "data row 3" in message and "float32" in message
+
+
+@pytest.mark.parametrize("value", ["1e39", "-5e38"])
+def test_beyond_float32_is_refused_with_its_row(load, value):
+    with pytest.raises(DataError, match="at data row 2, beyond float32"):
+        load(days([1, value, 3, 4]))
+
+
+def test_float32_max_itself_is_accepted(load):
+    series = load(days([1, "3.0e38", 3, 4]))
+    assert series.values[0][1, 0] == 3.0e38
+
+
+def test_all_missing_column_is_refused(load):
+    text = csv("date,value,empty", [f"2024-01-0{d},{d}," for d in range(1, 5)])
+    with pytest.raises(DataError, match="'empty' has no values"):
+        load(text, target=("empty",))
+
+
+def test_all_missing_column_is_no_default_candidate(load):
+    text = csv("date,value,empty", [f"2024-01-0{d},{d}," for d in range(1, 5)])
+    assert load(text).targets == ["value"]
+
+
+def test_boolean_column_is_not_a_number(load):
+    text = csv("date,flag", [f"2024-01-0{d},{'true' if d % 2 else 'false'}" for d in range(1, 5)])
+    with pytest.raises(DataError):
+        load(text, target=("flag",))
+
+
+# ---- timestamps ---------------------------------------------------------------------------------
+
+
+def test_duplicated_timestamp_names_both_rows(load):
+    text = csv("date,value", ["2024-01-01,1", "2024-01-02,2", "2024-01-03,3", "2024-01-02,4"])
+    with pytest.raises(DataError) as caught:
+        load(text)
+    message = one_line(caught)
+    assert "twice" in message and "data rows 2 and 4" in message and "2024-01-02" in message
+
+
+def test_unparseable_timestamp_names_its_row(load):
+    text = csv("date,value", ["2024-01-01,1", "2024-01-02,2", "yesterday,3", "2024-01-04,4"])
+    with pytest.raises(DataError) as caught:
+        load(text)
+    message = one_line(caught)
+    assert "'yesterday'" in message and "data row 3" in message
+
+
+def test_empty_timestamp_names_its_row(load):
+    text = csv("date,value", ["2024-01-01,1", ",2", "2024-01-03,3"])
+    with pytest.raises(DataError, match="empty at data row 2"):
+        load(text)
+
+
+def test_unsorted_rows_are_sorted_with_their_values(load):
+    text = csv("date,value", ["2024-01-03,30", "2024-01-01,10", "2024-01-04,40", "2024-01-02,20"])
+    series = load(text)
+    assert list(series.index[0]) == list(pd.date_range("2024-01-01", periods=4, freq="D"))
+    assert series.values[0][:, 0].tolist() == [10, 20, 30, 40]
+
+
+@pytest.mark.parametrize("freq, expected", [("MS", "MS"), ("h", "h"), ("D", "D"), ("15min", "15min"), ("W-SUN", "W-SUN")])
+def test_frequency_inferred(tmp_path, freq, expected):
+    frame = pd.DataFrame({"time": pd.date_range("2024-01-07", periods=10, freq=freq), "v": np.arange(10.0)})
+    path = tmp_path / "f.csv"
+    frame.to_csv(path, index=False)
+    series = load_series(read_csv(str(path)), DataOptions())
+    assert series.freq == expected
+    assert series.index[0].freq == pd.tseries.frequencies.to_offset(expected)
+    assert series.lengths == [10]
+
+
+def test_gap_without_freq_suggests_freq(load):
+    text = csv("date,value", ["2024-01-01,1", "2024-01-02,2", "2024-01-03,3", "2024-01-05,5", "2024-01-06,6"])
+    with pytest.raises(DataError) as caught:
+        load(text)
+    message = one_line(caught)
+    assert "--freq" in message and "2024-01-03" in message
+
+
+def test_freq_turns_gaps_into_missing_values_then_fill_works(load):
+    text = csv("date,value", ["2024-01-01,1", "2024-01-02,2", "2024-01-03,3", "2024-01-05,5", "2024-01-06,6"])
+    with pytest.raises(DataError) as caught:
+        load(text, freq="D")
+    message = one_line(caught)
+    assert "1 missing value(s)" in message and "gap" in message and "2024-01-04" in message
+    series = load(text, freq="D", fill="interpolate")
+    assert series.lengths == [6]
+    assert series.values[0][:, 0].tolist() == [1, 2, 3, 4, 5, 6]
+    assert series.freq == "D"
+
+
+def test_freq_off_the_grid_is_refused(load):
+    text = csv("time,value", ["2024-01-01 00:00,1", "2024-01-01 01:00,2", "2024-01-01 01:30,3", "2024-01-01 03:00,4"])
+    with pytest.raises(DataError, match="not on a h grid"):
+        load(text, freq="h")
+
+
+def test_unknown_freq_is_an_option_error(load):
+    with pytest.raises(OptionError, match="unknown frequency 'fortnightly'"):
+        load(days([1, 2, 3]), freq="fortnightly")
+
+
+def test_freq_far_too_fine_is_refused(load):
+    with pytest.raises(DataError, match="too fine"):
+        load(csv("date,value", ["2020-01-01,1", "2022-01-01,2", "2024-01-01,3"]), freq="min")
+
+
+def test_normalise_freq_canonical_aliases():
+    assert normalise_freq("D") == normalise_freq(pd.offsets.Day())
+    assert normalise_freq("MS") == "MS"
+    with pytest.raises(OptionError):
+        normalise_freq("not-a-freq")
+
+
+def test_timezone_aware_timestamps_keep_their_zone(load):
+    text = csv("time,value", [f"2024-01-01 0{h}:00+05:30,{h}" for h in range(4)])
+    series = load(text)
+    index = series.index[0]
+    assert index.tz is not None
+    assert index[0].utcoffset() == pd.Timedelta(hours=5, minutes=30)
+    assert series.notes == []
+    assert series.freq == "h"
+
+
+def test_mixed_offsets_are_converted_to_utc_with_a_note(load):
+    # A daylight-saving change: +01:00 then +02:00, one hour apart in real time.
+    rows = ["2024-03-31 00:00+01:00,1", "2024-03-31 01:00+01:00,2", "2024-03-31 03:00+02:00,3", "2024-03-31 04:00+02:00,4"]
+    series = load(csv("time,value", rows))
+    index = series.index[0]
+    assert str(index.tz) == "UTC"
+    assert index[0] == pd.Timestamp("2024-03-30 23:00", tz="UTC")
+    assert series.freq == "h" and series.lengths == [4]
+    assert len(series.notes) == 1 and "UTC" in series.notes[0]
+
+
+# ---- long format ---------------------------------------------------------------------------------
+
+
+def test_id_col_splits_series_sorted_by_id(tmp_path):
+    frame = synthetic_long(ids=("west", "east", "north"), n=30)
+    frame = frame.sample(frac=1.0, random_state=0)  # shuffled rows
+    path = tmp_path / "long.csv"
+    frame.to_csv(path, index=False)
+    series = load_series(read_csv(str(path)), DataOptions(id_col="store"))
+    assert series.ids == ["east", "north", "west"]
+    assert series.id_col == "store" and series.time_col == "date" and series.targets == ["sales"]
+    assert series.lengths == [30, 30, 30]
+    for key, values, index in zip(series.ids, series.values, series.index):
+        original = frame[frame["store"] == key].sort_values("date")["sales"].to_numpy()
+        np.testing.assert_allclose(values[:, 0], original)
+        assert index.is_monotonic_increasing
+
+
+def test_long_csv_fixture_loads(long_csv):
+    series = load_series(read_csv(str(long_csv)), DataOptions(id_col="store"))
+    assert series.ids == ["a", "b", "c"] and series.freq == "D"
+
+
+def test_unknown_id_col(load):
+    with pytest.raises(DataError, match="unknown column 'shop' for --id-col"):
+        load(days([1, 2, 3]), id_col="shop")
+
+
+def test_id_with_a_single_point_is_refused(load):
+    rows = [f"a,2024-01-0{d},{d}" for d in range(1, 5)] + ["b,2024-01-01,9"]
+    with pytest.raises(DataError) as caught:
+        load(csv("id,date,value", rows), id_col="id")
+    message = one_line(caught)
+    assert "series 'b'" in message and "1 point" in message
+
+
+def test_missing_id_is_refused_not_dropped(load):
+    rows = [f"a,2024-01-0{d},{d}" for d in range(1, 5)] + [",2024-01-05,5"]
+    with pytest.raises(DataError, match="empty at data row 5"):
+        load(csv("id,date,value", rows), id_col="id")
+
+
+def test_different_frequencies_across_ids(load):
+    rows = [f"a,2024-01-0{d},{d}" for d in range(1, 5)] + [f"b,2024-01-0{d},{d}" for d in (1, 3, 5, 7)]
+    with pytest.raises(DataError) as caught:
+        load(csv("id,date,value", rows), id_col="id")
+    assert "different frequencies" in one_line(caught) and "--freq" in str(caught.value)
+
+
+def test_missing_value_in_one_id_names_the_series(load):
+    rows = [f"a,2024-01-0{d},{d}" for d in range(1, 5)] + ["b,2024-01-01,1", "b,2024-01-02,", "b,2024-01-03,3"]
+    with pytest.raises(DataError) as caught:
+        load(csv("id,date,value", rows), id_col="id")
+    message = one_line(caught)
+    assert "series 'b'" in message and "data row 6" in message
+
+
+# ---- SeriesSet ---------------------------------------------------------------------------------------
+
+
+def test_drop_last(sine_csv):
+    series = load_series(read_csv(str(sine_csv)), DataOptions())
+    shorter = series.drop_last(5)
+    assert shorter.lengths == [series.lengths[0] - 5]
+    np.testing.assert_array_equal(shorter.values[0], series.values[0][:-5])
+    assert shorter.index[0][-1] == series.index[0][-6]
+    assert shorter.freq == series.freq and shorter.targets == series.targets
+    assert series.lengths == [240]  # the original is untouched
+    assert series.drop_last(0).lengths == series.lengths
+
+
+def test_sine_fixture_values_survive_loading(sine_csv):
+    series = load_series(read_csv(str(sine_csv)), DataOptions())
+    np.testing.assert_allclose(series.values[0][:, 0], synthetic_sine()["load"].to_numpy())
+    assert series.freq == "h" and series.values[0].dtype == np.float64

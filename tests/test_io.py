@@ -1,0 +1,251 @@
+"""Reading CSVs from a path or stdin, and writing files atomically (synthetic data only)."""
+
+import io
+import os
+import stat
+import sys
+
+import pytest
+
+from tsgate.errors import DataError, OutputError
+from tsgate.io import atomic_writer, check_writable, read_csv, write_atomic
+
+DAILY = "date,value\n2024-01-01,1.5\n2024-01-02,2.5\n2024-01-03,3.5\n"
+
+
+def write(tmp_path, content, name="in.csv"):
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return str(path)
+
+
+def fake_stdin(monkeypatch, raw: bytes):
+    class Stdin:
+        buffer = io.BytesIO(raw)
+
+    monkeypatch.setattr(sys, "stdin", Stdin())
+
+
+# ---- sources --------------------------------------------------------------------------
+
+
+def test_path_and_stdin_give_the_same_frame(tmp_path, monkeypatch):
+    from_path = read_csv(write(tmp_path, DAILY))
+    fake_stdin(monkeypatch, DAILY.encode())
+    from_stdin = read_csv("-")
+    assert list(from_stdin.columns) == ["date", "value"]
+    assert from_stdin["value"].tolist() == [1.5, 2.5, 3.5]
+    assert from_path.equals(from_stdin)
+
+
+def test_empty_stdin_names_standard_input(monkeypatch):
+    fake_stdin(monkeypatch, b"")
+    with pytest.raises(DataError, match="standard input is empty"):
+        read_csv("-")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="file not found: .*nope.csv"):
+        read_csv(str(tmp_path / "nope.csv"))
+
+
+def test_folder_is_not_a_file(tmp_path):
+    with pytest.raises(DataError, match="is a folder"):
+        read_csv(str(tmp_path))
+
+
+@pytest.mark.parametrize("content", ["", "\n", "  \n \n"])
+def test_empty_file(tmp_path, content):
+    with pytest.raises(DataError, match="is empty"):
+        read_csv(write(tmp_path, content))
+
+
+def test_header_only(tmp_path):
+    with pytest.raises(DataError, match="header but no data rows"):
+        read_csv(write(tmp_path, "date,value\n"))
+
+
+# ---- encodings ----------------------------------------------------------------------------
+
+
+def test_utf8_bom_is_dropped(tmp_path):
+    frame = read_csv(write(tmp_path, "\ufeff" + DAILY))
+    assert list(frame.columns) == ["date", "value"]
+
+
+def test_utf16_with_bom_is_decoded(tmp_path):
+    frame = read_csv(write(tmp_path, DAILY.replace(",", "\t").encode("utf-16")))
+    assert list(frame.columns) == ["date", "value"]
+    assert frame["value"].tolist() == [1.5, 2.5, 3.5]
+
+
+def test_latin1_file_suggests_encoding_then_reads_with_it(tmp_path):
+    path = write(tmp_path, "date,température\n2024-01-01,1\n2024-01-02,2\n".encode("latin-1"))
+    with pytest.raises(DataError) as caught:
+        read_csv(path)
+    message = str(caught.value)
+    assert "--encoding" in message and "utf-8" in message and "0xe9" in message
+    assert "\n" not in message
+    frame = read_csv(path, encoding="latin-1")
+    assert list(frame.columns) == ["date", "température"]
+
+
+def test_unknown_encoding(tmp_path):
+    with pytest.raises(DataError, match="unknown encoding 'klingon'"):
+        read_csv(write(tmp_path, DAILY), encoding="klingon")
+
+
+# ---- separators and numbers --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_separator_detected(tmp_path, sep):
+    frame = read_csv(write(tmp_path, DAILY.replace(",", sep)))
+    assert list(frame.columns) == ["date", "value"]
+    assert frame["value"].tolist() == [1.5, 2.5, 3.5]
+
+
+@pytest.mark.parametrize("given", [";", "\\t"])
+def test_explicit_separator(tmp_path, given):
+    real = "\t" if given == "\\t" else given
+    frame = read_csv(write(tmp_path, DAILY.replace(",", real)), sep=given)
+    assert list(frame.columns) == ["date", "value"]
+
+
+def test_wrong_explicit_separator_gives_one_column(tmp_path):
+    frame = read_csv(write(tmp_path, DAILY.replace(",", ";")), sep=",")
+    assert list(frame.columns) == ["date;value"]
+
+
+def test_quoted_thousands_in_a_semicolon_file_are_numbers(tmp_path):
+    frame = read_csv(write(tmp_path, 'date;value\n2024-01-01;"1,234.5"\n2024-01-02;"12,000"\n'))
+    assert frame["value"].tolist() == [1234.5, 12000.0]
+
+
+def test_quoted_thousands_in_a_comma_file_survive_reading(tmp_path):
+    # The comma is also the separator, so the text stays text here; data.to_numbers converts it.
+    from tsgate.data import to_numbers
+
+    frame = read_csv(write(tmp_path, 'date,value\n2024-01-01,"1,234.5"\n2024-01-02,"-2,000,000"\n'))
+    assert to_numbers(frame["value"], "value").tolist() == [1234.5, -2000000.0]
+
+
+def test_rows_longer_than_the_header_are_refused(tmp_path):
+    # Without index_col=False pandas would silently turn the extra fields into an index.
+    with pytest.raises(DataError, match="more fields than its header"):
+        read_csv(write(tmp_path, "date,value\n2024-01-01,1,7\n2024-01-02,2,8\n"))
+
+
+def test_ragged_rows_are_a_parser_error(tmp_path):
+    with pytest.raises(DataError, match="not a well-formed comma-separated CSV.*--sep"):
+        read_csv(write(tmp_path, "date,value\n2024-01-01,1\n2024-01-02,2,3\n"))
+
+
+def test_trailing_separator_column_is_dropped(tmp_path):
+    frame = read_csv(write(tmp_path, "date,value,\n2024-01-01,1,\n2024-01-02,2,\n"))
+    assert list(frame.columns) == ["date", "value"]
+
+
+def test_crlf_line_endings(tmp_path):
+    frame = read_csv(write(tmp_path, DAILY.replace("\n", "\r\n")))
+    assert list(frame.columns) == ["date", "value"]
+    assert frame["value"].tolist() == [1.5, 2.5, 3.5]
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+
+def test_write_atomic_round_trip_bytes_and_text(tmp_path):
+    target = tmp_path / "out.bin"
+    write_atomic(target, b"\x00\x01binary")
+    assert target.read_bytes() == b"\x00\x01binary"
+    write_atomic(target, "tëxt\n")
+    assert target.read_text(encoding="utf-8") == "tëxt\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_new_file_gets_umask_permissions(tmp_path):
+    target = tmp_path / "out.csv"
+    old = os.umask(0o022)
+    try:
+        write_atomic(target, "a\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+def test_replaced_file_keeps_its_permissions(tmp_path):
+    target = tmp_path / "out.csv"
+    target.write_text("old\n")
+    target.chmod(0o640)
+    write_atomic(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_failure_mid_write_keeps_old_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "model.tsgate"
+    target.write_bytes(b"previous model")
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_writer(target) as handle:
+            handle.write(b"half a new mod")
+            raise RuntimeError("boom")
+    assert target.read_bytes() == b"previous model"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.tsgate"]
+
+
+def test_interrupt_mid_write_leaves_no_file(tmp_path):
+    target = tmp_path / "new.csv"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_writer(target, "w") as handle:
+            handle.write("partial")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_temp_file_is_beside_the_target_until_the_rename(tmp_path):
+    target = tmp_path / "out.csv"
+    with atomic_writer(target, "w") as handle:
+        handle.write("x")
+        assert not target.exists()
+        assert len(list(tmp_path.iterdir())) == 1  # the temporary file, same folder
+    assert target.read_text() == "x"
+
+
+def test_check_writable_missing_folder(tmp_path):
+    with pytest.raises(OutputError, match="does not exist"):
+        check_writable(tmp_path / "no" / "such" / "out.csv")
+
+
+def test_check_writable_target_is_a_folder(tmp_path):
+    with pytest.raises(OutputError, match="is a folder"):
+        check_writable(tmp_path)
+
+
+def test_check_writable_bare_name_uses_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert check_writable("out.csv").name == "out.csv"
+
+
+def test_write_atomic_into_missing_folder_is_an_output_error(tmp_path):
+    with pytest.raises(OutputError):
+        write_atomic(tmp_path / "missing" / "out.csv", "x")
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can write into read-only folders")
+def test_check_writable_read_only_folder(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(OutputError, match="not writable"):
+            check_writable(folder / "out.csv")
+    finally:
+        folder.chmod(0o700)
+
+
+def test_check_writable_refuses_when_access_says_no(tmp_path, monkeypatch):
+    # The read-only case again, in a way that also runs as root (where the folder test is skipped).
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(OutputError, match="not writable"):
+        check_writable(tmp_path / "out.csv")

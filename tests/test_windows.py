@@ -1,0 +1,214 @@
+"""Scaling fitted on training parts, the time split, and windows as views (synthetic data only)."""
+
+import numpy as np
+import pytest
+import torch
+
+from tsgate.errors import DataError, OptionError
+from tsgate.windows import (
+    SCALERS,
+    Scaling,
+    build_windows,
+    check_length,
+    fit_affine,
+    fit_scaling,
+    split_batch,
+    validation_length,
+)
+
+
+def synthetic(lengths, columns=1, seed=0):
+    """Random-walk series of the given lengths, one (T, C) array each (synthetic)."""
+    rng = np.random.default_rng(seed)
+    return [np.cumsum(rng.standard_normal((n, columns)), axis=0) + 10 * k for k, n in enumerate(lengths)]
+
+
+# ---- scaling -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", SCALERS)
+def test_scaler_round_trip(kind):
+    values = synthetic([50, 80], columns=2)
+    scaling = fit_scaling(kind, values, [40, 60], ["a", "b"])
+    assert scaling.center.shape == (2, 2) and scaling.scale.shape == (2, 2)
+    for i, series in enumerate(values):
+        scaled = scaling.transform(i, series)
+        np.testing.assert_allclose(scaling.inverse(i, scaled), series, rtol=1e-12, atol=1e-12)
+        if kind != "none":
+            assert not np.allclose(scaled, series)
+
+
+def test_scalers_match_scikit_learn():
+    from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+
+    train = synthetic([60], columns=3)[0]
+    for kind, scaler in (("standard", StandardScaler()), ("minmax", MinMaxScaler()), ("robust", RobustScaler())):
+        center, scale = fit_affine(kind, train)
+        np.testing.assert_allclose((train - center) / scale, scaler.fit_transform(train), atol=1e-12)
+
+
+def test_none_scaler_is_identity():
+    center, scale = fit_affine("none", np.ones((5, 3)))
+    assert center.tolist() == [0, 0, 0] and scale.tolist() == [1, 1, 1]
+
+
+def test_unknown_scaler():
+    with pytest.raises(OptionError, match="unknown --scaler 'log'"):
+        fit_affine("log", np.arange(6.0).reshape(3, 2))
+
+
+@pytest.mark.parametrize("kind", ["standard", "minmax", "robust"])
+def test_scaler_sees_only_the_training_part(kind):
+    series = synthetic([100])[0]
+    changed = series.copy()
+    changed[70:] *= 1000  # wildly different validation part
+    first = fit_scaling(kind, [series], [70], ["s"])
+    second = fit_scaling(kind, [changed], [70], ["s"])
+    np.testing.assert_array_equal(first.center, second.center)
+    np.testing.assert_array_equal(first.scale, second.scale)
+    # ... while changing one training point does change them.
+    moved = series.copy()
+    moved[:5] += 50
+    third = fit_scaling(kind, [moved], [70], ["s"])
+    assert not (np.array_equal(first.center, third.center) and np.array_equal(first.scale, third.scale))
+
+
+def test_scaling_is_per_series():
+    values = [np.linspace(0, 1, 30)[:, None], np.linspace(100, 300, 30)[:, None]]
+    scaling = fit_scaling("minmax", values, [30, 30], ["a", "b"])
+    assert scaling.center[:, 0].tolist() == [0.0, 100.0]
+    np.testing.assert_allclose(scaling.scale[:, 0], [1.0, 200.0])
+
+
+def test_constant_training_part_is_refused():
+    series = np.concatenate([np.full(40, 3.5), np.arange(10.0)])[:, None]  # varies only in validation
+    with pytest.raises(DataError) as caught:
+        fit_scaling("standard", [synthetic([50])[0], series], [40, 40], ["series 'a'", "series 'b'"])
+    message = str(caught.value)
+    assert "series 'b'" in message and "constant" in message and "3.5" in message and "\n" not in message
+
+
+def test_constant_column_among_others_is_refused():
+    series = np.column_stack([np.arange(20.0), np.zeros(20)])
+    with pytest.raises(DataError, match="constant"):
+        fit_scaling("none", [series], [15], ["the series"])
+
+
+def test_scaling_from_saved_arrays_inverts():
+    scaling = Scaling(np.array([[10.0]]), np.array([[2.0]]))
+    assert scaling.transform(0, np.array([[14.0]])).tolist() == [[2.0]]
+    assert scaling.inverse(0, np.array([[2.0]])).tolist() == [[14.0]]
+
+
+# ---- lengths -------------------------------------------------------------------------------------
+
+
+def test_validation_length_is_at_least_one_horizon():
+    assert validation_length(100, 12, 0.05) == 12
+    assert validation_length(100, 4, 0.2) == 20
+    assert validation_length(101, 4, 0.2) == 21  # rounded up
+
+
+def test_check_length_message():
+    check_length(40, 24, 12, 4, "the series")  # exactly enough
+    with pytest.raises(DataError) as caught:
+        check_length(39, 24, 12, 4, "series 'x'")
+    message = str(caught.value)
+    assert "series 'x' has 39 points" in message
+    assert "at least 40" in message and "--lookback" in message and "\n" not in message
+
+
+# ---- windows ---------------------------------------------------------------------------------------
+
+
+def make(lengths, lookback, horizon, fraction=0.2, columns=1):
+    values = synthetic(lengths, columns)
+    vals = [validation_length(n, horizon, fraction) for n in lengths]
+    train_lengths = [n - v for n, v in zip(lengths, vals)]
+    return values, train_lengths, build_windows(values, train_lengths, lookback, horizon)
+
+
+def series_bounds(lengths):
+    ends = np.cumsum(lengths)
+    return ends - np.asarray(lengths), ends
+
+
+def test_shapes_and_dtypes():
+    lengths, lookback, horizon = [50, 37, 64], 8, 3
+    values, train_lengths, data = make(lengths, lookback, horizon, columns=2)
+    total = sum(lengths)
+    assert data.flat.shape == (total, 2) and data.flat.dtype == torch.float32
+    assert data.windows.shape == (total - lookback - horizon + 1, lookback + horizon, 2)
+    assert data.train_starts.dtype == torch.int64 and data.val_starts.dtype == torch.int64
+    assert len(data.series_of_val) == len(data.val_starts)
+    assert data.lookback == lookback
+    np.testing.assert_allclose(data.flat.numpy(), np.concatenate(values).astype(np.float32))
+
+
+def test_windows_are_a_view_of_flat():
+    _, _, data = make([40, 40], 6, 2)
+    assert data.windows.untyped_storage().data_ptr() == data.flat.untyped_storage().data_ptr()
+    start = int(data.train_starts[3])
+    data.flat[start + 1, 0] = 12345.0
+    assert data.windows[start, 1, 0].item() == 12345.0
+
+
+def test_window_contents_match_the_series():
+    lookback, horizon = 5, 3
+    values, _, data = make([30, 25], lookback, horizon, columns=2)
+    flat = np.concatenate(values).astype(np.float32)
+    for start in list(data.train_starts.tolist()) + list(data.val_starts.tolist()):
+        np.testing.assert_array_equal(data.windows[start].numpy(), flat[start:start + lookback + horizon])
+
+
+@pytest.mark.parametrize("lengths, lookback, horizon", [([40], 6, 2), ([50, 31, 77], 7, 4), ([20, 20], 1, 1), ([30], 10, 10)])
+def test_no_leakage_no_boundary_crossing_and_right_counts(lengths, lookback, horizon):
+    _, train_lengths, data = make(lengths, lookback, horizon)
+    span = lookback + horizon
+    first, end = series_bounds(lengths)
+    train_starts = data.train_starts.numpy()
+    val_starts = data.val_starts.numpy()
+
+    def owner_of(start):
+        return int(np.searchsorted(end, start, side="right"))
+
+    for start in train_starts:
+        s = owner_of(start)
+        assert start + span <= end[s], "window crosses into the next series"
+        last_target = start + span - 1
+        assert last_target < first[s] + train_lengths[s], "training target inside the validation part"
+    for start, s_expected in zip(val_starts, data.series_of_val):
+        s = owner_of(start)
+        assert s == s_expected
+        assert start + span <= end[s], "window crosses into the next series"
+        assert start + lookback >= first[s] + train_lengths[s], "validation target inside the training part"
+        assert start >= first[s], "validation input reaches into the previous series"
+
+    for s, (n, t) in enumerate(zip(lengths, train_lengths)):
+        assert ((train_starts >= first[s]) & (train_starts < end[s])).sum() == t - span + 1
+        assert ((val_starts >= first[s]) & (val_starts < end[s])).sum() == n - t - horizon + 1
+    # Every validation target point is covered by some window.
+    for s, (n, t) in enumerate(zip(lengths, train_lengths)):
+        covered = {p for st in val_starts if first[s] <= st < end[s] for p in range(st + lookback, st + span)}
+        assert covered == set(range(first[s] + t, first[s] + n))
+
+
+def test_starts_are_unique_and_sorted():
+    _, _, data = make([60, 45], 8, 4)
+    for starts in (data.train_starts.numpy(), data.val_starts.numpy()):
+        assert np.all(np.diff(starts) > 0)
+
+
+def test_split_batch_shapes_and_values():
+    lookback, horizon = 6, 3
+    _, _, data = make([40, 40], lookback, horizon, columns=2)
+    starts = data.train_starts[torch.tensor([0, 5, 9])]
+    x, y = split_batch(data.windows, starts, lookback)
+    assert x.shape == (3, lookback, 2) and y.shape == (3, horizon, 2)
+    first = int(starts[1])
+    assert torch.equal(x[1], data.flat[first:first + lookback])
+    assert torch.equal(y[1], data.flat[first + lookback:first + lookback + horizon])
+    # The batch is a copy: changing it leaves the series alone.
+    before = data.flat.clone()
+    x.add_(1.0)
+    assert torch.equal(data.flat, before)
