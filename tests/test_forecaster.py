@@ -133,3 +133,25 @@ def test_early_stopping_restores_the_best_epoch():
     best = min(history, key=lambda h: h["val_loss"])
     assert model.metrics_["best_epoch"] == best["epoch"]
     assert model.metrics_["epochs_run"] <= best["epoch"] + 3
+
+
+def test_auto_device_is_cpu_without_an_accelerator():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present")
+    model = small().fit(sine_series())
+    assert model.metrics_["device"] == "cpu"
+    assert model.metrics_["kernel"] in ("tsgate-cpp", "tsgate-python", "stock")
+
+
+@pytest.mark.skipif("not __import__('torch').cuda.is_available()", reason="needs a CUDA GPU")
+def test_cuda_training_saves_a_model_that_forecasts_on_cpu(tmp_path):
+    series = sine_series()
+    model = small(device="cuda").fit(series)
+    assert model.metrics_["device"] == "cuda" and model.metrics_["kernel"] == "stock"  # cuDNN on GPU
+    model.save(tmp_path / "gpu.tsgate")
+    loaded = Forecaster.load(tmp_path / "gpu.tsgate")
+    pd.testing.assert_frame_equal(model.predict(), loaded.predict(), atol=1e-4)
+    cpu = small(device="cpu").fit(series)
+    assert abs(model.metrics_["val_mae"] - cpu.metrics_["val_mae"]) < 0.5 * cpu.metrics_["val_mae"] + 0.1

@@ -81,7 +81,7 @@ class Forecaster:
         scaling = fit_scaling(train_config.scaler, series.values, train_lengths, labels)
         scaled = [scaling.transform(i, v) for i, v in enumerate(series.values)]
         data = build_windows(scaled, train_lengths, self.lookback, self.horizon)
-        network = RecurrentForecaster(model_config)
+        network = RecurrentForecaster(model_config).to(device)  # initialised on CPU first: same weights on every device
         kernel = fast_path_name(network.rnn)
         result = training.fit(network, data, train_config, device, generator, on_epoch)
         network.to("cpu")
