@@ -21,6 +21,8 @@ except ImportError:  # pragma: no cover
     import click
 
 from tsgate import __version__
+from tsgate.config import ModelConfig as M
+from tsgate.config import TrainConfig as T
 from tsgate.errors import TsgateError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
@@ -188,6 +190,19 @@ def read_series(data, target, time_col, id_col, freq, fill, sep, encoding):
     return load_series(read_csv(data, sep, encoding), options)
 
 
+def make_forecaster(backbone, lookback, horizon, hidden, layers, dropout, epochs, batch_size, lr, patience,
+                    val_fraction, scaler, device, seed, threads):
+    """A validated, unfitted Forecaster from the options train and compare share."""
+    from tsgate.forecaster import Forecaster
+
+    forecaster = Forecaster(backbone=backbone, lookback=lookback, horizon=horizon, hidden=hidden, layers=layers,
+                            dropout=dropout, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
+                            val_fraction=val_fraction, scaler=scaler.value, device=device.value, seed=seed,
+                            threads=threads)
+    forecaster.configs()  # option errors before reading a possibly long stdin
+    return forecaster
+
+
 def people_console():
     from rich.console import Console
 
@@ -209,11 +224,11 @@ def train(
     data: DataArg,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model file to write (atomically). Default: <data>-<model>.tsgate.", rich_help_panel=OUT_HELP)] = None,
     model: ModelOpt = Backbone.gru,
-    lookback: Lookback = 48,
-    horizon: Horizon = 12,
-    hidden: Hidden = 64,
-    layers: Layers = 1,
-    dropout: Dropout = 0.0,
+    lookback: Lookback = M.lookback,
+    horizon: Horizon = M.horizon,
+    hidden: Hidden = M.hidden,
+    layers: Layers = M.layers,
+    dropout: Dropout = M.dropout,
     target: Target = None,
     time_col: TimeCol = None,
     id_col: IdCol = None,
@@ -221,28 +236,26 @@ def train(
     fill: FillOpt = None,
     sep: Sep = None,
     encoding: Encoding = "utf-8",
-    epochs: Epochs = 100,
-    batch_size: BatchSize = 64,
-    lr: Lr = 3e-3,
-    patience: Patience = 10,
-    val_fraction: ValFraction = 0.2,
+    epochs: Epochs = T.epochs,
+    batch_size: BatchSize = T.batch_size,
+    lr: Lr = T.lr,
+    patience: Patience = T.patience,
+    val_fraction: ValFraction = T.val_fraction,
     scaler: ScalerOpt = Scaler.standard,
     device: DeviceOpt = Device.auto,
-    seed: Seed = 0,
-    threads: Threads = 1,
+    seed: Seed = T.seed,
+    threads: Threads = T.threads,
     fmt: Annotated[SummaryFormat, typer.Option("--format", "-f", help="table: summary on stderr; json: summary as JSON on stdout.", rich_help_panel=OUT_HELP)] = SummaryFormat.table,
     quiet: Quiet = False,
     debug: Debug = False,
 ):
     """Train one backbone on a CSV and write a model file."""
-    from tsgate.forecaster import Forecaster
     from tsgate.io import check_writable
 
     output = output or default_model_path(data, model.value)
     check_writable(output)
-    forecaster = Forecaster(model.value, lookback, horizon, hidden, layers, dropout, epochs, batch_size, lr, patience,
-                            1.0, val_fraction, scaler.value, device.value, seed, threads)
-    forecaster.configs()  # option errors before reading a possibly long stdin
+    forecaster = make_forecaster(model.value, lookback, horizon, hidden, layers, dropout, epochs, batch_size, lr,
+                                 patience, val_fraction, scaler, device, seed, threads)
     series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
     console = people_console()
     show_notes(console, series.notes, quiet)
@@ -390,11 +403,11 @@ def compare(
     seeds: Annotated[int, typer.Option("--seeds", help="Runs per backbone (seeds SEED, SEED+1, ...): tables show mean ± std.", rich_help_panel=TRAIN_HELP)] = 1,
     folds: Annotated[int, typer.Option("--folds", help="Rolling forecast origins, one horizon apart (see below).", rich_help_panel=TRAIN_HELP)] = 1,
     season: Annotated[Optional[int], typer.Option("--season", help="Seasonal-naive lag. Default: from the frequency (12 monthly, 24 hourly, 7 daily, ...).", rich_help_panel=MODEL_HELP)] = None,
-    lookback: Lookback = 48,
-    horizon: Horizon = 12,
-    hidden: Hidden = 64,
-    layers: Layers = 1,
-    dropout: Dropout = 0.0,
+    lookback: Lookback = M.lookback,
+    horizon: Horizon = M.horizon,
+    hidden: Hidden = M.hidden,
+    layers: Layers = M.layers,
+    dropout: Dropout = M.dropout,
     target: Target = None,
     time_col: TimeCol = None,
     id_col: IdCol = None,
@@ -402,15 +415,15 @@ def compare(
     fill: FillOpt = None,
     sep: Sep = None,
     encoding: Encoding = "utf-8",
-    epochs: Epochs = 100,
-    batch_size: BatchSize = 64,
-    lr: Lr = 3e-3,
-    patience: Patience = 10,
-    val_fraction: ValFraction = 0.2,
+    epochs: Epochs = T.epochs,
+    batch_size: BatchSize = T.batch_size,
+    lr: Lr = T.lr,
+    patience: Patience = T.patience,
+    val_fraction: ValFraction = T.val_fraction,
     scaler: ScalerOpt = Scaler.standard,
     device: DeviceOpt = Device.auto,
-    seed: Seed = 0,
-    threads: Threads = 1,
+    seed: Seed = T.seed,
+    threads: Threads = T.threads,
     save_dir: Annotated[Optional[Path], typer.Option("--save-dir", help="Keep every trained model here as BACKBONE-seedN-foldK.tsgate.", rich_help_panel=OUT_HELP)] = None,
     fmt: FormatOpt = OutputFormat.auto,
     output: OutputOpt = None,
@@ -419,12 +432,10 @@ def compare(
 ):
     """Train several backbones on the same split and compare error, time and size with baselines."""
     from tsgate.compare import CompareOptions, run_comparison
-    from tsgate.forecaster import Forecaster
-    from tsgate.io import check_writable
 
     check_output_targets(output, save_dir)
-    template = Forecaster("gru", lookback, horizon, hidden, layers, dropout, epochs, batch_size, lr, patience,
-                          1.0, val_fraction, scaler.value, device.value, seed, threads)
+    template = make_forecaster("gru", lookback, horizon, hidden, layers, dropout, epochs, batch_size, lr,
+                               patience, val_fraction, scaler, device, seed, threads)
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season)
     series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
     console = people_console()

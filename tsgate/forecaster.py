@@ -18,17 +18,19 @@ import numpy as np
 
 from tsgate import __version__
 from tsgate.errors import DataError, ModelFileError, OptionError
-from tsgate.models import ModelConfig
-from tsgate.train import TrainConfig
+from tsgate.config import ModelConfig, TrainConfig
+
+M, T = ModelConfig, TrainConfig  # their field defaults are the Forecaster's
 
 
 class Forecaster:
     """A recurrent forecaster with scikit-learn's contract: __init__ stores, fit learns `*_`, predict checks."""
 
-    def __init__(self, backbone: str = "gru", lookback: int = 48, horizon: int = 12, hidden: int = 64,
-                 layers: int = 1, dropout: float = 0.0, epochs: int = 100, batch_size: int = 64, lr: float = 3e-3,
-                 patience: int = 10, clip: float = 1.0, val_fraction: float = 0.2, scaler: str = "standard",
-                 device: str = "auto", seed: int = 0, threads: int = 1):
+    def __init__(self, backbone: str = M.backbone, lookback: int = M.lookback, horizon: int = M.horizon,
+                 hidden: int = M.hidden, layers: int = M.layers, dropout: float = M.dropout, epochs: int = T.epochs,
+                 batch_size: int = T.batch_size, lr: float = T.lr, patience: int = T.patience, clip: float = T.clip,
+                 val_fraction: float = T.val_fraction, scaler: str = T.scaler, device: str = T.device,
+                 seed: int = T.seed, threads: int = T.threads):
         self.backbone = backbone
         self.lookback = lookback
         self.horizon = horizon
@@ -50,10 +52,6 @@ class Forecaster:
 
     def configs(self, n_targets: int = 1) -> tuple[ModelConfig, TrainConfig]:
         """Validated configs from the constructor arguments (OptionError for bad values)."""
-        from tsgate.windows import SCALERS
-
-        if self.scaler not in SCALERS:
-            raise OptionError(f"unknown --scaler {self.scaler!r}: use one of {', '.join(SCALERS)}")
         model = ModelConfig(self.backbone, n_targets, self.lookback, self.horizon, self.hidden, self.layers, self.dropout)
         train = TrainConfig(self.epochs, self.batch_size, self.lr, self.patience, self.clip, self.val_fraction,
                             self.scaler, self.device, self.seed, self.threads)

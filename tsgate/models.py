@@ -8,43 +8,13 @@ only chooses how the forward and backward passes are computed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
-from tsgate.errors import OptionError
+from tsgate.config import ModelConfig
 
 BACKBONES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 GATE_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer: candidate only / 2 gates + candidate / 3 gates + cell
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Shape of the network; saved in the model file so loading rebuilds it exactly."""
-
-    backbone: str = "gru"  # rnn | gru | lstm
-    n_targets: int = 1  # value columns forecast together (input and output channels)
-    lookback: int = 48  # past steps the model reads
-    horizon: int = 12  # future steps it predicts at once (direct multi-output)
-    hidden: int = 64  # recurrent state size
-    layers: int = 1  # stacked recurrent layers
-    dropout: float = 0.0  # between stacked layers only, as in torch
-    # Read and predict relative to each window's last value: trending series then leave the
-    # range the scaler saw without leaving the range the network saw, and "no change" is easy to learn.
-    relative: bool = True
-
-    def __post_init__(self):
-        if self.backbone not in BACKBONES:
-            raise OptionError(f"unknown model {self.backbone!r}: use one of {', '.join(BACKBONES)}")
-        for name in ("n_targets", "lookback", "horizon", "hidden", "layers"):
-            if getattr(self, name) < 1:
-                raise OptionError(f"--{name} must be at least 1, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise OptionError(f"--dropout must be in [0, 1), got {self.dropout}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class RecurrentForecaster(nn.Module):

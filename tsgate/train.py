@@ -5,53 +5,17 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 from torch import nn
 
+from tsgate.config import TrainConfig
 from tsgate.errors import OptionError, TrainingError
 from tsgate.windows import WindowSet, split_batch
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-# Measured on a 2-core machine (benchmarks/README.md): one thread trains these small
-# recurrent steps fastest, and more threads make it collapse when the other core is busy.
-DEFAULT_THREADS = 1
 EVAL_CHUNK = 4096  # windows per forward pass when evaluating; bounds memory on long series
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to fit; saved in the model file beside the model config."""
-
-    epochs: int = 100  # upper bound; early stopping usually ends sooner
-    batch_size: int = 64  # windows per Adam step
-    lr: float = 3e-3  # Adam learning rate
-    patience: int = 10  # epochs without a better validation loss before stopping
-    clip: float = 1.0  # max global gradient norm, against exploding gradients
-    val_fraction: float = 0.2  # share of each series held out for validation (at least one horizon)
-    scaler: str = "standard"  # standard | minmax | robust | none, fitted per series on training data
-    device: str = "auto"  # auto takes cuda, then mps, then cpu
-    seed: int = 0  # seeds weights, shuffling and dropout
-    threads: int = DEFAULT_THREADS  # torch CPU threads
-
-    def __post_init__(self):
-        positive = {"epochs": self.epochs, "batch-size": self.batch_size, "threads": self.threads}
-        for name, value in positive.items():
-            if value < 1:
-                raise OptionError(f"--{name} must be at least 1, got {value}")
-        if self.patience < 0:
-            raise OptionError(f"--patience must be 0 or more, got {self.patience}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise OptionError(f"--lr must be a positive number, got {self.lr}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise OptionError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
-        if self.device not in DEVICES:
-            raise OptionError(f"unknown --device {self.device!r}: use one of {', '.join(DEVICES)}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tsgate.config import SCALERS
 from tsgate.errors import DataError, OptionError
 
-SCALERS = ("standard", "minmax", "robust", "none")
 
 
 @dataclass(frozen=True)
