@@ -82,7 +82,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
     help="Train, compare and use recurrent forecasters (RNN, GRU, LSTM) on time series in CSV files.",
-    epilog="Exit codes: 0 ok, 2 bad input or usage, 1 internal error, 130 interrupted. Data '-' means stdin.",
+    epilog="Exit codes: 0 ok, 2 bad input or usage, 1 internal error, 130 interrupted, 143 terminated. Data '-' means stdin.",
 )
 
 
@@ -132,7 +132,7 @@ MODEL_HELP = "Model options"
 TRAIN_HELP = "Training options"
 OUT_HELP = "Output options"
 
-DataArg = Annotated[str, typer.Argument(help="CSV file with a time column and value columns; '-' reads stdin.")]
+DataArg = Annotated[str, typer.Argument(metavar="DATA", help="CSV file with a time column and value columns; '-' reads stdin.")]
 Target = Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Value column(s) to forecast; repeat or comma-separate. Default: the only numeric column.", rich_help_panel=DATA_HELP)]
 TimeCol = Annotated[Optional[str], typer.Option("--time-col", help="Timestamp column. Default: detected by name, then by content.", rich_help_panel=DATA_HELP)]
 IdCol = Annotated[Optional[str], typer.Option("--id-col", help="Series id column, for many series in long format (one global model).", rich_help_panel=DATA_HELP)]
@@ -336,7 +336,7 @@ class epoch_progress:
 """)
 def forecast(
     model_file: Annotated[Path, typer.Argument(metavar="MODEL", help="A model file written by 'tsgate train'.")],
-    data: Annotated[Optional[str], typer.Argument(help="CSV with the same columns as in training ('-' for stdin). Default: continue the training data.")] = None,
+    data: Annotated[Optional[str], typer.Argument(metavar="[DATA]", help="CSV with the same columns as in training ('-' for stdin). Default: continue the training data.")] = None,
     freq: Freq = None,
     fill: FillOpt = None,
     sep: Sep = None,
