@@ -336,7 +336,7 @@ class epoch_progress:
 """)
 def forecast(
     model_file: Annotated[Path, typer.Argument(metavar="MODEL", help="A model file written by 'tsgate train'.")],
-    data: Annotated[Optional[str], typer.Argument(metavar="[DATA]", help="CSV with the same columns as in training ('-' for stdin). Default: continue the training data.")] = None,
+    data: Annotated[Optional[str], typer.Argument(metavar="DATA", help="CSV with the same columns as in training ('-' for stdin). Default: continue the training data.")] = None,
     freq: Freq = None,
     fill: FillOpt = None,
     sep: Sep = None,
