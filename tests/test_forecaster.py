@@ -155,3 +155,21 @@ def test_cuda_training_saves_a_model_that_forecasts_on_cpu(tmp_path):
     pd.testing.assert_frame_equal(model.predict(), loaded.predict(), atol=1e-4)
     cpu = small(device="cpu").fit(series)
     assert abs(model.metrics_["val_mae"] - cpu.metrics_["val_mae"]) < 0.5 * cpu.metrics_["val_mae"] + 0.1
+
+
+def test_a_model_file_claiming_a_huge_network_is_refused_before_building_it(tmp_path, monkeypatch):
+    import json
+
+    from tsgate import modelfile
+    from tsgate.errors import ModelFileError
+    from tsgate.models import RecurrentForecaster
+
+    small().fit(sine_series()).save(tmp_path / "m.tsgate")
+    tensors, meta = modelfile.load(tmp_path / "m.tsgate")
+    meta["model"]["hidden"] = 2 ** 20
+    modelfile.save(tmp_path / "huge.tsgate", tensors, {k: v for k, v in meta.items() if k not in ("format", "format_version")})
+    built = []
+    monkeypatch.setattr(RecurrentForecaster, "__init__", lambda *a, **k: built.append(1) or None)
+    with pytest.raises(ModelFileError, match="inconsistent"):
+        Forecaster.load(tmp_path / "huge.tsgate")
+    assert built == []

@@ -61,3 +61,12 @@ def test_state_dict_loads_into_stock_module():
 def test_bad_config_is_an_option_error(field, value):
     with pytest.raises(OptionError, match=field if field != "backbone" else "unknown model"):
         ModelConfig(**{field: value})
+
+
+@pytest.mark.parametrize("backbone", ["rnn", "gru", "lstm"])
+def test_state_shapes_match_a_built_model(backbone):
+    from tsgate.models import state_shapes
+
+    config = ModelConfig(backbone, n_targets=2, lookback=9, horizon=3, hidden=7, layers=2)
+    built = {name: tuple(t.shape) for name, t in RecurrentForecaster(config).state_dict().items()}
+    assert state_shapes(config) == built

@@ -39,6 +39,8 @@ class TsgateGroup(TyperGroup):
         argv = list(sys.argv[1:] if args is None else args)
         try:
             result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+            if result == EXIT_INTERRUPTED:  # typer's main turns KeyboardInterrupt into a silent Exit(130)
+                raise KeyboardInterrupt
             code = result if isinstance(result, int) else EXIT_OK
         except click.exceptions.NoArgsIsHelpError as exc:
             sys.stderr.write(exc.ctx.get_help() + "\n")
@@ -456,10 +458,7 @@ def check_output_targets(output: Optional[Path], save_dir: Optional[Path]) -> No
     if save_dir is not None:
         if save_dir.exists() and not save_dir.is_dir():
             raise OutputError(f"--save-dir {save_dir} is a file, not a folder")
-        if not save_dir.exists():
-            check_writable(save_dir)
-            save_dir.mkdir()
-        check_writable(save_dir / "probe.tsgate")
+        check_writable(save_dir / "model.tsgate" if save_dir.exists() else save_dir)  # compare creates it when saving
 
 
 def emit_comparison(result, fmt: str, output: Optional[Path], console, quiet: bool) -> None:

@@ -113,6 +113,9 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
     for backbone in options.models:
         template.with_params(backbone=backbone).configs()
     check_folds(series, template, options.folds)
+    points = options.seeds * options.folds * template.horizon * len(series.ids) * len(series.targets)
+    if points < 2:
+        raise OptionError(f"compare would score only {points} forecast point: too few to tell models apart; use --horizon 2 or more, or --folds 2")
     season = resolve_season(options, series.freq, template.lookback, min(series.lengths), notes)
     total = options.folds * (len(options.models) * options.seeds + 1)
     runs: list[Run] = []
@@ -129,6 +132,7 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
                 forecaster = template.with_params(backbone=backbone, seed=seed)
                 runs.append(backbone_run(forecaster, train_set, truth, scale, fold))
                 if save_dir is not None:
+                    save_dir.mkdir(exist_ok=True)
                     forecaster.save(save_dir / f"{backbone}-seed{seed}-fold{fold}.tsgate")
                 done += 1
                 report(on_step, done, total, f"fold {fold + 1}: {backbone} seed {seed}")

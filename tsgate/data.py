@@ -223,7 +223,7 @@ def parse_timestamps(column: pd.Series, name: str) -> tuple[pd.Series, str | Non
     if parsed.isna().any():
         row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         raise DataError(
-            f"time column {name!r} has an unparseable timestamp {column.iloc[row]!r} at data row {row + 1}: "
+            f"time column {name!r} has an unparseable timestamp {text.iloc[row]!r} at data row {row + 1}: "
             "use ISO dates like 2024-01-31 or 2024-01-31 13:00, or pick the right --time-col"
         )
     return parsed, note
@@ -282,6 +282,13 @@ def normalise_freq(freq) -> str:
 def regularise(values: pd.DataFrame, rows: pd.Series, freq: str, label: str):
     """Reindex onto the full grid at `freq`, so gaps become missing values; refuse off-grid stamps."""
     freq = normalise_freq(freq)
+    from pandas.tseries.frequencies import to_offset
+
+    offset = to_offset(freq)
+    if isinstance(offset, pd.offsets.Tick):  # fixed step: count the grid before building it
+        steps = (values.index[-1] - values.index[0]) // pd.Timedelta(offset) + 1
+        if steps > 20 * len(values) + 1000:
+            raise DataError(f"{label} would need {steps} {freq} steps for {len(values)} points: --freq {freq} is too fine for this data")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         grid = pd.date_range(values.index[0], values.index[-1], freq=freq)

@@ -223,7 +223,7 @@ class Forecaster:
     def from_saved(cls, tensors: dict, meta: dict) -> "Forecaster":
         import pandas as pd
 
-        from tsgate.models import RecurrentForecaster
+        from tsgate.models import RecurrentForecaster, state_shapes
         from tsgate.windows import Scaling
 
         model_config = ModelConfig(**meta["model"])
@@ -231,8 +231,10 @@ class Forecaster:
         forecaster = cls(backbone=model_config.backbone, lookback=model_config.lookback, horizon=model_config.horizon,
                          hidden=model_config.hidden, layers=model_config.layers, dropout=model_config.dropout,
                          **{k: v for k, v in train_config.to_dict().items()})
-        network = RecurrentForecaster(model_config)
         state = {name[len("model."):]: value for name, value in tensors.items() if name.startswith("model.")}
+        if {name: tuple(value.shape) for name, value in state.items()} != state_shapes(model_config):
+            raise ValueError("the weights do not match the model configuration")
+        network = RecurrentForecaster(model_config)
         network.load_state_dict(state, strict=True)
         data = meta["data"]
         forecaster.model_config_, forecaster.train_config_ = model_config, train_config

@@ -82,6 +82,7 @@ def read_csv(source: str, sep: str | None = None, encoding: str = "utf-8"):
                 thousands="," if sep != "," else None,
                 skipinitialspace=True,
                 index_col=False,
+                low_memory=False,  # one dtype per column, and no DtypeWarning on stderr
             )
     except pd.errors.ParserWarning as exc:
         raise DataError(
@@ -95,6 +96,8 @@ def read_csv(source: str, sep: str | None = None, encoding: str = "utf-8"):
         ) from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{display_name(source)} has no columns: expected a header row") from exc
+    except ValueError as exc:  # pandas refuses the separator itself, e.g. a line break
+        raise DataError(f"cannot read {display_name(source)} with --sep {sep!r} ({first_line(exc)}): pass one character such as , ; | or \\t") from exc
     if frame.empty:
         raise DataError(f"{display_name(source)} has a header but no data rows")
     # A separator at the end of every line makes a nameless, empty last column: drop it.
@@ -119,6 +122,8 @@ def check_writable(path: str | os.PathLike) -> Path:
         raise OutputError(f"cannot write {target}: it is a folder; give a file name")
     if not folder.exists():
         raise OutputError(f"cannot write {target}: folder {folder} does not exist; create it first")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {target}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"cannot write {target}: folder {folder} is not writable")
     return target

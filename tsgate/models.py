@@ -39,6 +39,22 @@ class RecurrentForecaster(nn.Module):
         return change + level
 
 
+def state_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The state dict's tensor shapes, derived from the config without building anything.
+
+    Loading checks a file's tensors against these first, so a hostile config
+    (hidden = 2**20, say) is refused before it can allocate anything.
+    """
+    rows, hidden, shapes = GATE_BLOCKS[config.backbone] * config.hidden, config.hidden, {}
+    for layer in range(config.layers):
+        inputs = config.n_targets if layer == 0 else hidden
+        shapes.update({f"rnn.weight_ih_l{layer}": (rows, inputs), f"rnn.weight_hh_l{layer}": (rows, hidden),
+                       f"rnn.bias_ih_l{layer}": (rows,), f"rnn.bias_hh_l{layer}": (rows,)})
+    outputs = config.horizon * config.n_targets
+    shapes.update({"head.weight": (outputs, hidden), "head.bias": (outputs,)})
+    return shapes
+
+
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -1,0 +1,548 @@
+"""Faults and hostile files: interrupted runs, unwritable outputs, diverging training, model
+files crafted to attack the loader, determinism, and a light `--help`.
+
+Signals are sent to real processes (`python -m tsgate` with one probe that marks when an epoch
+starts, so the signal lands mid-training without guessing at timings); everything that needs
+no real process runs in-process through CliRunner to stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import synthetic_long, synthetic_sine
+from tsgate.cli import app
+
+runner = CliRunner()
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--hidden", "4", "--epochs", "2", "--lookback", "12", "--horizon", "4", "--quiet"]
+HIDDEN_BY_DEFAULT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+
+
+def invoke(*args, input=None):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = runner.invoke(app, [str(a) for a in args], input=input)
+    result.shown_warnings = [w for w in caught if not issubclass(w.category, HIDDEN_BY_DEFAULT)]
+    return result
+
+
+def describe(result) -> str:
+    exception = None if isinstance(result.exception, SystemExit) else result.exception
+    return f"exit {result.exit_code}\nstderr: {result.stderr!r}\nstdout: {result.stdout[:300]!r}\nexception: {exception!r}"
+
+
+def assert_one_line_error(result, code=2, pattern: str | None = None):
+    import re
+
+    assert result.exit_code == code, describe(result)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), describe(result)
+    assert "Traceback" not in result.output, describe(result)
+    assert not getattr(result, "shown_warnings", []), [str(w.message) for w in result.shown_warnings]
+    if pattern:
+        assert re.search(pattern, result.stderr), f"{pattern!r} not in the message\n{describe(result)}"
+
+
+def temp_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def subprocess_env() -> dict:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path]), "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("faults")
+
+
+@pytest.fixture(scope="module")
+def sine_csv_module(folder) -> Path:
+    path = folder / "sine.csv"
+    synthetic_sine(n=120).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def real_model(folder, sine_csv_module) -> Path:
+    path = folder / "real.tsgate"
+    result = invoke("train", sine_csv_module, "-o", path, *TINY)
+    assert result.exit_code == 0, describe(result)
+    return path
+
+
+# ---- interrupted training: SIGINT and SIGTERM mid-epoch in a real process ----------------------
+
+# `python -m tsgate ...` exactly, plus one probe: a marker file is touched as each epoch starts.
+PROBED_TSGATE = r"""
+import pathlib, runpy, sys
+marker = pathlib.Path(sys.argv[1])
+sys.argv = ["tsgate", *sys.argv[2:]]
+import tsgate.train as training
+original = training.run_epoch
+def run_epoch(*args, **kwargs):
+    marker.touch()
+    return original(*args, **kwargs)
+training.run_epoch = run_epoch
+runpy.run_module("tsgate", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def big_csv(folder) -> Path:
+    """Synthetic hourly data large enough that one epoch at --hidden 32 takes a good fraction of a second."""
+    path = folder / "big.csv"
+    synthetic_sine(n=12_000).to_csv(path, index=False)
+    return path
+
+
+def default_sigint():
+    """Run the child as a terminal would: background jobs of a non-interactive shell inherit SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("signum,code,word", [
+    (signal.SIGINT, 130, "interrupted"),
+    (signal.SIGTERM, 143, "terminated"),
+], ids=["SIGINT", "SIGTERM"])
+def test_killed_mid_epoch_keeps_the_previous_model(tmp_path, big_csv, sine_csv_module, signum, code, word):
+    out = tmp_path / "out.tsgate"
+    first = invoke("train", sine_csv_module, "-o", out, *TINY)  # a short successful run leaves a model
+    assert first.exit_code == 0, describe(first)
+    before = out.read_bytes()
+    marker = tmp_path / "epoch-started"
+    child = subprocess.Popen(
+        [sys.executable, "-c", PROBED_TSGATE, str(marker), "train", str(big_csv), "-o", str(out),
+         "--epochs", "1000", "--patience", "1000", "--hidden", "32", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=tmp_path,
+        preexec_fn=default_sigint,
+    )
+    try:
+        deadline = time.monotonic() + 180  # a first C++ kernel build may take a while
+        while not marker.exists():
+            if child.poll() is not None:
+                pytest.fail(f"training ended before the signal: exit {child.returncode}\n{child.stderr.read()}")
+            if time.monotonic() > deadline:
+                pytest.fail("training did not start within 180 s")
+            time.sleep(0.05)
+        time.sleep(0.3)  # well inside the first epochs
+        assert child.poll() is None, "training finished before the signal"
+        child.send_signal(signum)
+        stdout, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == code, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and word in lines[0], stderr
+    assert "Traceback" not in stderr and stdout == ""
+    assert out.read_bytes() == before, "the previous model file changed"
+    assert not temp_files(tmp_path), temp_files(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-started", "out.tsgate"]
+
+
+@pytest.mark.parametrize("exception,code", [(KeyboardInterrupt, 130), ("Interrupted", 143), (OSError, 2)],
+                         ids=["ctrl-c", "sigterm", "disk-error"])
+def test_failure_while_writing_the_model_keeps_the_previous_one(tmp_path, sine_csv_module, monkeypatch, exception, code):
+    """The rename is the commit point: a failure while the new file is being written changes nothing."""
+    import tsgate.cli
+    import tsgate.io
+
+    out = tmp_path / "out.tsgate"
+    assert invoke("train", sine_csv_module, "-o", out, *TINY).exit_code == 0
+    before = out.read_bytes()
+    raised = tsgate.cli.Interrupted if exception == "Interrupted" else exception
+
+    def failing_fsync(fd):
+        raise raised()
+
+    monkeypatch.setattr(tsgate.io.os, "fsync", failing_fsync)
+    result = invoke("train", sine_csv_module, "-o", out, *TINY, "--seed", "3")
+    monkeypatch.undo()
+    assert_one_line_error(result, code)
+    assert out.read_bytes() == before
+    assert not temp_files(tmp_path), temp_files(tmp_path)
+
+
+def test_forecast_output_interrupted_while_writing_keeps_the_previous_file(tmp_path, real_model, monkeypatch):
+    import tsgate.io
+
+    out = tmp_path / "forecast.csv"
+    out.write_text("previous\n")
+
+    def failing_fsync(fd):
+        raise KeyboardInterrupt()
+
+    monkeypatch.setattr(tsgate.io.os, "fsync", failing_fsync)
+    result = invoke("forecast", real_model, "-o", out)
+    monkeypatch.undo()
+    assert_one_line_error(result, 130)
+    assert out.read_text() == "previous\n" and not temp_files(tmp_path)
+
+
+# ---- unwritable outputs are refused before training -------------------------------------------
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Training must not start: make it fail loudly (as an internal error, exit 1) if it does."""
+    from tsgate.forecaster import Forecaster
+
+    def fit(self, *args, **kwargs):
+        raise AssertionError("training started although the output cannot be written")
+
+    monkeypatch.setattr(Forecaster, "fit", fit)
+
+
+def output_args(command: str, target: Path, data: Path, model: Path) -> list:
+    if command == "train":
+        return ["train", data, "-o", target, *TINY]
+    if command == "compare":
+        return ["compare", data, "--models", "rnn", *TINY, "-o", target]
+    if command == "compare --save-dir":
+        return ["compare", data, "--models", "rnn", *TINY, "--save-dir", target]
+    return ["forecast", model, data, "-o", target]
+
+
+COMMANDS = ["train", "compare", "compare --save-dir", "forecast"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_output_in_a_missing_folder(tmp_path, sine_csv_module, real_model, no_training, command):
+    target = tmp_path / "missing" / ("models" if "save-dir" in command else "out.file")
+    result = invoke(*output_args(command, target, sine_csv_module, real_model))
+    assert_one_line_error(result, 2, r"does not exist")
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_output_under_a_file_instead_of_a_folder(tmp_path, sine_csv_module, real_model, no_training, command):
+    """'somefile.txt/out.tsgate': fails for root too, unlike a read-only folder."""
+    blocker = tmp_path / "somefile.txt"
+    blocker.write_text("not a folder\n")
+    target = blocker / ("models" if "save-dir" in command else "out.file")
+    result = invoke(*output_args(command, target, sine_csv_module, real_model))
+    assert_one_line_error(result, 2, r"somefile\.txt")
+    assert blocker.read_text() == "not a folder\n"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_output_in_a_read_only_folder(tmp_path, sine_csv_module, real_model, no_training, command):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders; the path-under-a-file test covers root")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        target = locked / ("models" if "save-dir" in command else "out.file")
+        result = invoke(*output_args(command, target, sine_csv_module, real_model))
+        assert_one_line_error(result, 2, r"not writable|permission|cannot write")
+        assert not any(locked.iterdir())
+    finally:
+        locked.chmod(0o755)
+
+
+@pytest.mark.parametrize("command", ["train", "compare", "forecast"])
+def test_output_path_is_an_existing_folder(tmp_path, sine_csv_module, real_model, no_training, command):
+    target = tmp_path / "a-folder"
+    target.mkdir()
+    result = invoke(*output_args(command, target, sine_csv_module, real_model))
+    assert_one_line_error(result, 2, r"is a folder")
+
+
+def test_save_dir_is_a_file(tmp_path, sine_csv_module, no_training):
+    target = tmp_path / "models"
+    target.write_text("x")
+    result = invoke("compare", sine_csv_module, "--models", "rnn", *TINY, "--save-dir", target)
+    assert_one_line_error(result, 2, r"is a file")
+
+
+# ---- training that diverges --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_a_loss_that_becomes_nan_stops_with_advice_and_writes_nothing(tmp_path, sine_csv_module, command):
+    out = tmp_path / ("out.tsgate" if command == "train" else "comparison.csv")
+    saved = tmp_path / "models"
+    args = ["--lr", "1e30", "--scaler", "none", *TINY]
+    if command == "train":
+        result = invoke("train", sine_csv_module, "-o", out, *args)
+    else:
+        result = invoke("compare", sine_csv_module, "--models", "rnn", "-o", out, "--save-dir", saved, *args)
+    assert_one_line_error(result, 2, r"diverged.*lower --lr")
+    assert not out.exists()
+    assert not saved.exists() or not any(saved.iterdir())
+    assert not temp_files(tmp_path)
+
+
+# ---- hostile model files -------------------------------------------------------------------------
+
+
+class CreatesMarker:
+    """Unpickling this calls open(marker, 'w'): proof that the loader ran foreign code."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def evil_pickle(path: Path, marker: Path) -> None:
+    path.write_bytes(pickle.dumps(CreatesMarker(marker), protocol=2))
+
+
+def evil_torch_save(path: Path, marker: Path) -> None:
+    import torch
+
+    torch.save({"model": CreatesMarker(marker), "format_version": 1}, path)
+
+
+def zip_bomb(path: Path, marker: Path) -> None:
+    """A small zip whose one member inflates to 64 MiB (ratio about 1000:1), named like torch's archives."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        with archive.open("archive/data.pkl", "w", force_zip64=True) as member:
+            chunk = bytes(1 << 20)
+            for _ in range(64):
+                member.write(chunk)
+    assert path.stat().st_size < 1 << 20
+
+
+def header_file(path: Path, header: bytes, declared: int | None = None, body: bytes = b"") -> None:
+    length = len(header) if declared is None else declared
+    path.write_bytes(struct.pack("<Q", length) + header + body)
+
+
+def json_bomb_nesting(path: Path, marker: Path) -> None:
+    depth = 200_000
+    header_file(path, b"[" * depth + b"]" * depth)
+
+
+def json_bomb_in_metadata(path: Path, marker: Path) -> None:
+    depth = 200_000
+    inner = "[" * depth + "]" * depth
+    header_file(path, json.dumps({"__metadata__": {"tsgate": inner}}).encode())
+
+
+def json_bomb_declared_length(path: Path, marker: Path) -> None:
+    header_file(path, b'{"__metadata__": {}}', declared=2**63 + 12345)
+
+
+def json_bomb_just_over_limit(path: Path, marker: Path) -> None:
+    header_file(path, b"{}", declared=16 * 1024 * 1024 + 1)
+
+
+def tensors_beyond_the_file(path: Path, marker: Path) -> None:
+    document = {"format": "tsgate-model", "format_version": 1}
+    header = {"__metadata__": {"tsgate": json.dumps(document)},
+              "context": {"dtype": "F64", "shape": [1 << 20, 1 << 20], "data_offsets": [0, 1 << 43]}}
+    header_file(path, json.dumps(header).encode(), body=b"\0" * 64)
+
+
+HOSTILE = {
+    "pickle": (evil_pickle, r"not a tsgate model"),
+    "torch_save_pickle": (evil_torch_save, r"not a tsgate model"),
+    "zip_bomb": (zip_bomb, r"not a tsgate model"),
+    "json_bomb_nesting": (json_bomb_nesting, r"not a tsgate model"),
+    "json_bomb_in_metadata": (json_bomb_in_metadata, r"not a tsgate model"),
+    "json_bomb_declared_length": (json_bomb_declared_length, r"not a tsgate model"),
+    "json_header_over_limit": (json_bomb_just_over_limit, r"not a tsgate model"),
+    "tensors_beyond_the_file": (tensors_beyond_the_file, r"not a tsgate model|corrupt"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_model_file_is_refused_and_runs_nothing(tmp_path, sine_csv_module, name):
+    build, pattern = HOSTILE[name]
+    path, marker = tmp_path / "hostile.tsgate", tmp_path / "PWNED"
+    build(path, marker)
+    assert not marker.exists()
+    for args in (["forecast", path], ["forecast", path, sine_csv_module]):
+        started = time.perf_counter()
+        result = invoke(*args)
+        assert_one_line_error(result, 2, pattern)
+        assert time.perf_counter() - started < 10, "refusing a hostile file should be quick"
+    assert not marker.exists(), "the model file ran code while being loaded"
+
+
+@pytest.mark.parametrize("build", [evil_pickle, evil_torch_save], ids=["pickle", "torch_save"])
+def test_the_hostile_pickles_really_run_code_when_unpickled(tmp_path, build):
+    """The control: without it a loader that never reaches the payload would prove nothing."""
+    import torch
+
+    path, marker = tmp_path / "hostile.tsgate", tmp_path / "PWNED"
+    build(path, marker)
+    if build is evil_pickle:
+        pickle.loads(path.read_bytes())
+    else:
+        torch.load(path, weights_only=False)
+    assert marker.exists()
+
+
+def test_the_zip_bomb_really_inflates(tmp_path):
+    path = tmp_path / "bomb.tsgate"
+    zip_bomb(path, tmp_path / "unused")
+    with zipfile.ZipFile(path) as archive:
+        assert archive.getinfo("archive/data.pkl").file_size == 64 << 20
+    assert path.stat().st_size * 500 < 64 << 20
+
+
+def test_hostile_pickle_through_a_real_process(tmp_path):
+    path, marker = tmp_path / "hostile.tsgate", tmp_path / "PWNED"
+    evil_torch_save(path, marker)
+    done = subprocess.run([sys.executable, "-m", "tsgate", "forecast", str(path)], capture_output=True, text=True,
+                          env=subprocess_env(), cwd=tmp_path, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("Error: "), done.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.999])
+def test_truncated_real_model_is_refused(tmp_path, real_model, fraction):
+    raw = real_model.read_bytes()
+    path = tmp_path / "truncated.tsgate"
+    path.write_bytes(raw[: int(len(raw) * fraction)])
+    assert_one_line_error(invoke("forecast", path), 2, r"truncated|corrupt|not a tsgate model")
+
+
+def rewrite_model(source: Path, target: Path, change) -> None:
+    """Re-save a real model with its metadata document changed by `change(document)`."""
+    from safetensors.torch import save_file
+
+    from tsgate import modelfile
+
+    tensors, meta = modelfile.load(source)
+    change(meta)
+    save_file(tensors, str(target), metadata={"tsgate": json.dumps(meta)})
+
+
+def bump_version(meta):
+    meta["format_version"] = meta["format_version"] + 1
+
+
+@pytest.mark.parametrize("change,pattern", [
+    (bump_version, r"newer than this tsgate reads.*upgrade tsgate"),
+    (lambda meta: meta.update(format_version=0), r"format version"),
+    (lambda meta: meta.update(format_version="1"), r"format version"),
+    (lambda meta: meta.update(format_version=True), r"format version"),
+    (lambda meta: meta.pop("format_version"), r"format version"),
+    (lambda meta: meta.update(format="other-model"), r"wrong format"),
+    (lambda meta: meta["model"].update(hidden=5), r"inconsistent"),
+    (lambda meta: meta["model"].update(hidden=2**62), r"inconsistent"),
+    (lambda meta: meta["model"].update(backbone="transformer"), r"inconsistent|unknown model|not a tsgate"),
+    (lambda meta: meta["model"].update(lookback=-1), r"inconsistent|lookback|not a tsgate"),
+    (lambda meta: meta.pop("data"), r"inconsistent"),
+    (lambda meta: meta["data"].update(last_timestamps=["yesterday"]), r"inconsistent"),
+    (lambda meta: meta["data"].update(freq="bogus"), r"inconsistent|frequency"),
+], ids=["newer_version", "version_0", "version_string", "version_bool", "no_version", "wrong_format",
+        "hidden_mismatch", "hidden_huge", "unknown_backbone", "negative_lookback", "no_data_section",
+        "bad_timestamp", "bad_freq"])
+def test_model_file_with_edited_metadata_is_refused(tmp_path, real_model, sine_csv_module, change, pattern):
+    path = tmp_path / "edited.tsgate"
+    rewrite_model(real_model, path, change)
+    result = invoke("forecast", path, sine_csv_module)
+    assert_one_line_error(result, 2, pattern)
+
+
+def test_a_rewritten_but_unchanged_model_still_loads(tmp_path, real_model):
+    """The control for the cases above: the rewrite itself is harmless."""
+    path = tmp_path / "same.tsgate"
+    rewrite_model(real_model, path, lambda meta: None)
+    result = invoke("forecast", path)
+    assert result.exit_code == 0, describe(result)
+    assert result.stdout == invoke("forecast", real_model).stdout
+
+
+# ---- determinism -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backbone", ["rnn", "gru", "lstm"])
+def test_same_seed_gives_byte_identical_models_and_forecasts(tmp_path, sine_csv_module, backbone):
+    options = ["--model", backbone, "--seed", "11", "--hidden", "8", "--epochs", "3", "--lookback", "12",
+               "--horizon", "4", "--dropout", "0.3", "--layers", "2", "--batch-size", "16", "--quiet"]
+    paths = [tmp_path / "a.tsgate", tmp_path / "b.tsgate"]
+    for path in paths:
+        result = invoke("train", sine_csv_module, "-o", path, *options)
+        assert result.exit_code == 0, describe(result)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    forecasts = [invoke("forecast", path, sine_csv_module, "-f", "csv") for path in paths]
+    assert all(f.exit_code == 0 for f in forecasts)
+    assert forecasts[0].stdout == forecasts[1].stdout and forecasts[0].stdout.count("\n") == 5
+    other = tmp_path / "c.tsgate"
+    assert invoke("train", sine_csv_module, "-o", other, *options[:3], "12", *options[4:]).exit_code == 0
+    assert other.read_bytes() != paths[0].read_bytes(), "--seed has no effect"
+
+
+def test_a_fresh_process_gives_the_same_model_as_this_one(tmp_path, sine_csv_module):
+    options = ["--model", "gru", "--seed", "5", "--hidden", "8", "--epochs", "3", "--lookback", "12", "--horizon", "4", "--quiet"]
+    here, there = tmp_path / "here.tsgate", tmp_path / "there.tsgate"
+    assert invoke("train", sine_csv_module, "-o", here, *options).exit_code == 0
+    done = subprocess.run([sys.executable, "-m", "tsgate", "train", str(sine_csv_module), "-o", str(there), *options],
+                          capture_output=True, text=True, env=subprocess_env(), cwd=tmp_path, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert here.read_bytes() == there.read_bytes()
+
+
+def test_compare_is_deterministic(tmp_path, sine_csv_module):
+    options = ["--models", "rnn,gru", "--seed", "2", *TINY, "-f", "json"]
+    runs = [invoke("compare", sine_csv_module, *options) for _ in range(2)]
+    assert all(r.exit_code == 0 for r in runs), describe(runs[0])
+    strip = {"train_seconds", "seconds_per_epoch", "forecast_ms"}  # wall-clock figures differ by nature
+    rows = [[{k: v for k, v in row.items() if k not in strip} for row in json.loads(r.stdout)["rows"]] for r in runs]
+    assert rows[0] == rows[1]
+
+
+# ---- a light command line ------------------------------------------------------------------------
+
+
+def heavy_imports(importtime_stderr: str) -> set:
+    """Top-level packages imported, from `python -X importtime` output."""
+    names = set()
+    for line in importtime_stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return names & {"torch", "pandas", "sklearn"}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["forecast", "--help"], ["compare", "--help"], ["--version"]],
+                         ids=lambda args: " ".join(args))
+def test_help_imports_no_heavy_library(args):
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "tsgate", *args], capture_output=True, text=True,
+                          env=subprocess_env(), timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "tsgate" in done.stdout
+    assert heavy_imports(done.stderr) == set()
+
+
+def test_import_tsgate_is_light():
+    code = ("import sys, tsgate\n"
+            "print(sorted(m for m in ('torch', 'pandas', 'sklearn') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_bad_option_is_refused_without_heavy_imports():
+    """Usage errors are answered by the argument parser alone."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "tsgate", "train", "x.csv", "--model", "transformer"],
+                          capture_output=True, text=True, env=subprocess_env(), timeout=60)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("import time:")]
+    assert len(errors) == 1 and errors[0].startswith("Error: ")
+    assert heavy_imports(done.stderr) == set()
