@@ -107,12 +107,12 @@ class Forecaster:
 
     def validation_mae(self, data) -> float:
         """Mean absolute error of the best weights on the validation windows, in the data's own units."""
-        from tsgate.train import predict_starts
+        import torch
 
-        prediction, target = predict_starts(self.network_, data.windows, data.val_starts, data.lookback)
-        owners = data.series_of_val
-        scale = self.scaling_.scale[owners][:, None, :]  # (N, 1, C)
-        return float(np.mean(np.abs(prediction.numpy() - target.numpy()) * scale))
+        from tsgate.train import validation_errors
+
+        unit_scale = torch.from_numpy(self.scaling_.scale[data.series_of_val])  # (N, C)
+        return validation_errors(self.network_, data.windows, data.val_starts, data.lookback, unit_scale)[1]
 
     # ---- predict -------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from tsgate.config import TrainConfig
 from tsgate.errors import OptionError, TrainingError
 from tsgate.windows import WindowSet, split_batch
 
-EVAL_CHUNK = 4096  # windows per forward pass when evaluating; bounds memory on long series
+EVAL_CHUNK = 1024  # windows per forward pass when evaluating; bounds memory on long series
 
 
 @dataclass
@@ -106,27 +106,38 @@ def run_epoch(model, windows, data: WindowSet, config: TrainConfig, optimizer, g
 
 
 def evaluate_loss(model, windows, starts, lookback: int) -> float:
-    prediction, target = predict_starts(model, windows, starts, lookback)
-    return float(nn.functional.mse_loss(prediction, target))
+    """Mean squared error over the windows at `starts`, on the scaled values."""
+    return validation_errors(model, windows, starts, lookback)[0]
 
 
 @torch.inference_mode()
-def predict_starts(model, windows, starts, lookback: int):
-    """Predictions and targets (N, H, C) for windows at `starts`, in chunks to bound memory."""
+def validation_errors(model, windows, starts, lookback: int, unit_scale=None) -> tuple[float, float]:
+    """(MSE on the scaled values, MAE in data units) over the windows at `starts`.
+
+    Streams chunk by chunk, so memory stays flat however many windows there are;
+    `unit_scale` (N, C) turns each window's scaled error back into data units.
+    """
     model.eval()
-    predictions, targets = [], []
+    squared = absolute = 0.0
+    count = 0
     for first in range(0, len(starts), EVAL_CHUNK):
         x, y = split_batch(windows, starts[first:first + EVAL_CHUNK], lookback)
-        predictions.append(model(x))
-        targets.append(y)
-    return torch.cat(predictions), torch.cat(targets)
+        error = (model(x) - y).double()  # (B, H, C)
+        squared += float(error.square().sum())
+        if unit_scale is not None:
+            absolute += float((error.abs() * unit_scale[first:first + len(x), None, :]).sum())
+        count += error.numel()
+    return squared / count, absolute / count
 
 
 @torch.inference_mode()
 def predict_inputs(model, inputs: torch.Tensor) -> torch.Tensor:
     """Predictions (N, H, C) for ready inputs (N, L, C), in chunks."""
     model.eval()
-    return torch.cat([model(inputs[first:first + EVAL_CHUNK]) for first in range(0, len(inputs), EVAL_CHUNK)])
+    predictions = torch.empty(len(inputs), model.config.horizon, model.config.n_targets, device=inputs.device)
+    for first in range(0, len(inputs), EVAL_CHUNK):
+        predictions[first:first + EVAL_CHUNK] = model(inputs[first:first + EVAL_CHUNK])
+    return predictions
 
 
 def check_finite(train_loss: float, val_loss: float, epoch: int) -> None:
