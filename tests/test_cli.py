@@ -165,3 +165,16 @@ def test_help_imports_no_heavy_library():
             "print(sorted(m for m in ('torch', 'pandas', 'sklearn') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_several_targets_are_forecast_together(tmp_path):
+    frame = synthetic_sine()
+    frame["temp"] = 20 + frame["load"] / 10
+    data, model_path = tmp_path / "two.csv", tmp_path / "two.tsgate"
+    frame.to_csv(data, index=False)
+    several = invoke("train", data, "-o", model_path, *FAST)
+    assert several.exit_code == 2 and "several numeric columns (load, temp)" in several.stderr
+    train(data, model_path, "--target", "load,temp")
+    forecast = pd.read_csv(StringIO(invoke("forecast", model_path, data).stdout))
+    assert list(forecast.columns) == ["timestamp", "load", "temp"] and len(forecast) == 4
+    assert forecast["temp"].between(15, 25).all() and forecast["load"].between(0, 20).all()

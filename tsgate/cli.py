@@ -128,6 +128,9 @@ class Device(str, Enum):
 
 
 # ---- shared options: defined once, used by every command -----------------------------------
+# Typer reads each command's options from that command's signature, so train and compare
+# both list these parameters; the aliases keep each option's flags, help and type in one place,
+# and config.py keeps the defaults.
 
 DATA_HELP = "Data options"
 MODEL_HELP = "Model options"
