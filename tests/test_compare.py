@@ -170,3 +170,14 @@ def test_cli_markdown_has_a_row_per_model(sine_csv):
                                       "--hidden", "8", "--epochs", "2", "--quiet", "-f", "markdown"])
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("| model |") and len(lines) == 2 + 4
+
+
+def test_verdict_when_a_baseline_wins_names_the_best_recurrent_model():
+    rows = [
+        {"model": "ridge", "kind": "baseline", "mase": 0.4, "dm_p": None, "parameters": 300, "train_seconds": 0.01},
+        {"model": "naive", "kind": "baseline", "mase": 0.9, "dm_p": 0.01, "parameters": None, "train_seconds": None},
+        {"model": "gru", "kind": "recurrent", "mase": 0.95, "dm_p": 0.2, "parameters": 100, "train_seconds": 1.0},
+    ]
+    text = verdict(rows)
+    assert text.startswith("ridge forecasts best (MASE 0.4); no recurrent backbone beats this baseline here")
+    assert "the best, gru (MASE 0.95), is within noise of it (DM p = 0.2)." in text

@@ -268,27 +268,31 @@ def paired_errors(runs: list[Run], name: str, seeds: int) -> np.ndarray:
 
 def verdict(rows: list[dict]) -> str:
     """A sentence computed from the table: the winner, whether the runner-up is within noise, and the cost."""
-    winner, runner = rows[0], rows[1] if len(rows) > 1 else None
+    winner = rows[0]
     text = f"{winner['model']} forecasts best ({RANK_BY.upper()} {winner[RANK_BY]:.3g})"
-    if runner is None:
+    if len(rows) == 1:
         return text + "."
-    close = runner["dm_p"] is not None and runner["dm_p"] >= SIGNIFICANCE
-    text += (f"; {runner['model']} is within noise of it (DM p = {runner['dm_p']:.2g})" if close
-             else f"; {runner['model']} is worse beyond noise (DM p = {runner['dm_p']:.2g})")
-    text += cost_clause(winner, runner)
     if winner["kind"] == "baseline":
         recurrent = [row for row in rows if row["kind"] == "recurrent"]
         if recurrent:
             best = recurrent[0]
-            text += (f". No recurrent backbone beats the {winner['model']} baseline here: the best, {best['model']}, "
-                     f"has {RANK_BY.upper()} {best[RANK_BY]:.3g} (DM p = {best['dm_p']:.2g})")
-    else:
-        baselines = [row for row in rows if row["kind"] == "baseline"]
-        if baselines:
-            base = baselines[0]
-            gain = 100 * (1 - winner[RANK_BY] / base[RANK_BY]) if base[RANK_BY] > 0 else math.nan
-            text += f". It is {gain:.0f}% better than the best baseline, {base['model']} (DM p = {base['dm_p']:.2g})"
+            text += (f"; no recurrent backbone beats this baseline here: the best, {best['model']} "
+                     f"({RANK_BY.upper()} {best[RANK_BY]:.3g}), {noise_clause(best)}")
+        return text + "."
+    runner = rows[1]
+    text += f"; {runner['model']} {noise_clause(runner)}{cost_clause(winner, runner)}"
+    baselines = [row for row in rows if row["kind"] == "baseline"]
+    if baselines:
+        base = baselines[0]
+        gain = 100 * (1 - winner[RANK_BY] / base[RANK_BY]) if base[RANK_BY] > 0 else math.nan
+        text += f". It is {gain:.0f}% better than the best baseline, {base['model']} (DM p = {base['dm_p']:.2g})"
     return text + "."
+
+
+def noise_clause(row: dict) -> str:
+    if row["dm_p"] is not None and row["dm_p"] >= SIGNIFICANCE:
+        return f"is within noise of it (DM p = {row['dm_p']:.2g})"
+    return f"is worse beyond noise (DM p = {row['dm_p']:.2g})"
 
 
 def cost_clause(winner: dict, runner: dict) -> str:
