@@ -19,13 +19,11 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,9 +8,9 @@ from io import StringIO
 
 import pandas as pd
 import pytest
+from conftest import FAST, synthetic_sine
 from typer.testing import CliRunner
 
-from conftest import FAST, synthetic_sine
 from tsgate.cli import app
 
 runner = CliRunner()

@@ -4,12 +4,18 @@ import json
 
 import numpy as np
 import pytest
+from conftest import synthetic_long, synthetic_sine
 from typer.testing import CliRunner
 
-from conftest import synthetic_long, synthetic_sine
 from tsgate import Forecaster
 from tsgate.cli import app
-from tsgate.compare import BASELINES, CompareOptions, run_comparison, split_fold, verdict
+from tsgate.compare import (
+    BASELINES,
+    CompareOptions,
+    run_comparison,
+    split_fold,
+    verdict,
+)
 from tsgate.data import DataOptions, load_series
 from tsgate.errors import OptionError
 from tsgate.models import ModelConfig, expected_parameter_count

@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import synthetic_long, synthetic_sine
+
 from tsgate.data import DataOptions, SeriesSet, load_series, normalise_freq
 from tsgate.errors import DataError, OptionError
 from tsgate.io import read_csv

@@ -21,9 +21,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import synthetic_sine
 from typer.testing import CliRunner
 
-from conftest import synthetic_long, synthetic_sine
 from tsgate.cli import app
 
 runner = CliRunner()

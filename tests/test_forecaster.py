@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import synthetic_long, synthetic_sine
+
 from tsgate import Forecaster
 from tsgate.data import DataOptions, load_series
 from tsgate.errors import DataError, OptionError, TrainingError
@@ -158,7 +158,6 @@ def test_cuda_training_saves_a_model_that_forecasts_on_cpu(tmp_path):
 
 
 def test_a_model_file_claiming_a_huge_network_is_refused_before_building_it(tmp_path, monkeypatch):
-    import json
 
     from tsgate import modelfile
     from tsgate.errors import ModelFileError

@@ -5,7 +5,13 @@ import torch
 from torch import nn
 
 from tsgate.errors import OptionError
-from tsgate.models import BACKBONES, ModelConfig, RecurrentForecaster, expected_parameter_count, parameter_count
+from tsgate.models import (
+    BACKBONES,
+    ModelConfig,
+    RecurrentForecaster,
+    expected_parameter_count,
+    parameter_count,
+)
 
 
 @pytest.mark.parametrize("backbone", ["rnn", "gru", "lstm"])

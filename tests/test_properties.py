@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import synthetic_long, synthetic_sine
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from typer.testing import CliRunner
 
-from conftest import synthetic_long, synthetic_sine
 from tsgate.cli import app
 
 runner = CliRunner()

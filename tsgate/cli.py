@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -264,7 +265,9 @@ def train(
     series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
     console = people_console()
     show_notes(console, series.notes, quiet)
-    with epoch_progress(console, quiet or not console.is_terminal, f"training {model.value}") as on_epoch:
+    with progress_bar(console, quiet or not console.is_terminal, f"training {model.value}") as update:
+        on_epoch = update and (lambda epoch, epochs, train_loss, val_loss: update(
+            epoch, epochs, detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
         forecaster.fit(series, on_epoch=on_epoch)
     forecaster.save(output)
     summary = {**forecaster.metrics_, "model_file": str(output), "series": len(series.ids), "targets": series.targets}
@@ -298,34 +301,6 @@ def print_summary(console, summary: dict) -> None:
         value = summary[key]
         view.add_row(label, f"{value:.4g}" if isinstance(value, float) else str(value))
     console.print(view)
-
-
-class epoch_progress:
-    """A rich progress bar over epochs on stderr; yields the on_epoch callback (None when silent)."""
-
-    def __init__(self, console, silent: bool, label: str):
-        self.console, self.silent, self.label = console, silent, label
-
-    def __enter__(self):
-        if self.silent:
-            return None
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[losses]}"),
-                                 TimeElapsedColumn(), console=self.console, transient=True)
-        self.progress.__enter__()
-        self.task = self.progress.add_task(self.label, total=None, losses="")
-
-        def on_epoch(epoch, epochs, train_loss, val_loss):
-            self.progress.update(self.task, completed=epoch, total=epochs,
-                                 losses=f"epoch {epoch}  train {train_loss:.4f}  val {val_loss:.4f}")
-
-        return on_epoch
-
-    def __exit__(self, *exc):
-        if not self.silent:
-            self.progress.__exit__(*exc)
-        return False
 
 
 # ---- forecast --------------------------------------------------------------------------------
@@ -445,8 +420,8 @@ def compare(
     series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
     console = people_console()
     show_notes(console, series.notes, quiet)
-    with step_progress(console, quiet or not console.is_terminal) as on_step:
-        result = run_comparison(series, template, options, on_step, save_dir)
+    with progress_bar(console, quiet or not console.is_terminal, "comparing") as update:
+        result = run_comparison(series, template, options, update, save_dir)
     show_notes(console, result.notes, quiet)
     emit_comparison(result, fmt.value, output, console, quiet)
 
@@ -498,31 +473,29 @@ def comparison_view(rows: list[dict]):
     } for row in rows])
 
 
-class step_progress:
-    """A rich progress bar over (model x seed x fold) runs on stderr; yields the callback (None when silent)."""
+@contextmanager
+def progress_bar(console, silent: bool, label: str):
+    """A transient rich progress bar on stderr; yields update(done, total, description, detail), or None when silent."""
+    if silent:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    def __init__(self, console, silent: bool):
-        self.console, self.silent = console, silent
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(label, total=None, detail="")
 
-    def __enter__(self):
-        if self.silent:
-            return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        def update(done, total, description=label, detail=""):
+            progress.update(task, completed=done, total=total, description=description, detail=detail)
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=self.console, transient=True)
-        self.progress.__enter__()
-        self.task = self.progress.add_task("comparing", total=None)
-
-        def on_step(done, total, label):
-            self.progress.update(self.task, completed=done, total=total, description=label)
-
-        return on_step
-
-    def __exit__(self, *exc):
-        if not self.silent:
-            self.progress.__exit__(*exc)
-        return False
+        yield update
 
 
 def main() -> None:

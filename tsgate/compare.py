@@ -21,6 +21,7 @@ import numpy as np
 
 from tsgate import __version__
 from tsgate.baselines import RidgeBaseline, infer_season, naive, seasonal_naive
+from tsgate.data import series_label
 from tsgate.errors import OptionError
 from tsgate.metrics import score_all, seasonal_naive_scale
 from tsgate.significance import diebold_mariano
@@ -96,7 +97,7 @@ def check_folds(series, template, folds: int) -> None:
         before = length - folds * horizon
         needed = lookback + horizon + validation_length(max(before, 0), horizon, template.val_fraction)
         if before < needed:
-            label = f"series {key!r}" if key else "the series"
+            label = series_label(key)
             raise OptionError(
                 f"--folds {folds} leave {label} {max(before, 0)} points before its first origin, but training needs "
                 f"{needed} (lookback + horizon + validation): use fewer --folds, a shorter --lookback or --horizon"
@@ -167,22 +168,19 @@ def scaled_errors(forecast: np.ndarray, truth: np.ndarray, scale: np.ndarray) ->
     return ((forecast - truth) / scale).transpose(0, 2, 1).ravel()
 
 
-def contexts(train_set, lookback: int) -> np.ndarray:
-    return np.stack([v[-lookback:] for v in train_set.values])  # (S, L, C)
-
-
 def baseline_runs(train_set, truth, scale, template, season, fold) -> list[Run]:
     lookback, horizon = template.lookback, template.horizon
-    last = contexts(train_set, lookback)
+    last = train_set.last_points(lookback)  # (S, L, C)
     runs = [
         Run("naive", None, fold, *score(naive(last, horizon), truth, scale)),
         Run("seasonal_naive", None, fold, *score(seasonal_naive(last, horizon, season), truth, scale)),
     ]
     started = time.perf_counter()
-    ridge, centers, spreads = fit_ridge(train_set, lookback, horizon)
+    ridge, scaling = fit_ridge(train_set, lookback, horizon)
     fitted = time.perf_counter() - started
     started = time.perf_counter()
-    forecast = ridge.predict((last - centers) / spreads) * spreads + centers
+    scaled = np.stack([scaling.transform(n, context) for n, context in enumerate(last)])
+    forecast = np.stack([scaling.inverse(n, output) for n, output in enumerate(ridge.predict(scaled))])
     forecast_ms = 1000 * (time.perf_counter() - started) / len(last)
     parameters = ridge.model_.coef_.size + np.size(ridge.model_.intercept_)
     runs.append(Run("ridge", None, fold, *score(forecast, truth, scale), parameters=int(parameters),
@@ -191,18 +189,19 @@ def baseline_runs(train_set, truth, scale, template, season, fold) -> list[Run]:
 
 
 def fit_ridge(train_set, lookback: int, horizon: int):
-    """Ridge on the lag window of every series, each standardised by its own training mean and spread."""
+    """Ridge on the lag window of every series, each scaled by the standard scaler the networks use."""
     from numpy.lib.stride_tricks import sliding_window_view
 
-    centers = np.stack([v.mean(axis=0) for v in train_set.values])[:, None, :]  # (S, 1, C)
-    spreads = np.stack([v.std(axis=0) + 1e-12 for v in train_set.values])[:, None, :]
+    from tsgate.windows import fit_scaling
+
+    scaling = fit_scaling("standard", train_set.values, train_set.lengths, train_set.labels)
     xs, ys = [], []
     for number, values in enumerate(train_set.values):
-        scaled = (values - centers[number]) / spreads[number]
-        windows = sliding_window_view(scaled, lookback + horizon, axis=0).transpose(0, 2, 1)  # (N, L + H, C), a view
+        windows = sliding_window_view(scaling.transform(number, values), lookback + horizon, axis=0)
+        windows = windows.transpose(0, 2, 1)  # (N, L + H, C), a view
         xs.append(windows[:, :lookback])
         ys.append(windows[:, lookback:])
-    return RidgeBaseline().fit(np.concatenate(xs), np.concatenate(ys)), centers, spreads
+    return RidgeBaseline().fit(np.concatenate(xs), np.concatenate(ys)), scaling
 
 
 def score(forecast, truth, scale) -> tuple[dict, np.ndarray]:
@@ -211,7 +210,7 @@ def score(forecast, truth, scale) -> tuple[dict, np.ndarray]:
 
 def backbone_run(forecaster, train_set, truth, scale, fold: int) -> Run:
     forecaster.fit(train_set)
-    last = contexts(train_set, forecaster.lookback)
+    last = train_set.last_points(forecaster.lookback)  # (S, L, C)
     started = time.perf_counter()
     forecast = forecaster.predict_values(list(range(len(last))), last)
     forecast_ms = 1000 * (time.perf_counter() - started) / len(last)

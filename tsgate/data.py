@@ -47,12 +47,25 @@ class SeriesSet:
     notes: list[str] = field(default_factory=list)  # things people should know (e.g. converted to UTC)
 
     @property
+    def labels(self) -> list[str]:
+        """How messages name each series."""
+        return [series_label(key) for key in self.ids]
+
+    @property
     def lengths(self) -> list[int]:
         return [len(v) for v in self.values]
+
+    def last_points(self, n: int) -> np.ndarray:
+        """The last `n` values of every series, (S, n, C); each series must have at least `n`."""
+        return np.stack([v[len(v) - n:] for v in self.values])
 
     def drop_last(self, n: int) -> "SeriesSet":
         """The same series without their last `n` points (a forecast origin `n` steps back)."""
         return replace(self, values=[v[: len(v) - n] for v in self.values], index=[i[: len(i) - n] for i in self.index])
+
+
+def series_label(key: str) -> str:
+    return f"series {key!r}" if key else "the series"
 
 
 def load_series(frame: pd.DataFrame, options: DataOptions) -> SeriesSet:
@@ -231,7 +244,7 @@ def parse_timestamps(column: pd.Series, name: str) -> tuple[pd.Series, str | Non
 
 def prepare_one(key: str, part: pd.DataFrame, time_col: str, targets: list[str], options: DataOptions):
     """Sort one series, refuse duplicates, regularise to its frequency, handle missing values."""
-    label = f"series {key!r}" if key else "the series"
+    label = series_label(key)
     part = part.sort_values(time_col, kind="stable")
     stamps = pd.DatetimeIndex(part[time_col])
     duplicated = stamps.duplicated()

@@ -17,8 +17,8 @@ import inspect
 import numpy as np
 
 from tsgate import __version__
-from tsgate.errors import DataError, ModelFileError, OptionError
 from tsgate.config import ModelConfig, TrainConfig
+from tsgate.errors import DataError, ModelFileError, OptionError
 
 M, T = ModelConfig, TrainConfig  # their field defaults are the Forecaster's
 
@@ -64,10 +64,15 @@ class Forecaster:
         from tsgate import train as training
         from tsgate.kernels import fast_path_name
         from tsgate.models import RecurrentForecaster, parameter_count
-        from tsgate.windows import build_windows, check_length, fit_scaling, validation_length
+        from tsgate.windows import (
+            build_windows,
+            check_length,
+            fit_scaling,
+            validation_length,
+        )
 
         model_config, train_config = self.configs(len(series.targets))
-        labels = [f"series {key!r}" if key else "the series" for key in series.ids]
+        labels = series.labels
         val_lengths = [validation_length(n, self.horizon, self.val_fraction) for n in series.lengths]
         for length, val, label in zip(series.lengths, val_lengths, labels):
             check_length(length, self.lookback, self.horizon, val, label)
@@ -88,7 +93,7 @@ class Forecaster:
         self.network_, self.scaling_ = network, scaling
         self.ids_, self.targets_, self.freq_ = list(series.ids), list(series.targets), series.freq
         self.time_col_, self.id_col_ = series.time_col, series.id_col
-        self.context_ = np.stack([v[-self.lookback:] for v in series.values])  # (S, L, C), raw
+        self.context_ = series.last_points(self.lookback)  # (S, L, C), raw
         self.last_timestamps_ = [idx[-1] for idx in series.index]
         self.history_ = result.history
         self.metrics_ = {
@@ -149,13 +154,15 @@ class Forecaster:
 
     def forecast_inputs(self, series):
         """(series numbers, raw contexts (S, L, C), last timestamps) from new data or the stored context."""
+        from tsgate.data import series_label
+
         if series is None:
             return list(range(len(self.ids_))), self.context_, self.last_timestamps_
         self.check_compatible(series)
         positions = {key: number for number, key in enumerate(self.ids_)}
         numbers, contexts = [], []
         for key, values in zip(series.ids, series.values):
-            label = f"series {key!r}" if key else "the series"
+            label = series_label(key)
             if key not in positions:
                 known = ", ".join(self.ids_[:10]) + (" ..." if len(self.ids_) > 10 else "")
                 raise DataError(f"{label} was not in the training data (known ids: {known}): the model has no scaler for it")

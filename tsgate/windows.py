@@ -16,7 +16,6 @@ from tsgate.config import SCALERS
 from tsgate.errors import DataError, OptionError
 
 
-
 @dataclass(frozen=True)
 class Scaling:
     """Per-series, per-column affine map: scaled = (x - center) / scale."""
