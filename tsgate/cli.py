@@ -189,10 +189,17 @@ def split_targets(target: Optional[list[str]]) -> tuple[str, ...]:
 
 
 def read_series(data, target, time_col, id_col, freq, fill, sep, encoding):
-    from tsgate.data import DataOptions, load_series
-    from tsgate.io import read_csv
+    from tsgate.data import DataOptions
 
     options = DataOptions(split_targets(target), time_col, id_col, freq, fill.value if fill else None)
+    return load_data(data, options, sep, encoding)
+
+
+def load_data(data: str, options, sep, encoding):
+    """Read and validate DATA ('-' for stdin): the one path every command's data takes."""
+    from tsgate.data import load_series
+    from tsgate.io import read_csv
+
     return load_series(read_csv(data, sep, encoding), options)
 
 
@@ -335,11 +342,7 @@ def forecast(
     forecaster = Forecaster.load(model_file)
     series = None
     if data is not None:
-        from tsgate.data import load_series
-        from tsgate.io import read_csv
-
-        options = forecaster.data_options(freq, fill.value if fill else None)
-        series = load_series(read_csv(data, sep, encoding), options)
+        series = load_data(data, forecaster.data_options(freq, fill.value if fill else None), sep, encoding)
     emit(forecaster.predict(series), fmt.value, output, title="forecast")
 
 

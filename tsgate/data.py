@@ -151,8 +151,7 @@ def pick_targets(frame: pd.DataFrame, wanted: tuple[str, ...], exclude: set) -> 
     names = [c for c in frame.columns if c not in exclude and c != "__row__"]
     if wanted:
         for name in wanted:
-            if name not in frame.columns:
-                raise DataError(f"unknown column {name!r} for --target; columns present: {', '.join(frame.columns)}")
+            check_column(frame, name, "--target")
             if name in exclude:
                 raise OptionError(f"column {name!r} is the time or id column and cannot also be a --target")
         return list(dict.fromkeys(wanted))

@@ -6,7 +6,6 @@ import json
 import math
 import sys
 
-FORMATS = ("auto", "table", "csv", "json", "markdown")
 SUFFIX_FORMATS = {".json": "json", ".md": "markdown", ".csv": "csv", ".txt": "table"}
 
 
