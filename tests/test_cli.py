@@ -88,10 +88,24 @@ def test_forecast_output_file_by_suffix(sine_csv, tmp_path):
 
 
 def test_train_summary_as_json(sine_csv, tmp_path):
+    from tsgate.models import ModelConfig, expected_parameter_count
+
     result = train(sine_csv, tmp_path / "m.tsgate", "--format", "json", "--model", "lstm")
     summary = json.loads(result.stdout)
     assert summary["backbone"] == "lstm" and summary["device"] == "cpu"
-    assert summary["parameters"] > 0 and summary["epochs_run"] <= 3 and summary["val_mae"] > 0
+    assert summary["val_mae"] > 0
+    # FAST: 240 hourly points, lookback 12 (shared by the default 3 members), horizon 4, hidden 8;
+    # the hourly calendar gives day and week inputs (4 channels beside the target).
+    assert summary["members"] == 3 and summary["lookbacks"] == [12, 12, 12]
+    assert summary["calendar"] == ["day", "week"]
+    config = ModelConfig("lstm", lookback=12, horizon=4, hidden=8, n_calendar=4, anchor_season=summary["anchor_season"])
+    assert summary["parameters"] == expected_parameter_count(config) == 568
+    # --epochs 3 caps each watched run at 3 passes of ceil(177 windows / 128) = 2 steps: 6 steps, checked
+    # once at the end (before the 10-step check interval), so each member runs all 6 and then refits
+    # for its best step count, 0 (the untrained network validated best) or 6.
+    assert len(summary["best_steps"]) == 3 and set(summary["best_steps"]) <= {0, 6}
+    assert summary["steps_run"] == 3 * 6 + sum(summary["best_steps"])
+    assert summary["seconds_per_step"] == pytest.approx(summary["train_seconds"] / summary["steps_run"])
 
 
 def test_same_seed_same_output_twice(sine_csv, tmp_path):

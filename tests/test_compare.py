@@ -20,7 +20,7 @@ from tsgate.data import DataOptions, load_series
 from tsgate.errors import OptionError
 from tsgate.models import ModelConfig, expected_parameter_count
 
-ROW_KEYS = {"model", "kind", "rank", "parameters", "train_seconds", "seconds_per_epoch", "epochs_run", "forecast_ms",
+ROW_KEYS = {"model", "kind", "rank", "parameters", "train_seconds", "seconds_per_step", "steps_run", "forecast_ms",
             "mae", "mae_std", "rmse", "rmse_std", "smape", "smape_std", "mase", "mase_std", "dm_p"}
 TEMPLATE = dict(lookback=24, horizon=6, hidden=8, epochs=2, batch_size=64)
 
@@ -43,18 +43,26 @@ def test_one_row_per_backbone_and_baseline(comparison):
 
 
 def test_parameter_counts_are_the_closed_forms(comparison):
+    # Hourly data: day and week calendar inputs (4 channels), and the highway (on by default).
+    hand = {"rnn": 1 * (8 * (5 + 8) + 2 * 8), "gru": 3 * (8 * (5 + 8) + 2 * 8), "lstm": 4 * (8 * (5 + 8) + 2 * 8)}
+    head, highway = 8 * 6 + 6, 24 * 6 + 6
     for row in comparison.rows:
         if row["kind"] == "recurrent":
-            config = ModelConfig(row["model"], n_targets=1, lookback=24, horizon=6, hidden=8)
-            assert row["parameters"] == expected_parameter_count(config)
+            config = ModelConfig(row["model"], n_targets=1, lookback=24, horizon=6, hidden=8, n_calendar=4, highway=True)
+            assert row["parameters"] == expected_parameter_count(config) == hand[row["model"]] + head + highway
 
 
 def test_baselines_have_no_training_columns_and_no_spread(comparison):
     naive = next(row for row in comparison.rows if row["model"] == "naive")
-    assert naive["parameters"] is None and naive["epochs_run"] is None and naive["train_seconds"] is None
+    assert naive["parameters"] is None and naive["steps_run"] is None and naive["train_seconds"] is None
+    assert naive["seconds_per_step"] is None
     assert naive["mae_std"] == 0.0
     recurrent = [row for row in comparison.rows if row["kind"] == "recurrent"]
-    assert all(row["epochs_run"] >= 1 and row["train_seconds"] > 0 for row in recurrent)
+    assert len(recurrent) == 3
+    # --epochs 2 caps each watched run at 2 passes of ceil(~200 windows / 64) = 4 steps: 8 steps, checked once
+    # at the end (inside the 10-step check interval); then a refit of 0 or 8 steps. 3 members: 24 to 48 steps.
+    assert all(3 * 8 <= row["steps_run"] <= 3 * 16 for row in recurrent)
+    assert all(row["train_seconds"] > 0 and row["seconds_per_step"] > 0 for row in recurrent)
 
 
 def test_best_row_has_no_p_value_and_others_have_one(comparison):
@@ -64,11 +72,18 @@ def test_best_row_has_no_p_value_and_others_have_one(comparison):
 
 
 def test_seasonal_naive_on_an_exactly_periodic_series_is_perfect():
-    frame = synthetic_sine(n=300, noise=0.0)
-    result = run_comparison(load_series(frame, DataOptions()), Forecaster(**TEMPLATE), CompareOptions(models=("rnn",)))
+    series = load_series(synthetic_sine(n=300, noise=0.0), DataOptions())
+    # A network anchored on the last value has to learn the season, and 8 steps do not teach it.
+    result = run_comparison(series, Forecaster(**TEMPLATE, anchor="last"), CompareOptions(models=("rnn",)))
     seasonal = next(row for row in result.rows if row["model"] == "seasonal_naive")
     assert result.settings["season"] == 24
     assert seasonal["mae"] < 1e-9 and seasonal["rank"] == 1
+    # Anchored on the season (what anchor auto picks here) the untrained network already forecasts
+    # seasonal naive exactly, and no step improves on a perfect forecast: the two tie.
+    anchored = run_comparison(series, Forecaster(**TEMPLATE), CompareOptions(models=("rnn",)))
+    rows = {row["model"]: row for row in anchored.rows}
+    assert rows["seasonal_naive"]["mae"] < 1e-9 and rows["rnn"]["mae"] < 1e-9
+    assert {rows["seasonal_naive"]["rank"], rows["rnn"]["rank"]} == {1, 2}
 
 
 def test_metrics_are_on_the_original_scale():
@@ -87,9 +102,9 @@ def test_a_fold_never_trains_on_data_at_or_after_its_origin(monkeypatch):
     seen = []
     original = Forecaster.fit
 
-    def spy(self, train_set, on_epoch=None):
+    def spy(self, train_set, on_progress=None):
         seen.append(train_set.index[0][-1])
-        return original(self, train_set, on_epoch)
+        return original(self, train_set, on_progress)
 
     monkeypatch.setattr(Forecaster, "fit", spy)
     run_comparison(series, Forecaster(**TEMPLATE), CompareOptions(models=("rnn",), folds=3))
@@ -117,7 +132,7 @@ def test_global_comparison_over_many_series():
 
 @pytest.mark.parametrize("options,message", [
     (CompareOptions(folds=45), "--folds 45 leave"),
-    (CompareOptions(season=48), "longer than the lookback"),
+    (CompareOptions(season=300 - 6), "as long as the shortest series"),  # 300 points less the test horizon
     (CompareOptions(season=500), "as long as the shortest series"),
     (CompareOptions(models=("rnn", "cnn")), "unknown model 'cnn'"),
     (CompareOptions(seeds=0), "--seeds must be at least 1"),
@@ -125,6 +140,19 @@ def test_global_comparison_over_many_series():
 def test_contradictory_options_are_refused_before_training(options, message):
     with pytest.raises(OptionError, match=message):
         run_comparison(sine_series(), Forecaster(**TEMPLATE), options)
+
+
+def test_a_season_longer_than_the_lookback_is_read_from_the_series_end():
+    series = sine_series()
+    template = Forecaster(**{**TEMPLATE, "ensemble": 1})
+    result = run_comparison(series, template, CompareOptions(models=("rnn",), season=48))  # lookback 24
+    assert result.settings["season"] == 48
+    values = series.values[0][:, 0]
+    train, truth = values[:-6], values[-6:]
+    by_hand = np.abs(truth - train[-48:-42]).mean()  # the last 48 points repeated: the horizon is their first 6
+    seasonal = next(row for row in result.rows if row["model"] == "seasonal_naive")
+    assert seasonal["mae"] == pytest.approx(by_hand, rel=1e-12)
+    assert seasonal["mae"] != pytest.approx(np.abs(truth - train[-24:-18]).mean(), rel=1e-3)  # not the lag-24 forecast
 
 
 def test_verdict_is_computed_from_the_rows():

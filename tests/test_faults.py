@@ -1,8 +1,8 @@
 """Faults and hostile files: interrupted runs, unwritable outputs, diverging training, model
 files crafted to attack the loader, determinism, and a light `--help`.
 
-Signals are sent to real processes (`python -m tsgate` with one probe that marks when an epoch
-starts, so the signal lands mid-training without guessing at timings); everything that needs
+Signals are sent to real processes (`python -m tsgate` with one probe that marks when an optimizer
+step starts, so the signal lands mid-training without guessing at timings); everything that needs
 no real process runs in-process through CliRunner to stay fast.
 """
 
@@ -87,24 +87,24 @@ def real_model(folder, sine_csv_module) -> Path:
 
 # ---- interrupted training: SIGINT and SIGTERM mid-epoch in a real process ----------------------
 
-# `python -m tsgate ...` exactly, plus one probe: a marker file is touched as each epoch starts.
+# `python -m tsgate ...` exactly, plus one probe: a marker file is touched as each optimizer step starts.
 PROBED_TSGATE = r"""
 import pathlib, runpy, sys
 marker = pathlib.Path(sys.argv[1])
 sys.argv = ["tsgate", *sys.argv[2:]]
 import tsgate.train as training
-original = training.run_epoch
-def run_epoch(*args, **kwargs):
+original = training.train_step
+def train_step(*args, **kwargs):
     marker.touch()
     return original(*args, **kwargs)
-training.run_epoch = run_epoch
+training.train_step = train_step
 runpy.run_module("tsgate", run_name="__main__", alter_sys=True)
 """
 
 
 @pytest.fixture(scope="module")
 def big_csv(folder) -> Path:
-    """Synthetic hourly data large enough that one epoch at --hidden 32 takes a good fraction of a second."""
+    """Synthetic hourly data large enough that training at --hidden 32 runs for many seconds."""
     path = folder / "big.csv"
     synthetic_sine(n=12_000).to_csv(path, index=False)
     return path
@@ -125,10 +125,10 @@ def test_killed_mid_epoch_keeps_the_previous_model(tmp_path, big_csv, sine_csv_m
     first = invoke("train", sine_csv_module, "-o", out, *TINY)  # a short successful run leaves a model
     assert first.exit_code == 0, describe(first)
     before = out.read_bytes()
-    marker = tmp_path / "epoch-started"
+    marker = tmp_path / "step-started"
     child = subprocess.Popen(
         [sys.executable, "-c", PROBED_TSGATE, str(marker), "train", str(big_csv), "-o", str(out),
-         "--epochs", "1000", "--patience", "1000", "--hidden", "32", "--quiet"],
+         "--steps", "100000", "--patience", "1000", "--hidden", "32", "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=tmp_path,
         preexec_fn=default_sigint,
     )
@@ -140,7 +140,7 @@ def test_killed_mid_epoch_keeps_the_previous_model(tmp_path, big_csv, sine_csv_m
             if time.monotonic() > deadline:
                 pytest.fail("training did not start within 180 s")
             time.sleep(0.05)
-        time.sleep(0.3)  # well inside the first epochs
+        time.sleep(0.3)  # well inside the first of 100,000 steps
         assert child.poll() is None, "training finished before the signal"
         child.send_signal(signum)
         stdout, stderr = child.communicate(timeout=60)
@@ -154,7 +154,7 @@ def test_killed_mid_epoch_keeps_the_previous_model(tmp_path, big_csv, sine_csv_m
     assert "Traceback" not in stderr and stdout == ""
     assert out.read_bytes() == before, "the previous model file changed"
     assert not temp_files(tmp_path), temp_files(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-started", "out.tsgate"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tsgate", "step-started"]
 
 
 @pytest.mark.parametrize("exception,code", [(KeyboardInterrupt, 130), ("Interrupted", 143), (OSError, 2)],
@@ -503,7 +503,7 @@ def test_compare_is_deterministic(tmp_path, sine_csv_module):
     options = ["--models", "rnn,gru", "--seed", "2", *TINY, "-f", "json"]
     runs = [invoke("compare", sine_csv_module, *options) for _ in range(2)]
     assert all(r.exit_code == 0 for r in runs), describe(runs[0])
-    strip = {"train_seconds", "seconds_per_epoch", "forecast_ms"}  # wall-clock figures differ by nature
+    strip = {"train_seconds", "seconds_per_step", "forecast_ms"}  # wall-clock figures differ by nature
     rows = [[{k: v for k, v in row.items() if k not in strip} for row in json.loads(r.stdout)["rows"]] for r in runs]
     assert rows[0] == rows[1]
 

@@ -127,12 +127,50 @@ def test_unknown_device_or_missing_cuda_is_an_option_error():
             small(device="cuda").fit(sine_series())
 
 
-def test_early_stopping_restores_the_best_epoch():
-    model = small(epochs=30, patience=2).fit(sine_series())
-    history = model.history_
-    best = min(history, key=lambda h: h["val_loss"])
-    assert model.metrics_["best_epoch"] == best["epoch"]
-    assert model.metrics_["epochs_run"] <= best["epoch"] + 3
+def test_early_stopping_keeps_the_best_validation_check_and_refits_for_its_steps():
+    import torch
+
+    from tsgate import train as training
+    from tsgate.models import RecurrentForecaster
+    from tsgate.windows import build_windows, validation_length
+
+    series = sine_series()
+    # anchor "last": the untrained network (the last value repeated) is soon beaten, so a trained check wins.
+    options = dict(epochs=30, patience=2, anchor="last", calendar=False, ensemble=1, device="cpu")
+    watched = small(refit=False, **options).fit(series)
+    assert len(watched.history_) == 1  # one list of checks per member
+    checks = watched.history_[0]
+    n = len(series.values[0])
+    train_length = n - validation_length(n, 6, 0.2)
+    data = build_windows([watched.scaling_.transform(0, series.values[0])], [train_length], 24, 6)
+    every, budget = training.check_every(len(data.train_starts), 32), 30 * -(-len(data.train_starts) // 32)
+    assert checks[0]["step"] == 0 and checks[0]["train_loss"] is None  # the untrained network is a candidate
+    assert [c["step"] for c in checks] == [every * k for k in range(len(checks))]
+    assert all(c["train_loss"] > 0 for c in checks[1:])
+    best = min(checks, key=lambda c: c["val_loss"])
+    assert 0 < best["step"] < checks[-1]["step"] < budget  # trained past the best, then stopped early
+    assert len(checks) - 1 - checks.index(best) == 2 + 1  # patience 2: the third check without improvement stops
+    assert watched.metrics_["best_steps"] == [best["step"]]
+    assert watched.metrics_["steps_run"] == checks[-1]["step"]  # no refit
+    # The weights kept are the best check's, not the last step's.
+    kept = training.evaluate_loss(watched.members_[0], data.windows, data.val_starts, data, "mae")
+    assert kept == pytest.approx(best["val_loss"], rel=1e-9)
+    assert checks[-1]["val_loss"] > best["val_loss"] * 1.01
+
+    # With refit the same watched run picks the step count, then the member trains again from its
+    # initial weights on every window (validation part included) for exactly that many steps.
+    refitted = small(**options).fit(series)
+    assert refitted.history_ == watched.history_
+    assert refitted.metrics_["best_steps"] == [best["step"]]
+    assert refitted.metrics_["steps_run"] == checks[-1]["step"] + best["step"]
+    config = refitted.train_config(refitted.member_seeds_[0])
+    training.seed_everything(config.seed)
+    network = RecurrentForecaster(refitted.members_[0].config)
+    initial = {k: v.clone() for k, v in network.state_dict().items()}
+    assert training.refit(network, initial, data, config, torch.device("cpu"), best["step"]) == best["step"]
+    again, final = network.state_dict(), refitted.members_[0].state_dict()
+    assert all(torch.equal(again[k], final[k]) for k in final)
+    assert not all(torch.equal(final[k], watched.members_[0].state_dict()[k]) for k in final)
 
 
 def test_auto_device_is_cpu_without_an_accelerator():

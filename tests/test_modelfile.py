@@ -16,7 +16,7 @@ from tsgate.errors import ModelFileError, OutputError
 META = {
     "model": {"backbone": "gru", "hidden": 8, "lookback": 12},
     "data": {"ids": ["a", "b"], "targets": ["load"], "freq": "h", "last_timestamps": ["2024-01-10T23:00:00"]},
-    "history": [{"epoch": 1, "train_loss": 0.5, "val_loss": 0.25}],
+    "history": [[{"step": 0, "train_loss": None, "val_loss": 0.5}, {"step": 10, "train_loss": 0.5, "val_loss": 0.25}]],
     "note": "unicode survives: é ✓",
 }
 

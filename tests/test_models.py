@@ -24,8 +24,18 @@ def test_parameter_count_matches_closed_form(backbone, layers, n_targets, hidden
 
 def test_closed_form_by_hand_for_one_gru_layer():
     # GRU, I=1, H=4: 3 * (4*(1+4) + 2*4) = 84, head 4*6 + 6 = 30.
+    plain = ModelConfig("gru", n_targets=1, lookback=5, horizon=6, hidden=4, layers=1, highway=False)
+    assert expected_parameter_count(plain) == 84 + 30
+    assert parameter_count(RecurrentForecaster(plain)) == 84 + 30
+    # The highway (on by default) maps the lookback to the horizon: 5*6 weights + 6 biases = 36.
     config = ModelConfig("gru", n_targets=1, lookback=5, horizon=6, hidden=4, layers=1)
-    assert expected_parameter_count(config) == 84 + 30
+    assert config.highway
+    assert expected_parameter_count(config) == 84 + 30 + 36
+    assert parameter_count(RecurrentForecaster(config)) == 84 + 30 + 36
+    # Two calendar inputs widen only the GRU's input, I = 1 + 2: 3 * (4*(3+4) + 2*4) = 108.
+    dated = ModelConfig("gru", n_targets=1, lookback=5, horizon=6, hidden=4, layers=1, n_calendar=2)
+    assert expected_parameter_count(dated) == 108 + 30 + 36
+    assert parameter_count(RecurrentForecaster(dated)) == 108 + 30 + 36
 
 
 def test_gru_has_three_quarters_of_lstm_recurrent_weights():
@@ -45,13 +55,22 @@ def test_forward_shape_and_stock_module(backbone):
     assert out.shape == (5, 3, 2)
 
 
-def test_relative_mode_predicts_change_from_last_value():
-    config = ModelConfig("gru", lookback=6, horizon=2, hidden=4)
+@pytest.mark.parametrize("norm", ["window", "level"])
+def test_a_level_shift_moves_the_forecast_by_the_same_amount(norm):
+    config = ModelConfig("gru", lookback=6, horizon=2, hidden=4, norm=norm)
     model = RecurrentForecaster(config)
+    torch.manual_seed(0)
+    with torch.no_grad():  # the head and highway start at zero (the anchor alone): give them weights
+        for layer in (model.head, model.highway):
+            for p in layer.parameters():
+                p.normal_()
     x = torch.randn(3, 6, 1)
     shifted = x + 5.0  # a level shift moves the forecast by the same amount
     with torch.no_grad():
-        assert torch.allclose(model(shifted), model(x) + 5.0, atol=1e-5)
+        assert not torch.allclose(model(x), x[:, -1:].expand(-1, 2, -1), atol=1e-3)  # not just the anchor
+        assert torch.allclose(model(shifted), model(x) + 5.0, atol=1e-4)
+        if norm == "window":  # and the window's scale scales it
+            assert torch.allclose(model(3.0 * x + 5.0), 3.0 * model(x) + 5.0, atol=1e-4)
 
 
 def test_state_dict_loads_into_stock_module():

@@ -137,12 +137,36 @@ def test_shapes_and_dtypes():
     lengths, lookback, horizon = [50, 37, 64], 8, 3
     values, train_lengths, data = make(lengths, lookback, horizon, columns=2)
     total = sum(lengths)
-    assert data.flat.shape == (total, 2) and data.flat.dtype == torch.float32
+    assert data.flat.shape == (total, 2) and data.flat.dtype == torch.float64
     assert data.windows.shape == (total - lookback - horizon + 1, lookback + horizon, 2)
-    assert data.train_starts.dtype == torch.int64 and data.val_starts.dtype == torch.int64
+    assert data.windows.dtype == torch.float64
+    for starts in (data.train_starts, data.val_starts, data.all_starts):
+        assert starts.dtype == torch.int64
     assert len(data.series_of_val) == len(data.val_starts)
-    assert data.lookback == lookback
-    np.testing.assert_allclose(data.flat.numpy(), np.concatenate(values).astype(np.float32))
+    assert data.lookback == lookback and data.n_targets == 2
+    # float64 end to end: the series are held exactly, not rounded to float32.
+    np.testing.assert_array_equal(data.flat.numpy(), np.concatenate(values))
+    # all_starts is every window inside one series (what a refit learns from), and no other.
+    first, end = series_bounds(lengths)
+    expected = np.concatenate([np.arange(f, e - lookback - horizon + 1) for f, e in zip(first, end)])
+    np.testing.assert_array_equal(data.all_starts.numpy(), expected)
+    assert set(data.train_starts.tolist()) <= set(expected.tolist())
+    assert set(data.val_starts.tolist()) <= set(expected.tolist())
+
+
+def test_calendar_inputs_follow_the_targets():
+    lengths, lookback, horizon = [30, 25], 5, 3
+    values = synthetic(lengths, columns=2)
+    train_lengths = [n - validation_length(n, horizon, 0.2) for n in lengths]
+    calendar = [np.full((n, 3), 100.0 + k) + np.arange(n)[:, None] for k, n in enumerate(lengths)]
+    data = build_windows(values, train_lengths, lookback, horizon, calendar)
+    assert data.flat.shape == (sum(lengths), 5) and data.n_targets == 2
+    np.testing.assert_array_equal(data.flat[:, :2].numpy(), np.concatenate(values))
+    np.testing.assert_array_equal(data.flat[:, 2:].numpy(), np.concatenate(calendar))
+    # The calendar changes no split: the same starts as without it.
+    plain = build_windows(values, train_lengths, lookback, horizon)
+    for name in ("train_starts", "val_starts", "all_starts"):
+        assert torch.equal(getattr(data, name), getattr(plain, name))
 
 
 def test_windows_are_a_view_of_flat():
@@ -156,8 +180,8 @@ def test_windows_are_a_view_of_flat():
 def test_window_contents_match_the_series():
     lookback, horizon = 5, 3
     values, _, data = make([30, 25], lookback, horizon, columns=2)
-    flat = np.concatenate(values).astype(np.float32)
-    for start in list(data.train_starts.tolist()) + list(data.val_starts.tolist()):
+    flat = np.concatenate(values)
+    for start in data.train_starts.tolist() + data.val_starts.tolist() + data.all_starts.tolist():
         np.testing.assert_array_equal(data.windows[start].numpy(), flat[start:start + lookback + horizon])
 
 
@@ -203,8 +227,9 @@ def test_split_batch_shapes_and_values():
     lookback, horizon = 6, 3
     _, _, data = make([40, 40], lookback, horizon, columns=2)
     starts = data.train_starts[torch.tensor([0, 5, 9])]
-    x, y = split_batch(data.windows, starts, lookback)
+    x, y = split_batch(data.windows, starts, lookback, data.n_targets)
     assert x.shape == (3, lookback, 2) and y.shape == (3, horizon, 2)
+    assert x.dtype == y.dtype == torch.float64
     first = int(starts[1])
     assert torch.equal(x[1], data.flat[first:first + lookback])
     assert torch.equal(y[1], data.flat[first + lookback:first + lookback + horizon])
@@ -212,3 +237,17 @@ def test_split_batch_shapes_and_values():
     before = data.flat.clone()
     x.add_(1.0)
     assert torch.equal(data.flat, before)
+
+
+def test_split_batch_targets_leave_out_the_calendar():
+    lookback, horizon, lengths = 6, 3, [40, 40]
+    values = synthetic(lengths, columns=2)
+    train_lengths = [n - validation_length(n, horizon, 0.2) for n in lengths]
+    calendar = [np.column_stack([np.sin(np.arange(n)), np.cos(np.arange(n)), -np.arange(n, dtype=float)]) for n in lengths]
+    data = build_windows(values, train_lengths, lookback, horizon, calendar)
+    starts = data.train_starts[torch.tensor([0, 5, 9])]
+    x, y = split_batch(data.windows, starts, lookback, data.n_targets)
+    assert x.shape == (3, lookback, 5) and y.shape == (3, horizon, 2)
+    first = int(starts[2])
+    assert torch.equal(x[2], data.flat[first:first + lookback])  # targets and calendar
+    assert torch.equal(y[2], data.flat[first + lookback:first + lookback + horizon, :2])  # targets only

@@ -187,7 +187,7 @@ _LEGACY_ALIASES = {
 }
 
 
-def _parse_freq(freq: str):
+def parse_freq(freq: str):
     """The offset for freq, reading legacy aliases too; None if unparseable."""
     candidates = [freq]
     # A pandas frequency is an optional multiple, an alias and an optional
@@ -246,5 +246,5 @@ def infer_season(freq: str | None) -> int | None:
     """
     if not isinstance(freq, str) or not freq.strip():
         return None
-    offset = _parse_freq(freq.strip())
+    offset = parse_freq(freq.strip())
     return None if offset is None else _season_of(offset)

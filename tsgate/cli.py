@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover
     import click
 
 from tsgate import __version__
+from tsgate.config import DEFAULT_CALENDAR, DEFAULT_LOOKBACK
 from tsgate.config import ModelConfig as M
 from tsgate.config import TrainConfig as T
 from tsgate.errors import TsgateError
@@ -93,6 +94,26 @@ class Backbone(str, Enum):
     rnn = "rnn"
     gru = "gru"
     lstm = "lstm"
+    auto = "auto"
+
+
+class Loss(str, Enum):
+    mae = "mae"
+    huber = "huber"
+    mse = "mse"
+
+
+class Anchor(str, Enum):
+    auto = "auto"
+    seasonal = "seasonal"
+    last = "last"
+    none = "none"
+
+
+class Norm(str, Enum):
+    window = "window"
+    level = "level"
+    none = "none"
 
 
 class OutputFormat(str, Enum):
@@ -147,17 +168,25 @@ FillOpt = Annotated[Optional[Fill], typer.Option("--fill", help="Fill missing va
 Sep = Annotated[Optional[str], typer.Option("--sep", help="Field separator. Default: detected among , ; tab |.", rich_help_panel=DATA_HELP)]
 Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of the CSV (a UTF-8 BOM is always accepted).", rich_help_panel=DATA_HELP)]
 
-ModelOpt = Annotated[Backbone, typer.Option("--model", "-m", help="Recurrent backbone.", rich_help_panel=MODEL_HELP)]
-Lookback = Annotated[int, typer.Option("--lookback", "-l", help="Past steps the model reads.", rich_help_panel=MODEL_HELP)]
+ModelOpt = Annotated[Backbone, typer.Option("--model", "-m", help="Recurrent backbone; auto trains each and keeps the best on validation data.", rich_help_panel=MODEL_HELP)]
+Lookback = Annotated[str, typer.Option("--lookback", "-l", help="Past steps the model reads, or auto: three horizons or two seasons, as far as the shortest series allows (members then read 0.5x, 1x and 1.5x of it).", rich_help_panel=MODEL_HELP)]
 Horizon = Annotated[int, typer.Option("--horizon", "-H", help="Future steps predicted at once.", rich_help_panel=MODEL_HELP)]
 Hidden = Annotated[int, typer.Option("--hidden", help="Recurrent state size.", rich_help_panel=MODEL_HELP)]
 Layers = Annotated[int, typer.Option("--layers", help="Stacked recurrent layers.", rich_help_panel=MODEL_HELP)]
 Dropout = Annotated[float, typer.Option("--dropout", help="Dropout between stacked layers.", rich_help_panel=MODEL_HELP)]
+AnchorOpt = Annotated[Anchor, typer.Option("--anchor", help="The simple forecast the network corrects: seasonal naive, the last value, or auto (the better of the two on the training part).", rich_help_panel=MODEL_HELP)]
+NormOpt = Annotated[Norm, typer.Option("--norm", help="window: each window relative to its last value, in units of its mean absolute step; level: relative to its last value only.", rich_help_panel=MODEL_HELP)]
+Highway = Annotated[bool, typer.Option("--highway/--no-highway", help="A linear map from the window to the forecast beside the recurrent path (LSTNet's highway).", rich_help_panel=MODEL_HELP)]
+Calendar = Annotated[bool, typer.Option("--calendar/--no-calendar", help="Calendar inputs (hour of day, day of week, time of year) where the frequency has them.", rich_help_panel=MODEL_HELP)]
+Ensemble = Annotated[int, typer.Option("--ensemble", "-k", help="Networks trained with different seeds (and lookbacks); the forecast is their median.", rich_help_panel=MODEL_HELP)]
 
-Epochs = Annotated[int, typer.Option("--epochs", help="Most epochs to train; early stopping usually ends sooner.", rich_help_panel=TRAIN_HELP)]
+Steps = Annotated[int, typer.Option("--steps", help="Most optimizer steps per network; early stopping usually ends sooner.", rich_help_panel=TRAIN_HELP)]
+Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Also stop after this many passes over the training windows. Default: no such cap.", rich_help_panel=TRAIN_HELP)]
+LossOpt = Annotated[Loss, typer.Option("--loss", help="Training loss on errors in units of each window's scale.", rich_help_panel=TRAIN_HELP)]
+Refit = Annotated[bool, typer.Option("--refit/--no-refit", help="After early stopping, retrain on every window (validation part included) for the best number of steps.", rich_help_panel=TRAIN_HELP)]
 BatchSize = Annotated[int, typer.Option("--batch-size", help="Windows per optimizer step.", rich_help_panel=TRAIN_HELP)]
-Lr = Annotated[float, typer.Option("--lr", help="Adam learning rate.", rich_help_panel=TRAIN_HELP)]
-Patience = Annotated[int, typer.Option("--patience", help="Epochs without validation improvement before stopping.", rich_help_panel=TRAIN_HELP)]
+Lr = Annotated[float, typer.Option("--lr", help="Peak Adam learning rate (a cosine schedule lowers it to 10% over --steps).", rich_help_panel=TRAIN_HELP)]
+Patience = Annotated[int, typer.Option("--patience", help="Validation checks without improvement before stopping.", rich_help_panel=TRAIN_HELP)]
 ValFraction = Annotated[float, typer.Option("--val-fraction", help="Share of each series held out at its end for validation (at least one horizon).", rich_help_panel=TRAIN_HELP)]
 ScalerOpt = Annotated[Scaler, typer.Option("--scaler", help="Per-series scaler, fitted on the training part only.", rich_help_panel=TRAIN_HELP)]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="auto takes cuda, then mps, then cpu.", rich_help_panel=TRAIN_HELP)]
@@ -203,17 +232,26 @@ def load_data(data: str, options, sep, encoding):
     return load_series(read_csv(data, sep, encoding), options)
 
 
-def make_forecaster(backbone, lookback, horizon, hidden, layers, dropout, epochs, batch_size, lr, patience,
-                    val_fraction, scaler, device, seed, threads):
-    """A validated, unfitted Forecaster from the options train and compare share."""
+def make_forecaster(**options):
+    """A validated, unfitted Forecaster from the options train and compare share (enums as their values)."""
     from tsgate.forecaster import Forecaster
 
-    forecaster = Forecaster(backbone=backbone, lookback=lookback, horizon=horizon, hidden=hidden, layers=layers,
-                            dropout=dropout, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-                            val_fraction=val_fraction, scaler=scaler.value, device=device.value, seed=seed,
-                            threads=threads)
-    forecaster.configs()  # option errors before reading a possibly long stdin
+    values = {name: value.value if isinstance(value, Enum) else value for name, value in options.items()}
+    values["lookback"] = parse_lookback(values["lookback"])
+    forecaster = Forecaster(**values)
+    forecaster.check_options()  # option errors before reading a possibly long stdin
     return forecaster
+
+
+def parse_lookback(text: str):
+    from tsgate.errors import OptionError
+
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise OptionError(f"--lookback must be a whole number of steps or 'auto', got {text!r}") from None
 
 
 def people_console():
@@ -237,11 +275,16 @@ def train(
     data: DataArg,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model file to write (atomically). Default: <data>-<model>.tsgate.", rich_help_panel=OUT_HELP)] = None,
     model: ModelOpt = Backbone.gru,
-    lookback: Lookback = M.lookback,
+    lookback: Lookback = DEFAULT_LOOKBACK,
     horizon: Horizon = M.horizon,
     hidden: Hidden = M.hidden,
     layers: Layers = M.layers,
     dropout: Dropout = M.dropout,
+    anchor: AnchorOpt = Anchor.auto,
+    norm: NormOpt = Norm.window,
+    highway: Highway = M.highway,
+    calendar: Calendar = DEFAULT_CALENDAR,
+    ensemble: Ensemble = T.ensemble,
     target: Target = None,
     time_col: TimeCol = None,
     id_col: IdCol = None,
@@ -249,11 +292,14 @@ def train(
     fill: FillOpt = None,
     sep: Sep = None,
     encoding: Encoding = "utf-8",
+    steps: Steps = T.steps,
     epochs: Epochs = T.epochs,
     batch_size: BatchSize = T.batch_size,
     lr: Lr = T.lr,
     patience: Patience = T.patience,
     val_fraction: ValFraction = T.val_fraction,
+    loss: LossOpt = Loss.mae,
+    refit: Refit = T.refit,
     scaler: ScalerOpt = Scaler.standard,
     device: DeviceOpt = Device.auto,
     seed: Seed = T.seed,
@@ -267,15 +313,18 @@ def train(
 
     output = output or default_model_path(data, model.value)
     check_writable(output)
-    forecaster = make_forecaster(model.value, lookback, horizon, hidden, layers, dropout, epochs, batch_size, lr,
-                                 patience, val_fraction, scaler, device, seed, threads)
+    forecaster = make_forecaster(
+        backbone=model, lookback=lookback, horizon=horizon, hidden=hidden, layers=layers, dropout=dropout, norm=norm,
+        highway=highway, anchor=anchor, calendar=calendar, steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
+        val_fraction=val_fraction, scaler=scaler, loss=loss, refit=refit, ensemble=ensemble, device=device, seed=seed,
+        threads=threads)
     series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
     console = people_console()
     show_notes(console, series.notes, quiet)
     with progress_bar(console, quiet or not console.is_terminal, f"training {model.value}") as update:
-        on_epoch = update and (lambda epoch, epochs, train_loss, val_loss: update(
-            epoch, epochs, detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
-        forecaster.fit(series, on_epoch=on_epoch)
+        on_progress = update and (lambda step, steps, train_loss, val_loss: update(
+            step, steps, detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
+        forecaster.fit(series, on_progress=on_progress)
     forecaster.save(output)
     summary = {**forecaster.metrics_, "model_file": str(output), "series": len(series.ids), "targets": series.targets}
     if fmt == SummaryFormat.json:
@@ -301,11 +350,19 @@ def print_summary(console, summary: dict) -> None:
     from rich.table import Table
 
     view = Table(show_header=False, box=None, title=f"trained {summary['backbone']}", title_justify="left")
-    labels = [("device", "device"), ("kernel", "recurrent kernel"), ("parameters", "parameters"),
-              ("epochs_run", "epochs run"), ("best_epoch", "best epoch"), ("best_val_loss", "best validation loss (scaled MSE)"),
-              ("val_mae", "validation MAE (data units)"), ("train_seconds", "training time (s)"), ("model_file", "model file")]
+    if isinstance(summary.get("backbone_val_loss"), dict) and len(summary["backbone_val_loss"]) > 1:
+        losses = ", ".join(f"{name} {loss:.4g}" for name, loss in summary["backbone_val_loss"].items())
+        view.add_row("validation loss per backbone", losses)
+    labels = [("device", "device"), ("kernel", "recurrent kernel"), ("parameters", "parameters (first network)"),
+              ("parameters_total", "parameters (all networks)"), ("members", "ensemble members"), ("lookbacks", "their lookbacks"), ("anchor_season", "anchor season (1: last value)"),
+              ("calendar", "calendar inputs"), ("steps_run", "optimizer steps, refits included"),
+              ("best_steps", "best step of each member"), ("best_val_loss", "validation loss (mean over members)"),
+              ("val_mae", "validation MAE of the ensemble (data units)"), ("train_seconds", "training time (s)"),
+              ("model_file", "model file")]
     for key, label in labels:
         value = summary[key]
+        if isinstance(value, list):
+            value = ", ".join(map(str, value)) or "none"
         view.add_row(label, f"{value:.4g}" if isinstance(value, float) else str(value))
     console.print(view)
 
@@ -382,15 +439,20 @@ Examples:
 """)
 def compare(
     data: DataArg,
-    models: Annotated[str, typer.Option("--models", help="Comma-separated backbones to compare.", rich_help_panel=MODEL_HELP)] = "rnn,gru,lstm",
+    models: Annotated[str, typer.Option("--models", help="Comma-separated backbones to compare (auto: the one train --model auto picks, as a row of its own).", rich_help_panel=MODEL_HELP)] = "rnn,gru,lstm",
     seeds: Annotated[int, typer.Option("--seeds", help="Runs per backbone (seeds SEED, SEED+1, ...): tables show mean ± std.", rich_help_panel=TRAIN_HELP)] = 1,
     folds: Annotated[int, typer.Option("--folds", help="Rolling forecast origins, one horizon apart (see below).", rich_help_panel=TRAIN_HELP)] = 1,
     season: Annotated[Optional[int], typer.Option("--season", help="Seasonal-naive lag. Default: from the frequency (12 monthly, 24 hourly, 7 daily, ...).", rich_help_panel=MODEL_HELP)] = None,
-    lookback: Lookback = M.lookback,
+    lookback: Lookback = DEFAULT_LOOKBACK,
     horizon: Horizon = M.horizon,
     hidden: Hidden = M.hidden,
     layers: Layers = M.layers,
     dropout: Dropout = M.dropout,
+    anchor: AnchorOpt = Anchor.auto,
+    norm: NormOpt = Norm.window,
+    highway: Highway = M.highway,
+    calendar: Calendar = DEFAULT_CALENDAR,
+    ensemble: Ensemble = T.ensemble,
     target: Target = None,
     time_col: TimeCol = None,
     id_col: IdCol = None,
@@ -398,11 +460,14 @@ def compare(
     fill: FillOpt = None,
     sep: Sep = None,
     encoding: Encoding = "utf-8",
+    steps: Steps = T.steps,
     epochs: Epochs = T.epochs,
     batch_size: BatchSize = T.batch_size,
     lr: Lr = T.lr,
     patience: Patience = T.patience,
     val_fraction: ValFraction = T.val_fraction,
+    loss: LossOpt = Loss.mae,
+    refit: Refit = T.refit,
     scaler: ScalerOpt = Scaler.standard,
     device: DeviceOpt = Device.auto,
     seed: Seed = T.seed,
@@ -417,8 +482,11 @@ def compare(
     from tsgate.compare import CompareOptions, run_comparison
 
     check_output_targets(output, save_dir)
-    template = make_forecaster("gru", lookback, horizon, hidden, layers, dropout, epochs, batch_size, lr,
-                               patience, val_fraction, scaler, device, seed, threads)
+    template = make_forecaster(
+        backbone="gru", lookback=lookback, horizon=horizon, hidden=hidden, layers=layers, dropout=dropout, norm=norm,
+        highway=highway, anchor=anchor, calendar=calendar, steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
+        val_fraction=val_fraction, scaler=scaler, loss=loss, refit=refit, ensemble=ensemble, device=device, seed=seed,
+        threads=threads)
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season)
     series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
     console = people_console()
@@ -469,8 +537,8 @@ def comparison_view(rows: list[dict]):
 
     return pd.DataFrame([{
         "rank": row["rank"], "model": row["model"], "params": number(row["parameters"], "{:d}"),
-        "train s": number(row["train_seconds"]), "s/epoch": number(row["seconds_per_epoch"]),
-        "epochs": number(row["epochs_run"]), "ms/forecast": number(row["forecast_ms"]),
+        "train s": number(row["train_seconds"]), "ms/step": number(row["seconds_per_step"] and 1000 * row["seconds_per_step"]),
+        "steps": number(row["steps_run"], "{:.0f}"), "ms/forecast": number(row["forecast_ms"]),
         "MAE": spread(row, "mae"), "RMSE": spread(row, "rmse"), "sMAPE %": spread(row, "smape"),
         "MASE": spread(row, "mase"), "DM p": number(row["dm_p"], "{:.2g}"),
     } for row in rows])

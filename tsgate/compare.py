@@ -52,8 +52,8 @@ class Run:
     errors: np.ndarray  # scaled errors (S, C, H) flattened, paired across models
     parameters: int | None = None
     train_seconds: float | None = None
-    seconds_per_epoch: float | None = None
-    epochs_run: int | None = None
+    seconds_per_step: float | None = None
+    steps_run: int | None = None
     forecast_ms: float | None = None
 
 
@@ -72,19 +72,18 @@ class Comparison:
         return {"rows": self.rows, "settings": self.settings, "versions": versions, "verdict": self.verdict}
 
 
-def resolve_season(options: CompareOptions, freq: str, lookback: int, shortest: int, notes: list[str]) -> int | None:
+def resolve_season(options: CompareOptions, freq: str, shortest: int, notes: list[str]) -> int | None:
     season = options.season
     if season is not None:
         if season < 1:
             raise OptionError(f"--season must be at least 1, got {season}")
         if season >= shortest:
             raise OptionError(f"--season {season} is as long as the shortest series ({shortest} points): pass a smaller --season")
-        if season > lookback:
-            raise OptionError(f"--season {season} is longer than the lookback {lookback}: raise --lookback to at least {season} or pass a smaller --season")
         return season
     season = infer_season(freq)
-    if season is not None and season > lookback:
-        notes.append(f"the {freq} season of {season} steps is longer than the lookback {lookback}: seasonal naive falls back to naive")
+    if season is not None and season >= shortest:
+        notes.append(f"the {freq} season of {season} steps is as long as the shortest series ({shortest} points): "
+                     "seasonal naive falls back to naive")
         return None
     return season
 
@@ -92,7 +91,8 @@ def resolve_season(options: CompareOptions, freq: str, lookback: int, shortest: 
 def check_folds(series, template, folds: int) -> None:
     if folds < 1:
         raise OptionError(f"--folds must be at least 1, got {folds}")
-    horizon, lookback = template.horizon, template.lookback
+    horizon = template.horizon
+    lookback = 1 if template.lookback == "auto" else template.lookback  # auto fits what is there
     for key, length in zip(series.ids, series.lengths):
         before = length - folds * horizon
         needed = lookback + horizon + validation_length(max(before, 0), horizon, template.val_fraction)
@@ -112,12 +112,12 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
     if options.seeds < 1:
         raise OptionError(f"--seeds must be at least 1, got {options.seeds}")
     for backbone in options.models:
-        template.with_params(backbone=backbone).configs()
+        template.with_params(backbone=backbone).check_options()
     check_folds(series, template, options.folds)
     points = options.seeds * options.folds * template.horizon * len(series.ids) * len(series.targets)
     if points < 2:
         raise OptionError(f"compare would score only {points} forecast point: too few to tell models apart; use --horizon 2 or more, or --folds 2")
-    season = resolve_season(options, series.freq, template.lookback, min(series.lengths), notes)
+    season = resolve_season(options, series.freq, min(series.lengths) - options.folds * template.horizon, notes)
     total = options.folds * (len(options.models) * options.seeds + 1)
     runs: list[Run] = []
     done = 0
@@ -169,12 +169,13 @@ def scaled_errors(forecast: np.ndarray, truth: np.ndarray, scale: np.ndarray) ->
 
 
 def baseline_runs(train_set, truth, scale, template, season, fold) -> list[Run]:
-    lookback, horizon = template.lookback, template.horizon
-    last = train_set.last_points(lookback)  # (S, L, C)
+    lookback, horizon = template.resolve_lookback(train_set), template.horizon  # ridge reads what the networks read
+    cycle = train_set.last_points(season or 1)  # (S, season, C)
     runs = [
-        Run("naive", None, fold, *score(naive(last, horizon), truth, scale)),
-        Run("seasonal_naive", None, fold, *score(seasonal_naive(last, horizon, season), truth, scale)),
+        Run("naive", None, fold, *score(naive(cycle, horizon), truth, scale)),
+        Run("seasonal_naive", None, fold, *score(seasonal_naive(cycle, horizon, season), truth, scale)),
     ]
+    last = train_set.last_points(lookback)  # (S, L, C)
     started = time.perf_counter()
     ridge, scaling = fit_ridge(train_set, lookback, horizon)
     fitted = time.perf_counter() - started
@@ -210,14 +211,13 @@ def score(forecast, truth, scale) -> tuple[dict, np.ndarray]:
 
 def backbone_run(forecaster, train_set, truth, scale, fold: int) -> Run:
     forecaster.fit(train_set)
-    last = train_set.last_points(forecaster.lookback)  # (S, L, C)
     started = time.perf_counter()
-    forecast = forecaster.predict_values(list(range(len(last))), last)
-    forecast_ms = 1000 * (time.perf_counter() - started) / len(last)
+    _, forecast, _ = forecaster.predict_array(train_set)
+    forecast_ms = 1000 * (time.perf_counter() - started) / len(forecast)
     metrics = forecaster.metrics_
     return Run(forecaster.backbone, forecaster.seed, fold, *score(forecast, truth, scale),
                parameters=metrics["parameters"], train_seconds=metrics["train_seconds"],
-               seconds_per_epoch=metrics["seconds_per_epoch"], epochs_run=metrics["epochs_run"], forecast_ms=forecast_ms)
+               seconds_per_step=metrics["seconds_per_step"], steps_run=metrics["steps_run"], forecast_ms=forecast_ms)
 
 
 def summarise(runs: list[Run], names: list[str], seeds: int, horizon: int) -> list[dict]:
@@ -243,7 +243,7 @@ def summary_row(name: str, runs: list[Run]) -> dict:
         per_seed.setdefault(run.seed, []).append(run)
     row = {"model": name, "kind": "baseline" if name in BASELINES else "recurrent", "rank": None,
            "parameters": runs[0].parameters}
-    for column in ("train_seconds", "seconds_per_epoch", "epochs_run", "forecast_ms"):
+    for column in ("train_seconds", "seconds_per_step", "steps_run", "forecast_ms"):
         row[column] = mean_or_none([getattr(r, column) for r in runs])
     for metric in METRICS:
         seed_means = [np.mean([r.scores[metric] for r in group]) for group in per_seed.values()]

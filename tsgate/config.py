@@ -12,8 +12,16 @@ from dataclasses import asdict, dataclass
 from tsgate.errors import OptionError
 
 BACKBONE_NAMES = ("rnn", "gru", "lstm")
+MODEL_CHOICES = BACKBONE_NAMES + ("auto",)  # auto: the backbone with the best validation loss
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCALERS = ("standard", "minmax", "robust", "none")
+NORMS = ("window", "level", "none")
+ANCHORS = ("auto", "seasonal", "last", "none")
+LOSSES = ("mae", "huber", "mse")
+# Forecaster defaults that are not a config field: they are resolved from the data at fit time.
+DEFAULT_LOOKBACK = "auto"  # three horizons or two seasons, within what the shortest series allows
+DEFAULT_ANCHOR = "auto"  # seasonal naive where it beats the last value on the training part
+DEFAULT_CALENDAR = True  # sine/cosine of the day, week and year cycles the frequency has
 # Measured on a 2-core machine (benchmarks/README.md): one thread trains these small
 # recurrent steps fastest, and more threads collapse when the other core is busy.
 DEFAULT_THREADS = 1
@@ -21,18 +29,24 @@ DEFAULT_THREADS = 1
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Shape of the network; saved in the model file so loading rebuilds it exactly."""
+    """Shape of one network; saved in the model file so loading rebuilds it exactly."""
 
     backbone: str = "gru"  # rnn | gru | lstm
-    n_targets: int = 1  # value columns forecast together (input and output channels)
-    lookback: int = 48  # past steps the model reads
+    n_targets: int = 1  # value columns forecast together (output channels, first input channels)
+    lookback: int = 48  # past steps the network reads
     horizon: int = 12  # future steps it predicts at once (direct multi-output)
     hidden: int = 64  # recurrent state size
     layers: int = 1  # stacked recurrent layers
     dropout: float = 0.0  # between stacked layers only, as in torch
-    # Read and predict relative to each window's last value: trending series then leave the
-    # range the scaler saw without leaving the range the network saw, and "no change" is easy to learn.
-    relative: bool = True
+    # How each window is normalised before the network reads it (see models.window_stats):
+    # window: minus its last value, divided by its mean absolute step (scale-free, like MASE);
+    # level: minus its last value only (tsgate 0.1); none: as scaled.
+    norm: str = "window"
+    # The forecast the network corrects: 0 none, 1 the last value, m > 1 the last season of m
+    # steps repeated. A network whose head is zero forecasts exactly this.
+    anchor_season: int = 1
+    n_calendar: int = 0  # calendar inputs (sine and cosine pairs) after the target channels
+    highway: bool = True  # a linear map from the window to the forecast beside the recurrent path (LSTNet)
 
     def __post_init__(self):
         if self.backbone not in BACKBONE_NAMES:
@@ -42,6 +56,21 @@ class ModelConfig:
                 raise OptionError(f"--{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise OptionError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.norm not in NORMS:
+            raise OptionError(f"unknown --norm {self.norm!r}: use one of {', '.join(NORMS)}")
+        if not 0 <= self.anchor_season <= self.lookback:
+            raise OptionError(f"the anchor's season {self.anchor_season} must lie between 0 and the lookback {self.lookback}")
+        if self.anchor_season == 0 and self.norm != "none":
+            # The window's level is subtracted before the network reads it; without an anchor
+            # nothing would add it back, and the network cannot see it.
+            raise OptionError(f"--anchor none needs --norm none (--norm {self.norm} reads windows relative to their "
+                              "last value, which the anchor adds back): use --anchor last, or --norm none")
+        if self.n_calendar < 0:
+            raise OptionError(f"n_calendar must be 0 or more, got {self.n_calendar}")
+
+    @property
+    def n_inputs(self) -> int:
+        return self.n_targets + self.n_calendar
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,19 +80,30 @@ class ModelConfig:
 class TrainConfig:
     """How to fit; saved in the model file beside the model config."""
 
-    epochs: int = 100  # upper bound; early stopping usually ends sooner
+    # Optimizer steps, the unit of the budget: a 144-point series gives one batch per epoch,
+    # so an epoch budget would give it a hundred steps and a long series thousands.
+    steps: int = 4000  # most Adam steps per network; early stopping usually ends sooner
+    epochs: int | None = None  # optional cap on passes over the training windows
     batch_size: int = 128  # windows per Adam step; 128 keeps the recurrent matmuls efficient on CPU
-    lr: float = 3e-3  # Adam learning rate
-    patience: int = 10  # epochs without a better validation loss before stopping
+    lr: float = 3e-3  # peak Adam learning rate; a cosine schedule over `steps` lowers it to 10%
+    patience: int = 10  # validation checks without improvement before stopping
     clip: float = 1.0  # max global gradient norm, against exploding gradients
     val_fraction: float = 0.2  # share of each series held out for validation (at least one horizon)
     scaler: str = "standard"  # standard | minmax | robust | none, fitted per series on training data
+    loss: str = "mae"  # mae | huber | mse, on errors in units of each window's scale
+    # After early stopping picks the step count, train again from the same start on every
+    # window, validation part included, for that many steps: the newest points are learned too.
+    refit: bool = True
+    ensemble: int = 3  # members (seeds and lookbacks); the forecast is their median
     device: str = "auto"  # auto takes cuda, then mps, then cpu
     seed: int = 0  # seeds weights, shuffling and dropout
     threads: int = DEFAULT_THREADS  # torch CPU threads
 
     def __post_init__(self):
-        positive = {"epochs": self.epochs, "batch-size": self.batch_size, "threads": self.threads}
+        positive = {"steps": self.steps, "batch-size": self.batch_size, "threads": self.threads,
+                    "ensemble": self.ensemble}
+        if self.epochs is not None:
+            positive["epochs"] = self.epochs
         for name, value in positive.items():
             if value < 1:
                 raise OptionError(f"--{name} must be at least 1, got {value}")
@@ -73,10 +113,10 @@ class TrainConfig:
             raise OptionError(f"--lr must be a positive number, got {self.lr}")
         if not 0.0 < self.val_fraction < 1.0:
             raise OptionError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
-        if self.scaler not in SCALERS:
-            raise OptionError(f"unknown --scaler {self.scaler!r}: use one of {', '.join(SCALERS)}")
-        if self.device not in DEVICES:
-            raise OptionError(f"unknown --device {self.device!r}: use one of {', '.join(DEVICES)}")
+        for name, value, choices in (("scaler", self.scaler, SCALERS), ("loss", self.loss, LOSSES),
+                                     ("device", self.device, DEVICES)):
+            if value not in choices:
+                raise OptionError(f"unknown --{name} {value!r}: use one of {', '.join(choices)}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -5,19 +5,35 @@
     from tsgate.io import read_csv
 
     series = load_series(read_csv("sample_data/air_passengers.csv"), DataOptions())
-    model = Forecaster(backbone="gru", lookback=24, horizon=12).fit(series)
+    model = Forecaster(backbone="gru", horizon=12).fit(series)
     model.predict()          # DataFrame: the next 12 months after the training data
     model.save("air.tsgate")
+
+A fitted Forecaster is an ensemble of `ensemble` networks of one backbone that
+differ in seed (and, with lookback "auto", in lookback); its forecast is their
+median. Each member trains with early stopping on the validation part and is
+then refitted on every window for the number of steps that validated best.
 """
 
 from __future__ import annotations
 
 import inspect
+import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from tsgate import __version__
-from tsgate.config import ModelConfig, TrainConfig
+from tsgate.config import (
+    ANCHORS,
+    BACKBONE_NAMES,
+    DEFAULT_ANCHOR,
+    DEFAULT_CALENDAR,
+    DEFAULT_LOOKBACK,
+    MODEL_CHOICES,
+    ModelConfig,
+    TrainConfig,
+)
 from tsgate.errors import DataError, ModelFileError, OptionError
 
 M, T = ModelConfig, TrainConfig  # their field defaults are the Forecaster's
@@ -26,17 +42,24 @@ M, T = ModelConfig, TrainConfig  # their field defaults are the Forecaster's
 class Forecaster:
     """A recurrent forecaster with scikit-learn's contract: __init__ stores, fit learns `*_`, predict checks."""
 
-    def __init__(self, backbone: str = M.backbone, lookback: int = M.lookback, horizon: int = M.horizon,
-                 hidden: int = M.hidden, layers: int = M.layers, dropout: float = M.dropout, epochs: int = T.epochs,
-                 batch_size: int = T.batch_size, lr: float = T.lr, patience: int = T.patience, clip: float = T.clip,
-                 val_fraction: float = T.val_fraction, scaler: str = T.scaler, device: str = T.device,
-                 seed: int = T.seed, threads: int = T.threads):
+    def __init__(self, backbone: str = M.backbone, lookback: int | str = DEFAULT_LOOKBACK, horizon: int = M.horizon,
+                 hidden: int = M.hidden, layers: int = M.layers, dropout: float = M.dropout, norm: str = M.norm,
+                 highway: bool = M.highway, anchor: str = DEFAULT_ANCHOR, calendar: bool = DEFAULT_CALENDAR, steps: int = T.steps,
+                 epochs: int | None = T.epochs, batch_size: int = T.batch_size, lr: float = T.lr,
+                 patience: int = T.patience, clip: float = T.clip, val_fraction: float = T.val_fraction,
+                 scaler: str = T.scaler, loss: str = T.loss, refit: bool = T.refit, ensemble: int = T.ensemble,
+                 device: str = T.device, seed: int = T.seed, threads: int = T.threads):
         self.backbone = backbone
         self.lookback = lookback
         self.horizon = horizon
         self.hidden = hidden
         self.layers = layers
         self.dropout = dropout
+        self.norm = norm
+        self.highway = highway
+        self.anchor = anchor
+        self.calendar = calendar
+        self.steps = steps
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -44,94 +67,147 @@ class Forecaster:
         self.clip = clip
         self.val_fraction = val_fraction
         self.scaler = scaler
+        self.loss = loss
+        self.refit = refit
+        self.ensemble = ensemble
         self.device = device
         self.seed = seed
         self.threads = threads
 
     # ---- configuration -------------------------------------------------------------
 
-    def configs(self, n_targets: int = 1) -> tuple[ModelConfig, TrainConfig]:
-        """Validated configs from the constructor arguments (OptionError for bad values)."""
-        model = ModelConfig(self.backbone, n_targets, self.lookback, self.horizon, self.hidden, self.layers, self.dropout)
-        train = TrainConfig(self.epochs, self.batch_size, self.lr, self.patience, self.clip, self.val_fraction,
-                            self.scaler, self.device, self.seed, self.threads)
-        return model, train
+    def check_options(self) -> TrainConfig:
+        """Validate every option before any data is read (OptionError for bad values)."""
+        if self.backbone not in MODEL_CHOICES:
+            raise OptionError(f"unknown model {self.backbone!r}: use one of {', '.join(MODEL_CHOICES)}")
+        if self.anchor not in ANCHORS:
+            raise OptionError(f"unknown --anchor {self.anchor!r}: use one of {', '.join(ANCHORS)}")
+        if self.lookback != "auto" and not (isinstance(self.lookback, int) and not isinstance(self.lookback, bool)):
+            raise OptionError(f"--lookback must be a whole number of steps or 'auto', got {self.lookback!r}")
+        lookback = M.lookback if self.lookback == "auto" else self.lookback
+        self.model_config(BACKBONE_NAMES[0] if self.backbone == "auto" else self.backbone, 1, lookback,
+                          0 if self.anchor == "none" else 1, 0)
+        return self.train_config()
+
+    def model_config(self, backbone: str, n_targets: int, lookback: int, anchor_season: int, n_calendar: int) -> ModelConfig:
+        return ModelConfig(backbone, n_targets, lookback, self.horizon, self.hidden, self.layers, self.dropout,
+                           self.norm, anchor_season, n_calendar, self.highway)
+
+    def train_config(self, seed: int | None = None) -> TrainConfig:
+        return TrainConfig(self.steps, self.epochs, self.batch_size, self.lr, self.patience, self.clip, self.val_fraction,
+                           self.scaler, self.loss, self.refit, self.ensemble, self.device,
+                           self.seed if seed is None else seed, self.threads)
+
+    def resolve_lookback(self, series) -> int:
+        """The base lookback for these series: the given one (checked against every series), or the auto choice."""
+        from tsgate.auto import auto_lookback
+        from tsgate.baselines import infer_season
+        from tsgate.windows import check_length, validation_length
+
+        val_lengths = [validation_length(n, self.horizon, self.val_fraction) for n in series.lengths]
+        if self.lookback == "auto":
+            train_lengths = [n - v for n, v in zip(series.lengths, val_lengths)]
+            return auto_lookback(infer_season(series.freq), self.horizon, train_lengths)
+        for length, val, label in zip(series.lengths, val_lengths, series.labels):
+            check_length(length, self.lookback, self.horizon, val, label)
+        return self.lookback
 
     # ---- fit ---------------------------------------------------------------------------
 
-    def fit(self, series, on_epoch=None) -> "Forecaster":
-        """Train on a SeriesSet; `on_epoch(epoch, epochs, train_loss, val_loss)` reports progress."""
+    def fit(self, series, on_progress=None) -> "Forecaster":
+        """Train on a SeriesSet; `on_progress(done, total, train_loss, val_loss)` reports steps."""
         from tsgate import train as training
-        from tsgate.kernels import fast_path_name
-        from tsgate.models import RecurrentForecaster, parameter_count
-        from tsgate.windows import (
-            build_windows,
-            check_length,
-            fit_scaling,
-            validation_length,
-        )
+        from tsgate.auto import calendar_cycles, calendar_features, choose_anchor, member_lookbacks
+        from tsgate.baselines import infer_season
+        from tsgate.windows import build_windows, fit_scaling, validation_length
 
-        model_config, train_config = self.configs(len(series.targets))
-        labels = series.labels
-        val_lengths = [validation_length(n, self.horizon, self.val_fraction) for n in series.lengths]
-        for length, val, label in zip(series.lengths, val_lengths, labels):
-            check_length(length, self.lookback, self.horizon, val, label)
-        train_lengths = [n - v for n, v in zip(series.lengths, val_lengths)]
+        train_config = self.check_options()
+        base = self.resolve_lookback(series)
+        train_lengths = [n - validation_length(n, self.horizon, self.val_fraction) for n in series.lengths]
+        lookbacks = member_lookbacks(base, self.ensemble, self.horizon, min(train_lengths) - self.horizon,
+                                     auto=self.lookback == "auto")
         device = training.resolve_device(train_config.device)
         training.configure_torch(train_config.threads)
-        generator = training.seed_everything(train_config.seed)
 
-        scaling = fit_scaling(train_config.scaler, series.values, train_lengths, labels)
+        scaling = fit_scaling(train_config.scaler, series.values, train_lengths, series.labels)
         scaled = [scaling.transform(i, v) for i, v in enumerate(series.values)]
-        data = build_windows(scaled, train_lengths, self.lookback, self.horizon)
-        network = RecurrentForecaster(model_config).to(device)  # initialised on CPU first: same weights on every device
-        kernel = fast_path_name(network.rnn)
-        result = training.fit(network, data, train_config, device, generator, on_epoch)
-        network.to("cpu")
+        cycles = calendar_cycles(series.freq) if self.calendar else ()
+        calendar = [calendar_features(index, cycles) for index in series.index] if cycles else None
+        anchor_season = choose_anchor(self.anchor, infer_season(series.freq), min(lookbacks),
+                                      [v[:t] for v, t in zip(scaled, train_lengths)], self.horizon)
+        plan = MemberPlan(self, len(series.targets), anchor_season, 2 * len(cycles), device, on_progress,
+                          len(lookbacks) + (len(BACKBONE_NAMES) - 1 if self.backbone == "auto" else 0))
+        started = time.perf_counter()
+        windows = {lookback: build_windows(scaled, train_lengths, lookback, self.horizon, calendar)
+                   for lookback in sorted(set(lookbacks))}
+        backbone, trials = self.pick_backbone(plan, windows[lookbacks[0]])
+        members = [trials[backbone]] + [plan.watch(backbone, windows[lookback], k, lookback)
+                                         for k, lookback in enumerate(lookbacks) if k > 0]
+        val_mae = ensemble_validation_mae(members, scaling, windows[lookbacks[0]])
+        for member in members:
+            plan.finish(member)
+        seconds = time.perf_counter() - started
 
-        self.model_config_, self.train_config_ = model_config, train_config
-        self.network_, self.scaling_ = network, scaling
+        self.backbone_, self.cycles_ = backbone, cycles
+        self.metrics_ = self.summary_metrics(members, trials, device, val_mae, seconds)  # on the training device
+        self.members_ = [member.network.to("cpu").eval() for member in members]
+        self.member_seeds_ = [member.seed for member in members]
+        self.train_config_, self.scaling_ = train_config, scaling
         self.ids_, self.targets_, self.freq_ = list(series.ids), list(series.targets), series.freq
         self.time_col_, self.id_col_ = series.time_col, series.id_col
-        self.context_ = series.last_points(self.lookback)  # (S, L, C), raw
+        self.context_ = series.last_points(max(lookbacks))  # (S, L_max, C), raw
         self.last_timestamps_ = [idx[-1] for idx in series.index]
-        self.history_ = result.history
-        self.metrics_ = {
-            "backbone": self.backbone,
-            "device": result.device,
-            "kernel": kernel,
-            "parameters": parameter_count(network),
-            "epochs_run": result.epochs_run,
-            "best_epoch": result.best_epoch,
-            "best_val_loss": result.best_val_loss,
-            "val_mae": self.validation_mae(data),
-            "train_seconds": result.train_seconds,
-            "seconds_per_epoch": result.train_seconds / result.epochs_run,
-        }
+        self.history_ = [member.watched.history for member in members]
         return self
 
-    def validation_mae(self, data) -> float:
-        """Mean absolute error of the best weights on the validation windows, in the data's own units."""
-        import torch
+    def pick_backbone(self, plan: "MemberPlan", data) -> tuple[str, dict]:
+        """With backbone 'auto', the first member of each backbone trains and the best validation loss wins."""
+        candidates = BACKBONE_NAMES if self.backbone == "auto" else (self.backbone,)
+        trials = {name: plan.watch(name, data, 0, data.lookback) for name in candidates}
+        return min(candidates, key=lambda name: trials[name].watched.best_val_loss), trials
 
-        from tsgate.train import validation_errors
+    def summary_metrics(self, members, trials, device, val_mae: float, seconds: float) -> dict:
+        from tsgate.kernels import fast_path_name
+        from tsgate.models import parameter_count
 
-        unit_scale = torch.from_numpy(self.scaling_.scale[data.series_of_val])  # (N, C)
-        return validation_errors(self.network_, data.windows, data.val_starts, data.lookback, unit_scale)[1]
+        steps = sum(m.watched.steps_run + m.refit_steps for m in members)
+        steps += sum(t.watched.steps_run for name, t in trials.items() if name != self.backbone_)
+        return {
+            "backbone": self.backbone_,
+            "device": device.type,
+            "kernel": fast_path_name(members[0].network.rnn),
+            "parameters": parameter_count(members[0].network),  # the first network; others differ by their highway
+            "parameters_total": sum(parameter_count(m.network) for m in members),
+            "members": len(members),
+            "lookbacks": [m.network.config.lookback for m in members],
+            "anchor_season": members[0].network.config.anchor_season,
+            "calendar": list(self.cycles_),
+            "backbone_val_loss": {name: t.watched.best_val_loss for name, t in trials.items()},
+            "steps_run": steps,
+            "best_steps": [m.watched.best_step for m in members],
+            "best_val_loss": float(np.mean([m.watched.best_val_loss for m in members])),
+            "val_mae": val_mae,
+            "train_seconds": seconds,
+            "seconds_per_step": seconds / max(steps, 1),
+        }
 
     # ---- predict -------------------------------------------------------------------------
 
     def check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
+        if not hasattr(self, "members_"):
             raise OptionError("this Forecaster is not fitted yet: call fit() or Forecaster.load() first")
+
+    @property
+    def context_length(self) -> int:
+        """Points of history a forecast reads: the longest member lookback."""
+        self.check_fitted()
+        return self.context_.shape[1]
 
     def predict(self, series=None):
         """The next `horizon` points after each series (default: after the training data) as a DataFrame."""
         import pandas as pd
 
-        self.check_fitted()
-        numbers, context, last = self.forecast_inputs(series)
-        values = self.predict_values(numbers, context)  # (S, H, C)
+        numbers, values, last = self.predict_array(series)
         frames = []
         for number, forecast, stamp in zip(numbers, values, last):
             stamps = future_timestamps(stamp, self.freq_, self.horizon)
@@ -142,34 +218,58 @@ class Forecaster:
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
-    def predict_values(self, numbers: list[int], context: np.ndarray) -> np.ndarray:
-        """Raw-scale forecasts (S, H, C) from raw contexts (S, L, C) of the stored series `numbers`."""
+    def predict_array(self, series=None) -> tuple[list[int], np.ndarray, list]:
+        """(series numbers, raw forecasts (S, H, C), last timestamps) after each series' end."""
+        self.check_fitted()
+        numbers, context, last = self.forecast_inputs(series)
+        return numbers, self.predict_values(numbers, context, last), last
+
+    def predict_values(self, numbers: list[int], context: np.ndarray, last_timestamps: list) -> np.ndarray:
+        """Raw-scale forecasts (S, H, C): the median of the members' forecasts from raw contexts
+        (S, L_max, C) of the stored series `numbers`, ending at `last_timestamps`."""
+        forecasts = self.member_forecasts(numbers, context, last_timestamps)  # (K, S, H, C)
+        return np.median(forecasts, axis=0)
+
+    def member_forecasts(self, numbers: list[int], context: np.ndarray, last_timestamps: list) -> np.ndarray:
+        """Each member's raw-scale forecasts, (K, S, H, C)."""
         import torch
 
         from tsgate.train import predict_inputs
 
-        scaled = np.stack([self.scaling_.transform(n, c) for n, c in zip(numbers, context)])
-        output = predict_inputs(self.network_, torch.from_numpy(scaled.astype(np.float32))).double().numpy()
-        return np.stack([self.scaling_.inverse(n, o) for n, o in zip(numbers, output)])
+        inputs = np.stack([self.scaling_.transform(n, c) for n, c in zip(numbers, context)])  # (S, L_max, C)
+        if self.cycles_:
+            inputs = np.concatenate([inputs, self.context_calendar(last_timestamps, inputs.shape[1])], axis=2)
+        inputs = torch.from_numpy(inputs)
+        outputs = [predict_inputs(network, inputs[:, -network.config.lookback:]).numpy() for network in self.members_]
+        return np.stack([[self.scaling_.inverse(n, o) for n, o in zip(numbers, output)] for output in outputs])
+
+    def context_calendar(self, last_timestamps: list, length: int) -> np.ndarray:
+        """Calendar inputs (S, L, F) of the `length` steps ending at each series' last timestamp."""
+        import pandas as pd
+
+        from tsgate.auto import calendar_features
+
+        return np.stack([calendar_features(pd.date_range(end=last, periods=length, freq=self.freq_), self.cycles_)
+                         for last in last_timestamps])
 
     def forecast_inputs(self, series):
-        """(series numbers, raw contexts (S, L, C), last timestamps) from new data or the stored context."""
+        """(series numbers, raw contexts (S, L_max, C), last timestamps) from new data or the stored context."""
         from tsgate.data import series_label
 
         if series is None:
             return list(range(len(self.ids_))), self.context_, self.last_timestamps_
         self.check_compatible(series)
         positions = {key: number for number, key in enumerate(self.ids_)}
-        numbers, contexts = [], []
+        numbers, contexts, needed = [], [], self.context_length
         for key, values in zip(series.ids, series.values):
             label = series_label(key)
             if key not in positions:
                 known = ", ".join(self.ids_[:10]) + (" ..." if len(self.ids_) > 10 else "")
                 raise DataError(f"{label} was not in the training data (known ids: {known}): the model has no scaler for it")
-            if len(values) < self.lookback:
-                raise DataError(f"{label} has {len(values)} points, fewer than the model's lookback {self.lookback}: give more history")
+            if len(values) < needed:
+                raise DataError(f"{label} has {len(values)} points, fewer than the model's lookback {needed}: give more history")
             numbers.append(positions[key])
-            contexts.append(values[-self.lookback:])
+            contexts.append(values[-needed:])
         return numbers, np.stack(contexts), [idx[-1] for idx in series.index]
 
     def check_compatible(self, series) -> None:
@@ -188,7 +288,8 @@ class Forecaster:
         from tsgate import modelfile
 
         self.check_fitted()
-        tensors = {f"model.{name}": value for name, value in self.network_.state_dict().items()}
+        tensors = {f"members.{k}.{name}": value for k, network in enumerate(self.members_)
+                   for name, value in network.state_dict().items()}
         tensors["scaling.center"] = torch.from_numpy(self.scaling_.center)
         tensors["scaling.scale"] = torch.from_numpy(self.scaling_.scale)
         tensors["context"] = torch.from_numpy(np.ascontiguousarray(self.context_))
@@ -198,11 +299,14 @@ class Forecaster:
         """Everything but tensors; deterministic (no wall-clock figures), so equal runs give equal files."""
         import torch
 
-        steady = {k: v for k, v in self.metrics_.items() if k not in ("train_seconds", "seconds_per_epoch")}
+        steady = {k: v for k, v in self.metrics_.items() if k not in ("train_seconds", "seconds_per_step")}
         return {
             "tsgate_version": __version__,
             "torch_version": torch.__version__.split("+")[0],
-            "model": self.model_config_.to_dict(),
+            "params": self.get_params(),
+            "model": self.members_[0].config.to_dict(),
+            "members": [{"lookback": net.config.lookback, "seed": seed} for net, seed in zip(self.members_, self.member_seeds_)],
+            "calendar": list(self.cycles_),
             "train": self.train_config_.to_dict(),
             "data": {
                 "ids": self.ids_,
@@ -223,29 +327,26 @@ class Forecaster:
         tensors, meta = modelfile.load(path)
         try:
             return cls.from_saved(tensors, meta)
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, OptionError) as exc:
             raise ModelFileError(f"{path} is a tsgate model file with inconsistent contents ({type(exc).__name__}): retrain it") from exc
 
     @classmethod
     def from_saved(cls, tensors: dict, meta: dict) -> "Forecaster":
         import pandas as pd
 
-        from tsgate.models import RecurrentForecaster, state_shapes
         from tsgate.windows import Scaling
 
-        model_config = ModelConfig(**meta["model"])
-        train_config = TrainConfig(**meta["train"])
-        forecaster = cls(backbone=model_config.backbone, lookback=model_config.lookback, horizon=model_config.horizon,
-                         hidden=model_config.hidden, layers=model_config.layers, dropout=model_config.dropout,
-                         **{k: v for k, v in train_config.to_dict().items()})
-        state = {name[len("model."):]: value for name, value in tensors.items() if name.startswith("model.")}
-        if {name: tuple(value.shape) for name, value in state.items()} != state_shapes(model_config):
-            raise ValueError("the weights do not match the model configuration")
-        network = RecurrentForecaster(model_config)
-        network.load_state_dict(state, strict=True)
+        shared = ModelConfig(**meta["model"])
+        forecaster = cls(**meta["params"])
+        forecaster.train_config_ = TrainConfig(**meta["train"])
+        forecaster.members_ = [load_member(tensors, k, replace(shared, lookback=int(member["lookback"])))
+                               for k, member in enumerate(meta["members"])]
+        if not forecaster.members_ or any(name.split(".")[1] not in map(str, range(len(forecaster.members_)))
+                                          for name in tensors if name.startswith("members.")):
+            raise ValueError("the members listed do not match the weights stored")
+        forecaster.member_seeds_ = [int(member["seed"]) for member in meta["members"]]
+        forecaster.backbone_, forecaster.cycles_ = shared.backbone, tuple(meta["calendar"])
         data = meta["data"]
-        forecaster.model_config_, forecaster.train_config_ = model_config, train_config
-        forecaster.network_ = network.eval()
         forecaster.scaling_ = Scaling(tensors["scaling.center"].numpy(), tensors["scaling.scale"].numpy())
         forecaster.context_ = tensors["context"].numpy()
         forecaster.ids_, forecaster.targets_, forecaster.freq_ = list(data["ids"]), list(data["targets"]), data["freq"]
@@ -253,9 +354,12 @@ class Forecaster:
         forecaster.last_timestamps_ = [pd.Timestamp(text) for text in data["last_timestamps"]]
         forecaster.history_ = meta["history"]
         forecaster.metrics_ = dict(meta["metrics"])
-        expected = (len(forecaster.ids_), model_config.lookback, model_config.n_targets)
+        longest = max(network.config.lookback for network in forecaster.members_)
+        expected = (len(forecaster.ids_), longest, shared.n_targets)
         if forecaster.context_.shape != expected or forecaster.scaling_.center.shape != expected[::2]:
             raise ValueError("tensor shapes do not match the metadata")
+        if 2 * len(forecaster.cycles_) != shared.n_calendar:
+            raise ValueError("the calendar inputs do not match the model configuration")
         return forecaster
 
     def data_options(self, freq=None, fill=None):
@@ -273,6 +377,81 @@ class Forecaster:
     def with_params(self, **changes) -> "Forecaster":
         """An unfitted copy with some constructor arguments changed (used by compare)."""
         return Forecaster(**{**self.get_params(), **changes})
+
+
+@dataclass
+class Member:
+    """One network of the ensemble, between its watched run and its refit."""
+
+    network: object  # RecurrentForecaster
+    initial_state: dict  # the weights it started from, for the refit
+    data: object  # its WindowSet
+    seed: int
+    config: TrainConfig
+    watched: object  # train.WatchedRun
+    refit_steps: int = 0
+
+
+class MemberPlan:
+    """Trains members one after the other and reports their steps as one progress count."""
+
+    def __init__(self, forecaster: Forecaster, n_targets: int, anchor_season: int, n_calendar: int, device,
+                 on_progress, runs: int):
+        self.forecaster, self.n_targets, self.anchor_season, self.n_calendar = forecaster, n_targets, anchor_season, n_calendar
+        self.device, self.on_progress, self.runs, self.done = device, on_progress, runs, 0
+
+    def watch(self, backbone: str, data, k: int, lookback: int) -> Member:
+        """Build member `k` (seed + k) and train it with early stopping; its best weights stay loaded."""
+        import copy
+
+        from tsgate import train as training
+        from tsgate.models import RecurrentForecaster
+
+        seed = self.forecaster.seed + k
+        config = self.forecaster.train_config(seed)
+        training.seed_everything(seed)
+        network = RecurrentForecaster(self.forecaster.model_config(backbone, self.n_targets, lookback,
+                                                                   self.anchor_season, self.n_calendar))
+        initial = copy.deepcopy(network.state_dict())  # made on CPU first: the same weights on every device
+        budget = training.step_budget(config, len(data.train_starts))
+        offset = self.done * budget
+        report = self.on_progress and (lambda step, steps, train, val: self.on_progress(
+            offset + step, self.runs * budget, train, val))
+        watched = training.watch(network, data, config, self.device, report)
+        self.done += 1
+        return Member(network, initial, data, seed, config, watched)
+
+    def finish(self, member: Member) -> None:
+        """Refit the member on every window for its best step count (when refit is on)."""
+        from tsgate import train as training
+
+        member.refit_steps = training.refit(member.network, member.initial_state, member.data, member.config,
+                                            self.device, member.watched.best_step)
+
+
+def ensemble_validation_mae(members: list[Member], scaling, data) -> float:
+    """MAE in data units of the members' median forecast over the validation windows (before any refit).
+
+    Members with other lookbacks have other windows, but their validation targets are the same
+    points in the same order (windows.build_windows), so their forecasts line up.
+    """
+    from tsgate.train import validation_forecasts
+
+    forecasts, truth = zip(*(validation_forecasts(m.network, m.data) for m in members))  # K x ((N, H, C), (N, H, C))
+    error = np.abs(np.median(np.stack(forecasts), axis=0) - truth[0])
+    return float((error * scaling.scale[data.series_of_val][:, None, :]).mean())
+
+
+def load_member(tensors: dict, k: int, config: ModelConfig):
+    from tsgate.models import RecurrentForecaster, state_shapes
+
+    prefix = f"members.{k}."
+    state = {name[len(prefix):]: value for name, value in tensors.items() if name.startswith(prefix)}
+    if {name: tuple(value.shape) for name, value in state.items()} != state_shapes(config):
+        raise ValueError(f"the weights of member {k} do not match the model configuration")
+    network = RecurrentForecaster(config)
+    network.load_state_dict(state, strict=True)
+    return network.eval()
 
 
 def future_timestamps(last, freq: str, horizon: int):

@@ -2,10 +2,14 @@
 
 Layout (see README "Model file"): a standard safetensors file. Its header's
 `__metadata__` holds one key, "tsgate", whose value is a JSON document with the
-format name and version, configs, column names, frequency, ids, last timestamps,
-history and metrics. Tensors: the network's state dict under "model.", the
-per-series scaler under "scaling.center"/"scaling.scale" (S, C) and the last
-`lookback` raw points of each training series under "context" (S, L, C).
+format name and version, the Forecaster's parameters, the shared model config,
+each member's lookback and seed, calendar cycles, column names, frequency, ids,
+last timestamps, history and metrics. Tensors: member k's state dict under
+"members.k.", the per-series scaler under "scaling.center"/"scaling.scale"
+(S, C) and the last points of each training series (as many as the longest
+member lookback) under "context" (S, L, C).
+
+Format 1 (tsgate 0.1: one network under "model.") is upgraded on loading.
 
 Loading parses the header with size limits before handing the bytes to
 safetensors, so a pickle, a zip (bomb or not), a truncated file or a giant
@@ -18,11 +22,12 @@ import json
 import struct
 from pathlib import Path
 
+from tsgate.config import TrainConfig
 from tsgate.errors import ModelFileError
 from tsgate.io import write_atomic
 
 FORMAT = "tsgate-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_HEADER_BYTES = 16 * 1024 * 1024  # far above any real model's header; stops JSON bombs early
 MAX_FILE_BYTES = 4 * 1024 * 1024 * 1024
 
@@ -50,7 +55,34 @@ def load(path) -> tuple[dict, dict]:
         tensors = from_bytes(raw)
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise ModelFileError(f"{path} is corrupt (its tensors cannot be read): retrain or restore it") from exc
+    if meta["format_version"] == 1:
+        try:
+            return upgrade_from_1(tensors, meta)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ModelFileError(f"{path} is a tsgate 0.1 model file with missing fields: retrain it") from exc
     return tensors, meta
+
+
+def upgrade_from_1(tensors: dict, meta: dict) -> tuple[dict, dict]:
+    """A format-1 file (one network, relative to the last value, MSE, no refit) as format 2."""
+    model = dict(meta["model"])
+    relative = bool(model.pop("relative", True))
+    # 0.1 predicted "last value + change", which is format 2's last-value anchor without a window scale.
+    model.update(norm="level" if relative else "none", anchor_season=1 if relative else 0, n_calendar=0, highway=False)
+    old = meta["train"]
+    train = {"steps": TrainConfig.steps, "epochs": old["epochs"], "batch_size": old["batch_size"],
+             "lr": old["lr"], "patience": old["patience"], "clip": old["clip"], "val_fraction": old["val_fraction"],
+             "scaler": old["scaler"], "loss": "mse", "refit": False, "ensemble": 1, "device": old["device"],
+             "seed": old["seed"], "threads": old["threads"]}
+    params = {**train, **{k: model[k] for k in ("backbone", "lookback", "horizon", "hidden",
+                                                                         "layers", "dropout", "norm", "highway")},
+              "anchor": "last" if relative else "none", "calendar": False}
+    upgraded = {**meta, "format_version": 2, "model": model, "train": train, "params": params,
+                "members": [{"lookback": model["lookback"], "seed": old["seed"]}], "calendar": [],
+                "history": [meta.get("history", [])]}
+    renamed = {("members.0." + name[len("model."):] if name.startswith("model.") else name): value
+               for name, value in tensors.items()}
+    return renamed, upgraded
 
 
 def read_limited(path: Path) -> bytes:

@@ -1,9 +1,17 @@
 """The recurrent forecaster: a stock torch backbone (RNN, GRU or LSTM) and one shared head.
 
-Every backbone gets the same head, so a comparison between them measures the
-backbone alone. The parameters live in the stock module, so a saved state dict
-loads into plain `nn.RNN` / `nn.GRU` / `nn.LSTM`; `kernels.recurrent_last_state`
-only chooses how the forward and backward passes are computed.
+Every backbone gets the same normalisation, anchor and head, so a comparison
+between them measures the backbone alone. The parameters live in the stock
+module, so a saved state dict loads into plain `nn.RNN` / `nn.GRU` / `nn.LSTM`;
+`kernels.recurrent_last_state` only chooses how the passes are computed.
+
+A forecast is `anchor + scale * correction`:
+- the anchor is a simple forecast read off the window (its last value, or its
+  last season repeated), so a network that outputs zero already forecasts as
+  well as that baseline, and the head starts at zero;
+- the scale is the window's mean absolute step, so the network reads and
+  predicts scale-free numbers whatever the size of the series (RevIN-style),
+  and the training loss in those units is the per-window analogue of MASE.
 """
 
 from __future__ import annotations
@@ -15,6 +23,9 @@ from tsgate.config import ModelConfig
 
 BACKBONES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 GATE_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer: candidate only / 2 gates + candidate / 3 gates + cell
+# Smallest window scale, in scaled units (a series' training standard deviation is 1 with
+# the default scaler): a flat window would otherwise divide by zero.
+MIN_SCALE = 1e-3
 
 
 class RecurrentForecaster(nn.Module):
@@ -22,21 +33,70 @@ class RecurrentForecaster(nn.Module):
         super().__init__()
         self.config = config
         self.rnn = BACKBONES[config.backbone](
-            input_size=config.n_targets,
+            input_size=config.n_inputs,
             hidden_size=config.hidden,
             num_layers=config.layers,
             dropout=config.dropout if config.layers > 1 else 0.0,
             batch_first=True,
         )
         self.head = nn.Linear(config.hidden, config.horizon * config.n_targets)
+        # LSTNet's autoregressive highway: a linear map from the normalised window to the horizon,
+        # beside the recurrent path, so linear structure (trends, stable seasons) costs it nothing.
+        self.highway = nn.Linear(config.lookback * config.n_targets, config.horizon * config.n_targets) if config.highway else None
+        if config.anchor_season:
+            # Start exactly at the anchor forecast: the network learns only what improves on it.
+            for layer in (self.head, self.highway):
+                if layer is not None:
+                    nn.init.zeros_(layer.weight)
+                    nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Forecasts (B, H, C) from windows (B, L, C + calendar), in the windows' units and dtype."""
+        return self.forecast_and_scale(x)[0]
+
+    def forecast_and_scale(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(forecasts (B, H, C), window scales (B, 1, C)); the loss divides errors by the scale."""
+        anchor, level, scale = window_stats(x[..., :self.config.n_targets], self.config)
+        return anchor + scale * self.correction(normalise(x, level, scale)), scale
+
+    def correction(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The network proper: normalised windows (B, L, I) -> scale-free corrections (B, H, C)."""
         from tsgate.kernels import recurrent_last_state
 
-        level = x[:, -1:, :] if self.config.relative else torch.zeros_like(x[:, -1:, :])  # (B, 1, C)
-        last = recurrent_last_state(self.rnn, x - level)  # (B, L, C) -> (B, hidden)
-        change = self.head(last).view(x.shape[0], self.config.horizon, self.config.n_targets)  # (B, H, C)
-        return change + level
+        inputs = inputs.to(self.head.weight.dtype)
+        out = self.head(recurrent_last_state(self.rnn, inputs))  # (B, L, I) -> (B, hidden) -> (B, H * C)
+        if self.highway is not None:
+            out = out + self.highway(inputs[..., :self.config.n_targets].flatten(1))  # (B, L * C) -> (B, H * C)
+        return out.view(len(inputs), self.config.horizon, self.config.n_targets)
+
+
+def window_stats(x: torch.Tensor, config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(anchor (B, H, C), level (B, 1, C), scale (B, 1, C)) of target windows x (B, L, C)."""
+    level = x[:, -1:]
+    anchor = anchor_forecast(x, config.anchor_season, config.horizon)
+    if config.norm == "window":
+        steps = (x[:, 1:] - x[:, :-1]).abs().mean(dim=1, keepdim=True) if x.shape[1] > 1 else torch.zeros_like(level)
+        scale = steps.clamp_min(MIN_SCALE)
+    else:
+        scale = torch.ones_like(level)
+    if config.norm == "none":
+        level = torch.zeros_like(level)
+    return anchor, level, scale
+
+
+def anchor_forecast(x: torch.Tensor, season: int, horizon: int) -> torch.Tensor:
+    """Zero (season 0), the last value repeated (1), or the last `season` steps repeated: (B, L, C) -> (B, H, C)."""
+    if season == 0:
+        return x.new_zeros(x.shape[0], horizon, x.shape[2])
+    lookback = x.shape[1]
+    steps = lookback - season + torch.arange(horizon, device=x.device) % season  # (H,)
+    return x[:, steps]
+
+
+def normalise(x: torch.Tensor, level: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Targets relative to the window's level, in units of its scale; calendar inputs as they are."""
+    targets = (x[..., :level.shape[-1]] - level) / scale
+    return torch.cat([targets, x[..., level.shape[-1]:]], dim=-1) if x.shape[-1] > level.shape[-1] else targets
 
 
 def state_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -47,11 +107,13 @@ def state_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     """
     rows, hidden, shapes = GATE_BLOCKS[config.backbone] * config.hidden, config.hidden, {}
     for layer in range(config.layers):
-        inputs = config.n_targets if layer == 0 else hidden
+        inputs = config.n_inputs if layer == 0 else hidden
         shapes.update({f"rnn.weight_ih_l{layer}": (rows, inputs), f"rnn.weight_hh_l{layer}": (rows, hidden),
                        f"rnn.bias_ih_l{layer}": (rows,), f"rnn.bias_hh_l{layer}": (rows,)})
     outputs = config.horizon * config.n_targets
     shapes.update({"head.weight": (outputs, hidden), "head.bias": (outputs,)})
+    if config.highway:
+        shapes.update({"highway.weight": (outputs, config.lookback * config.n_targets), "highway.bias": (outputs,)})
     return shapes
 
 
@@ -64,7 +126,8 @@ def expected_parameter_count(config: ModelConfig) -> int:
     blocks, hidden = GATE_BLOCKS[config.backbone], config.hidden
     total = 0
     for layer in range(config.layers):
-        inputs = config.n_targets if layer == 0 else hidden
+        inputs = config.n_inputs if layer == 0 else hidden
         total += blocks * (hidden * (inputs + hidden) + 2 * hidden)
     outputs = config.horizon * config.n_targets
-    return total + hidden * outputs + outputs
+    highway = (config.lookback * config.n_targets + 1) * outputs if config.highway else 0
+    return total + hidden * outputs + outputs + highway

@@ -1,13 +1,13 @@
-"""The training loop: device, seeds, threads, batches, clipping, early stopping, timing."""
+"""The training loop: device, seeds, threads, batches, learning-rate schedule, early stopping, refit, timing."""
 
 from __future__ import annotations
 
 import copy
 import math
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -18,17 +18,7 @@ from tsgate.windows import WindowSet, split_batch
 EVAL_CHUNK = 1024  # windows per forward pass when evaluating; bounds memory on long series
 
 
-@dataclass
-class TrainResult:
-    device: str
-    epochs_run: int
-    best_epoch: int
-    best_val_loss: float
-    train_seconds: float
-    history: list[dict] = field(default_factory=list)  # per epoch: epoch, train_loss, val_loss
-
-
-EpochCallback = Callable[[int, int, float, float], None]  # (epoch, epochs, train_loss, val_loss)
+ProgressCallback = Callable[[int, int, float, float], None]  # (step, steps, train_loss, val_loss)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -52,97 +42,198 @@ def configure_torch(threads: int) -> None:
     torch.set_flush_denormal(True)
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """The one place randomness is seeded; returns the generator used for shuffling."""
+def seed_everything(seed: int) -> None:
+    """Seeds what draws from torch's global generator (initial weights, dropout); batches are
+    shuffled by a generator of their own, seeded in `run_steps`."""
     torch.manual_seed(seed)
+
+
+def watch(model: nn.Module, data: WindowSet, config: TrainConfig, device: torch.device,
+          on_progress: ProgressCallback | None = None) -> "WatchedRun":
+    """Train on the training windows with early stopping on the validation windows; the best
+    weights are loaded into `model` when it returns."""
+    model.to(device)
+    windows = data.windows.to(device, dtype=window_dtype(device))
+    watched = run_steps(model, windows, data.train_starts, data, config, device, on_progress,
+                        val_starts=data.val_starts.to(device))
+    model.load_state_dict(watched.best_state)
+    return watched
+
+
+def refit(model: nn.Module, initial_state: dict, data: WindowSet, config: TrainConfig, device: torch.device,
+          steps: int) -> int:
+    """With `config.refit`, train `initial_state` again on every window, validation part included, for
+    the `steps` that validated best, so the newest points are learned too. Returns the steps run."""
+    if not config.refit or steps < 1:
+        return 0
+    model.load_state_dict(initial_state)
+    windows = data.windows.to(device, dtype=window_dtype(device))
+    run_steps(model, windows, data.all_starts, data, config, device, stop_at=steps)
+    return steps
+
+
+@dataclass
+class WatchedRun:
+    steps_run: int
+    best_step: int
+    best_val_loss: float
+    best_state: dict
+    history: list[dict]
+
+
+def run_steps(model, windows, starts, data: WindowSet, config: TrainConfig, device, on_progress=None,
+              val_starts=None, stop_at: int | None = None) -> WatchedRun:
+    """Adam steps over shuffled batches of `starts` with a cosine learning-rate schedule.
+
+    With `val_starts`, checks the validation loss every `check_every` steps and stops
+    after `patience` checks without improvement; with `stop_at`, runs exactly that many
+    steps. Both runs follow the same schedule and shuffle with the same seed, so a refit
+    is the watched run again, cut at its best step, on more windows.
+    """
+    generator = batch_generator(config.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    budget = step_budget(config, len(data.train_starts))  # the refit keeps the watched run's schedule
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_factor(step, budget))
+    last_step = stop_at or budget
+    every = check_every(len(data.train_starts), config.batch_size)
+    best = WatchedRun(0, 0, math.inf, copy.deepcopy(model.state_dict()), [])
+    if val_starts is not None:  # step 0 is a candidate: the anchor alone, where the head starts at zero
+        best.best_val_loss = evaluate_loss(model, windows, val_starts, data, config.loss)
+        best.history.append({"step": 0, "train_loss": None, "val_loss": best.best_val_loss})
+    losses, step = [], 0
+    model.train()
+    for batch in batches(starts.to(device), config.batch_size, generator):
+        step += 1
+        losses.append(train_step(model, windows, batch, data, config, optimizer))
+        schedule.step()
+        if val_starts is not None and (step % every == 0 or step == last_step):
+            train_loss = sum(losses) / len(losses)
+            val_loss = evaluate_loss(model, windows, val_starts, data, config.loss)
+            check_finite(train_loss, val_loss, step, best.history[0]["val_loss"])
+            losses = []
+            best.history.append({"step": step, "train_loss": train_loss, "val_loss": val_loss})
+            if on_progress:
+                on_progress(step, last_step, train_loss, val_loss)
+            if val_loss < best.best_val_loss:
+                best.best_step, best.best_val_loss, best.best_state = step, val_loss, copy.deepcopy(model.state_dict())
+            elif len(best.history) - 1 - index_of_step(best.history, best.best_step) > config.patience:
+                break
+            model.train()
+        if step >= last_step:
+            break
+    if val_starts is None and losses:  # a refit has no validation checks: still refuse a loss gone non-finite
+        mean = sum(losses) / len(losses)
+        check_finite(mean, mean, step, math.inf)
+    best.steps_run = step
+    return best
+
+
+def index_of_step(history: list[dict], step: int) -> int:
+    return next(i for i, check in enumerate(history) if check["step"] == step)
+
+
+def step_budget(config: TrainConfig, n_train_windows: int) -> int:
+    """Most optimizer steps: --steps, capped by --epochs passes over the training windows when given."""
+    if config.epochs is None:
+        return config.steps
+    return min(config.steps, config.epochs * math.ceil(n_train_windows / config.batch_size))
+
+
+def check_every(n_train_windows: int, batch_size: int) -> int:
+    """Steps between validation checks: one epoch, at least 10 and at most 100 steps."""
+    return min(100, max(10, math.ceil(n_train_windows / batch_size)))
+
+
+def cosine_factor(step: int, budget: int) -> float:
+    """Learning-rate multiplier: from 1 down to 0.1 along half a cosine over the budget."""
+    progress = min(step / budget, 1.0)
+    return 0.1 + 0.45 * (1 + math.cos(math.pi * progress))
+
+
+def batch_generator(seed: int) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
 
 
-def fit(model: nn.Module, data: WindowSet, config: TrainConfig, device: torch.device,
-        generator: torch.Generator, on_epoch: EpochCallback | None = None) -> TrainResult:
-    """Adam on MSE with clipping; stops after `patience` epochs without improvement and restores the best weights."""
-    model.to(device)
-    windows = data.windows.to(device) if device.type != "cpu" else data.windows
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    best_loss, best_epoch, best_state = math.inf, 0, copy.deepcopy(model.state_dict())
-    history = []
-    started = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        train_loss = run_epoch(model, windows, data, config, optimizer, generator, device)
-        val_loss = evaluate_loss(model, windows, data.val_starts.to(device), data.lookback)
-        check_finite(train_loss, val_loss, epoch)
-        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
-        if on_epoch:
-            on_epoch(epoch, config.epochs, train_loss, val_loss)
-        if val_loss < best_loss:
-            best_loss, best_epoch, best_state = val_loss, epoch, copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch > config.patience:
-            break
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - started
-    model.load_state_dict(best_state)
-    return TrainResult(str(device.type), len(history), best_epoch, best_loss, seconds, history)
+def batches(starts: torch.Tensor, batch_size: int, generator: torch.Generator):
+    """Endless shuffled batches of window starts, one permutation per pass."""
+    while True:
+        order = starts[torch.randperm(len(starts), generator=generator).to(starts.device)]
+        for first in range(0, len(order), batch_size):
+            yield order[first:first + batch_size]
 
 
-def run_epoch(model, windows, data: WindowSet, config: TrainConfig, optimizer, generator, device) -> float:
-    model.train()
-    loss_fn = nn.MSELoss()
-    order = data.train_starts[torch.randperm(len(data.train_starts), generator=generator)].to(device)
-    total, count = 0.0, 0
-    for first in range(0, len(order), config.batch_size):
-        starts = order[first:first + config.batch_size]
-        x, y = split_batch(windows, starts, data.lookback)  # (B, L, C), (B, H, C)
-        loss = loss_fn(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-        optimizer.step()
-        total += loss.item() * len(starts)
-        count += len(starts)
-    return total / count
+def train_step(model, windows, batch, data: WindowSet, config: TrainConfig, optimizer) -> float:
+    x, y = split_batch(windows, batch, data.lookback, data.n_targets)  # (B, L, I), (B, H, C)
+    loss = window_loss(model, x, y, config.loss)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+    optimizer.step()
+    return loss.item()
 
 
-def evaluate_loss(model, windows, starts, lookback: int) -> float:
-    """Mean squared error over the windows at `starts`, on the scaled values."""
-    return validation_errors(model, windows, starts, lookback)[0]
+LOSSES = {"mae": nn.functional.l1_loss, "huber": nn.functional.huber_loss, "mse": nn.functional.mse_loss}
+
+
+def window_loss(model, x, y, kind: str, reduction: str = "mean"):
+    """The loss on errors in units of each window's scale (scale-free: series of any size weigh alike)."""
+    forecast, scale = model.forecast_and_scale(x)
+    return LOSSES[kind](forecast / scale, y / scale, reduction=reduction)
+
+
+def window_dtype(device: torch.device) -> torch.dtype:
+    """Windows stay in float64 (the network itself is float32) where the device has it: normalising
+    a window of large values subtracts nearly equal numbers. MPS has no float64."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 @torch.inference_mode()
-def validation_errors(model, windows, starts, lookback: int, unit_scale=None) -> tuple[float, float]:
-    """(MSE on the scaled values, MAE in data units) over the windows at `starts`.
-
-    Streams chunk by chunk, so memory stays flat however many windows there are;
-    `unit_scale` (N, C) turns each window's scaled error back into data units.
-    """
+def evaluate_loss(model, windows, starts, data: WindowSet, kind: str) -> float:
+    """The training loss over the windows at `starts`, streamed chunk by chunk."""
     model.eval()
-    squared = absolute = 0.0
-    count = 0
+    total, count = 0.0, 0
     for first in range(0, len(starts), EVAL_CHUNK):
-        x, y = split_batch(windows, starts[first:first + EVAL_CHUNK], lookback)
-        error = (model(x) - y).double()  # (B, H, C)
-        squared += float(error.square().sum())
-        if unit_scale is not None:
-            absolute += float((error.abs() * unit_scale[first:first + len(x), None, :]).sum())
-        count += error.numel()
-    return squared / count, absolute / count
+        x, y = split_batch(windows, starts[first:first + EVAL_CHUNK], data.lookback, data.n_targets)
+        total += float(window_loss(model, x, y, kind, reduction="sum"))
+        count += y.numel()
+    return total / count
+
+
+@torch.inference_mode()
+def validation_forecasts(model, data: WindowSet) -> tuple[np.ndarray, np.ndarray]:
+    """(forecasts, truths), each (N, H, C) in scaled units, over the validation windows."""
+    model.eval()
+    forecasts, truths = [], []
+    starts = data.val_starts
+    for first in range(0, len(starts), EVAL_CHUNK):
+        x, y = split_batch(data.windows, starts[first:first + EVAL_CHUNK], data.lookback, data.n_targets)
+        forecasts.append(model(x).cpu().numpy())
+        truths.append(y.numpy())
+    return np.concatenate(forecasts), np.concatenate(truths)
 
 
 @torch.inference_mode()
 def predict_inputs(model, inputs: torch.Tensor) -> torch.Tensor:
-    """Predictions (N, H, C) for ready inputs (N, L, C), in chunks."""
+    """Predictions (N, H, C) for ready inputs (N, L, I), in chunks, in the inputs' dtype."""
     model.eval()
-    predictions = torch.empty(len(inputs), model.config.horizon, model.config.n_targets, device=inputs.device)
+    predictions = torch.empty(len(inputs), model.config.horizon, model.config.n_targets, dtype=inputs.dtype,
+                              device=inputs.device)
     for first in range(0, len(inputs), EVAL_CHUNK):
         predictions[first:first + EVAL_CHUNK] = model(inputs[first:first + EVAL_CHUNK])
     return predictions
 
 
-def check_finite(train_loss: float, val_loss: float, epoch: int) -> None:
-    if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+# A validation loss this many times the untrained network's (or 1, in window-scale units) has
+# diverged: with clipping and an absolute loss the weights can grow huge without overflowing.
+DIVERGED = 1e6
+
+
+def check_finite(train_loss: float, val_loss: float, step: int, start_loss: float) -> None:
+    worst = train_loss if not math.isfinite(train_loss) else val_loss
+    if not (math.isfinite(worst) and val_loss <= DIVERGED * max(start_loss, 1.0)):
         raise TrainingError(
-            f"training diverged at epoch {epoch} (loss became {train_loss if not math.isfinite(train_loss) else val_loss}): "
-            "lower --lr (e.g. --lr 1e-4) or use --scaler standard; no model was written"
+            f"training diverged at step {step} (validation loss {worst:.3g}, {start_loss:.3g} at the start): "
+            "lower --lr (e.g. --lr 1e-4); no model was written"
         )

@@ -80,37 +80,50 @@ def check_length(length: int, lookback: int, horizon: int, validation: int, labe
         )
 
 
+# Validation checks run every few hundred steps; past this many windows they are thinned
+# evenly (every k-th start in every series), so one check costs a bounded forward pass.
+MAX_VAL_WINDOWS = 8192
+
+
 @dataclass
 class WindowSet:
     """Training and validation windows over one concatenated, scaled tensor.
 
-    `windows` is a view (N, L + H, C) over `flat` (T_total, C): no window is copied
-    until a batch is gathered from it by index.
+    `windows` is a view (N, L + H, I) over `flat` (T_total, I): no window is copied
+    until a batch is gathered from it by index. The first `n_targets` of the I
+    channels are the series' values; the rest are calendar inputs.
     """
 
-    flat: "object"  # torch.Tensor (T_total, C), float32
-    windows: "object"  # torch.Tensor view (N_all, L + H, C)
+    flat: "object"  # torch.Tensor (T_total, I), float64
+    windows: "object"  # torch.Tensor view (N_all, L + H, I)
     train_starts: "object"  # torch.LongTensor of window starts whose targets are training data
     val_starts: "object"  # torch.LongTensor of window starts whose targets are validation data
+    all_starts: "object"  # torch.LongTensor of every window start: what a refit learns from
     series_of_val: np.ndarray  # series number of each validation window, for inverse scaling
     lookback: int
+    n_targets: int
 
 
-def build_windows(scaled: list[np.ndarray], train_lengths: list[int], lookback: int, horizon: int) -> WindowSet:
+def build_windows(scaled: list[np.ndarray], train_lengths: list[int], lookback: int, horizon: int,
+                  calendar: list[np.ndarray] | None = None) -> WindowSet:
+    """Windows over the scaled series (T_i, C), with per-step calendar inputs (T_i, F) beside them if given."""
     import torch
 
     span = lookback + horizon
-    flat = torch.from_numpy(np.concatenate(scaled).astype(np.float32))  # (T_total, C)
-    windows = flat.unfold(0, span, 1).transpose(1, 2)  # (T_total - span + 1, span, C), a view
-    train, val, owners = [], [], []
+    parts = scaled if calendar is None else [np.hstack([v, f]) for v, f in zip(scaled, calendar)]
+    flat = torch.from_numpy(np.concatenate(parts).astype(np.float64))  # (T_total, I)
+    windows = flat.unfold(0, span, 1).transpose(1, 2)  # (T_total - span + 1, span, I), a view
+    total_val = sum(len(v) - t - horizon + 1 for v, t in zip(scaled, train_lengths))
+    stride = max(1, -(-total_val // MAX_VAL_WINDOWS))
+    train, val, every, owners = [], [], [], []
     offset = 0
     for number, (series, train_length) in enumerate(zip(scaled, train_lengths)):
         length = len(series)
         # Training targets end at or before train_length; validation targets lie in [train_length, length).
         train.append(offset + np.arange(0, train_length - span + 1))
-        first_val = train_length - lookback
-        val_range = offset + np.arange(first_val, length - span + 1)
+        val_range = offset + np.arange(length - span, train_length - lookback - 1, -stride)[::-1]
         val.append(val_range)
+        every.append(offset + np.arange(0, length - span + 1))
         owners.append(np.full(len(val_range), number))
         offset += length
     return WindowSet(
@@ -118,12 +131,14 @@ def build_windows(scaled: list[np.ndarray], train_lengths: list[int], lookback: 
         windows=windows,
         train_starts=torch.from_numpy(np.concatenate(train)),
         val_starts=torch.from_numpy(np.concatenate(val)),
+        all_starts=torch.from_numpy(np.concatenate(every)),
         series_of_val=np.concatenate(owners),
         lookback=lookback,
+        n_targets=scaled[0].shape[1],
     )
 
 
-def split_batch(windows, starts, lookback: int):
-    """Gather windows by start index and split them into inputs and targets."""
-    batch = windows.index_select(0, starts)  # (B, L + H, C), the only copy
-    return batch[:, :lookback], batch[:, lookback:]
+def split_batch(windows, starts, lookback: int, n_targets: int):
+    """Gather windows by start index: inputs (B, L, I) and targets (B, H, C)."""
+    batch = windows.index_select(0, starts)  # (B, L + H, I), the only copy
+    return batch[:, :lookback], batch[:, lookback:, :n_targets]

@@ -1,0 +1,442 @@
+"""tsgate's accuracy benchmark: what a user gets from the CLI, scored against baselines and M4.
+
+Every figure comes from running tsgate as a user does, `python -m tsgate ...` in a
+subprocess, so wall times include Python start-up, imports and file I/O.
+
+    python benchmarks/accuracy.py                                   # everything (M4 takes up to 10 minutes)
+    python benchmarks/accuracy.py --only m4 --m4-series 50          # a quick look at M4 Weekly
+    python benchmarks/accuracy.py --only samples --train-args "--epochs 2"
+    python benchmarks/accuracy.py --train-args "--ensemble 1" --label no-ensemble --out ablation.json
+
+What it measures:
+
+1. Sample data (sample_data/*.csv). `tsgate compare FILE --models MODELS --horizon H
+   --format json --quiet` (train on all but the last horizon, test on the last one,
+   baselines naive, seasonal_naive and ridge). Per file it records each row's MASE,
+   sMAPE, MAE, dm_p and train_seconds, the compare process's wall time, and flags for
+   the first model in --models (the "recurrent row"):
+   - beats_naive / beats_seasonal_naive / beats_ridge: its MASE is lower than that row's.
+   - worse_than_naive_beyond_noise: all of
+       (a) it is not the best row (rank 1),
+       (b) the better of naive / seasonal_naive (by MASE rank) ranks above it, and
+       (c) its dm_p < 0.05.
+     compare's dm_p is a Diebold-Mariano test against the best row, which is all the
+     JSON gives. When the best row is naive or seasonal_naive, (c) is exactly "worse than
+     that naive forecast beyond noise". When the best row is ridge (or another recurrent
+     model), the test is against that row, so the flag may be set although the loss to
+     the naive forecast alone is within noise; `dm_against` in the JSON names the row
+     the p-value compares with.
+2. Whole-process training time on air_passengers.csv with default options:
+   `tsgate train sample_data/air_passengers.csv -o TMP/air.tsgate --quiet` timed end to
+   end (project target: under 6 s). A warm-up training run (the same command) comes
+   first in every invocation, since the first run may compile a C++ kernel (10-30 s).
+3. M4 Weekly (--m4-dir): the training parts are written as one long CSV (id, date,
+   value; weekly W-MON dates, every series ending on 2017-12-25), trained with
+   `tsgate train LONG.csv --id-col id --horizon 13`, forecast with
+   `tsgate forecast MODEL --format csv`, and scored as M4 did: per series
+   sMAPE = mean 200|y-f|/(|y|+|f|) and MASE = mean|y-f| / mean|x_i - x_(i-1)|
+   (in-sample, m = 1), each averaged over series; OWA = (sMAPE/9.161 + MASE/2.777)/2.
+   The last-value naive forecast is scored by the same code as a self-check: on all
+   359 series it must give sMAPE 9.161 and MASE 2.777.
+
+--train-args "..." is appended to every train and compare command, --seed N is passed as
+--seed N. Results go to stdout as tables and to a JSON file (--out), written atomically.
+A failing tsgate command stops the run with exit code 1 and the tail of its stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import importlib.metadata
+import io
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_M4_DIR = ROOT.parent / "shared" / "data" / "m4-weekly"
+DEFAULT_OUT = ROOT / "benchmarks" / "accuracy.json"
+
+SAMPLES = [  # (file, horizon, extra compare options)
+    ("air_passengers.csv", 12, []),
+    ("mauna_loa_co2.csv", 12, []),
+    ("us_unemployment_by_industry.csv", 6, ["--id-col", "industry"]),
+    ("seattle_hourly_temperature.csv", 24, []),
+]
+BASELINES = ("naive", "seasonal_naive", "ridge")
+NAIVES = ("naive", "seasonal_naive")
+ROW_FIELDS = ("model", "kind", "rank", "mase", "smape", "mae", "dm_p", "train_seconds")
+AIR_TRAIN_TARGET_SECONDS = 6.0
+
+M4_HORIZON = 13
+M4_END = pd.Timestamp("2017-12-25")  # a Monday: every series ends here, so forecast dates coincide
+M4_NAIVE_SMAPE, M4_NAIVE_MASE = 9.161, 2.777
+M4_OFFICIAL = {  # sMAPE, MASE, OWA on the weekly subset (organisers' "Evaluation and Ranks")
+    "Naive": (9.161, 2.777, 1.000),
+    "SES": (9.012, 2.685, 0.975),
+    "Theta": (9.093, 2.637, 0.971),
+    "Damped": (8.866, 2.404, 0.917),
+    "Smyl": (7.817, 2.356, 0.851),
+    "Darin": (6.582, 2.107, 0.739),
+    "organisers' RNN": (15.220, 5.132, 1.755),
+}
+STDERR_TAIL_CHARS = 3000
+
+
+class BenchmarkError(Exception):
+    """A tsgate command failed, or the data needed is missing."""
+
+
+# ---- running tsgate ---------------------------------------------------------------------------------
+
+def subprocess_env() -> dict:
+    """The inherited environment, plus passive OpenMP waiting (the machine is shared)."""
+    return {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def run_tsgate(args: list[str], purpose: str, log: list[dict]) -> tuple[str, float]:
+    """Run `python -m tsgate ARGS`; return its stdout and wall seconds. Raise with its stderr on failure."""
+    command = [sys.executable, "-m", "tsgate", *args]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=subprocess_env())
+    seconds = time.perf_counter() - started
+    log.append({"purpose": purpose, "command": shlex.join(command), "seconds": round(seconds, 3),
+                "returncode": done.returncode})
+    if done.returncode != 0:
+        raise BenchmarkError(
+            f"tsgate failed ({purpose}) with exit code {done.returncode}:\n  {shlex.join(command)}\n"
+            f"--- stderr (tail) ---\n{done.stderr[-STDERR_TAIL_CHARS:].rstrip()}"
+        )
+    return done.stdout, seconds
+
+
+def common_train_args(options) -> list[str]:
+    """--seed and the pass-through --train-args, appended to every train and compare command."""
+    return ["--seed", str(options.seed), *shlex.split(options.train_args)]
+
+
+# ---- sample data: tsgate compare ------------------------------------------------------------------------
+
+def compare_command(file: str, horizon: int, extra: list[str], options) -> list[str]:
+    return ["compare", str(ROOT / "sample_data" / file), "--models", options.models,
+            "--horizon", str(horizon), "--format", "json", "--quiet", *extra, *common_train_args(options)]
+
+
+def row_by_model(rows: list[dict], model: str) -> dict | None:
+    return next((row for row in rows if row["model"] == model), None)
+
+
+def lower_mase(row: dict, other: dict | None) -> bool | None:
+    """Whether row's MASE is below other's (None when either is missing)."""
+    if other is None or row.get("mase") is None or other.get("mase") is None:
+        return None
+    return row["mase"] < other["mase"]
+
+
+def worse_than_naive_beyond_noise(recurrent: dict, rows: list[dict]) -> bool:
+    """Not the winner, the better naive ranks above it, and dm_p (vs the best row) < 0.05."""
+    naives = [row for row in rows if row["model"] in NAIVES and row.get("rank") is not None]
+    if recurrent.get("rank") == 1 or not naives:
+        return False
+    best_naive = min(naives, key=lambda row: row["rank"])
+    significant = recurrent.get("dm_p") is not None and recurrent["dm_p"] < 0.05
+    return best_naive["rank"] < recurrent["rank"] and significant
+
+
+def sample_verdict(rows: list[dict], model: str) -> dict:
+    """Flags of the recurrent row `model` against the baselines (see the module docstring)."""
+    recurrent = row_by_model(rows, model)
+    if recurrent is None:
+        raise BenchmarkError(f"compare's JSON has no row for model {model!r}: rows are "
+                             f"{[row['model'] for row in rows]}")
+    best = min(rows, key=lambda row: row["rank"])
+    flags = {f"beats_{name}": lower_mase(recurrent, row_by_model(rows, name)) for name in BASELINES}
+    return {"recurrent_model": model, "best_model": best["model"], "dm_against": best["model"],
+            **flags, "worse_than_naive_beyond_noise": worse_than_naive_beyond_noise(recurrent, rows)}
+
+
+def run_sample(file: str, horizon: int, extra: list[str], options, log: list[dict]) -> dict:
+    stdout, seconds = run_tsgate(compare_command(file, horizon, extra, options), f"compare {file}", log)
+    result = json.loads(stdout)
+    rows = [{field: row.get(field) for field in ROW_FIELDS} for row in result["rows"]]
+    first_model = options.models.split(",")[0].strip()
+    return {"file": file, "horizon": horizon, "wall_seconds": round(seconds, 3), "rows": rows,
+            **sample_verdict(rows, first_model), "compare_verdict": result.get("verdict"),
+            "compare_versions": result.get("versions")}
+
+
+# ---- whole-process training time ---------------------------------------------------------------------
+
+def air_train_command(model_path: Path, options) -> list[str]:
+    return ["train", str(ROOT / "sample_data" / "air_passengers.csv"), "-o", str(model_path), "--quiet",
+            *common_train_args(options)]
+
+
+def warm_up(tmp: Path, options, log: list[dict]) -> float:
+    """One untimed-for-the-record training run, so a kernel compile does not land in a timed run."""
+    _, seconds = run_tsgate(air_train_command(tmp / "warmup.tsgate", options), "warm-up train", log)
+    return seconds
+
+
+def time_air_train(tmp: Path, options, log: list[dict]) -> dict:
+    _, seconds = run_tsgate(air_train_command(tmp / "air.tsgate", options), "timed train air_passengers", log)
+    return {"seconds": round(seconds, 3), "target_seconds": AIR_TRAIN_TARGET_SECONDS,
+            "under_target": seconds < AIR_TRAIN_TARGET_SECONDS}
+
+
+# ---- M4 Weekly ---------------------------------------------------------------------------------------
+
+def read_m4_file(path: Path) -> dict[str, np.ndarray]:
+    """One ragged M4 file -> {series id: values in time order}, in file order."""
+    frame = pd.read_csv(path, dtype={"V1": str})
+    values = frame.drop(columns="V1").to_numpy(dtype=float)
+    return {key: row[~np.isnan(row)] for key, row in zip(frame["V1"], values)}
+
+
+def read_m4(m4_dir: Path, limit: int | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Training and test parts, restricted to the first `limit` series when given."""
+    files = [m4_dir / "Weekly-train.csv", m4_dir / "Weekly-test.csv"]
+    missing = [str(path) for path in files if not path.is_file()]
+    if missing:
+        raise BenchmarkError(f"M4 Weekly data not found ({', '.join(missing)}): pass --m4-dir DIR, "
+                             "the folder holding Weekly-train.csv and Weekly-test.csv")
+    train, test = (read_m4_file(path) for path in files)
+    ids = list(train)[:limit] if limit else list(train)
+    return {key: train[key] for key in ids}, {key: test[key] for key in ids}
+
+
+def weekly_dates(length: int, end: pd.Timestamp = M4_END) -> pd.DatetimeIndex:
+    return pd.date_range(end=end, periods=length, freq="W-MON")
+
+
+def write_long_csv(series: dict[str, np.ndarray], path: Path, end: pd.Timestamp = M4_END) -> None:
+    """Write id,date,value rows, weekly, every series ending on `end`; values as repr (exact round trip)."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "date", "value"])
+        for key, values in series.items():
+            for date, value in zip(weekly_dates(len(values), end).strftime("%Y-%m-%d"), values):
+                writer.writerow([key, date, repr(float(value))])
+
+
+def parse_forecast_csv(text: str, ids: list[str], horizon: int) -> dict[str, np.ndarray]:
+    """tsgate forecast's CSV (id, date, value) -> {id: the `horizon` values in date order}."""
+    frame = pd.read_csv(io.StringIO(text), dtype={"id": str})
+    value_columns = [column for column in frame.columns if column not in ("id", "date")]
+    if "id" not in frame.columns or "date" not in frame.columns or len(value_columns) != 1:
+        raise BenchmarkError(f"unexpected forecast columns {list(frame.columns)}: expected id, date, value")
+    expected_dates = pd.date_range(M4_END, periods=horizon + 1, freq="W-MON")[1:]
+    forecasts = {}
+    for key, group in frame.groupby("id", sort=False):
+        group = group.assign(date=pd.to_datetime(group["date"])).sort_values("date")
+        if len(group) != horizon or not (group["date"].to_numpy() == expected_dates.to_numpy()).all():
+            raise BenchmarkError(f"forecast for series {key} does not cover the {horizon} weeks after "
+                                 f"{M4_END.date()}: got dates {list(group['date'].dt.date)}")
+        forecasts[key] = group[value_columns[0]].to_numpy(dtype=float)
+    missing = sorted(set(ids) - set(forecasts))
+    if missing:
+        raise BenchmarkError(f"forecast has no rows for {len(missing)} series, e.g. {missing[:5]}")
+    return forecasts
+
+
+def m4_series_scores(history: np.ndarray, truth: np.ndarray, forecast: np.ndarray) -> tuple[float, float]:
+    """sMAPE and MASE (m = 1) of one series, as M4 scored them."""
+    smape = np.mean(200.0 * np.abs(truth - forecast) / (np.abs(truth) + np.abs(forecast)))
+    scale = np.mean(np.abs(np.diff(history)))
+    return float(smape), float(np.mean(np.abs(truth - forecast)) / scale)
+
+
+def owa(smape: float, mase: float) -> float:
+    return (smape / M4_NAIVE_SMAPE + mase / M4_NAIVE_MASE) / 2.0
+
+
+def score_m4(train: dict, test: dict, forecasts: dict) -> dict:
+    """Mean sMAPE, MASE and OWA over the series, and the per-series arrays (in train's order)."""
+    ids = list(train)
+    pairs = [m4_series_scores(train[key], test[key], forecasts[key]) for key in ids]
+    smapes, mases = (np.array(values) for values in zip(*pairs))
+    mean_smape, mean_mase = float(smapes.mean()), float(mases.mean())
+    return {"smape": mean_smape, "mase": mean_mase, "owa": owa(mean_smape, mean_mase),
+            "per_series": {"ids": ids, "smape": smapes.tolist(), "mase": mases.tolist()}}
+
+
+def naive_forecasts(train: dict, horizon: int = M4_HORIZON) -> dict:
+    return {key: np.repeat(values[-1], horizon) for key, values in train.items()}
+
+
+def run_m4(train: dict, test: dict, tmp: Path, options, log: list[dict]) -> dict:
+    long_csv, model = tmp / "m4-weekly-train.csv", tmp / "m4.tsgate"
+    write_long_csv(train, long_csv)
+    _, train_seconds = run_tsgate(["train", str(long_csv), "--id-col", "id", "--horizon", str(M4_HORIZON),
+                                   "-o", str(model), "--quiet", *common_train_args(options)], "train M4 Weekly", log)
+    stdout, forecast_seconds = run_tsgate(["forecast", str(model), "--format", "csv"], "forecast M4 Weekly", log)
+    forecasts = parse_forecast_csv(stdout, list(train), M4_HORIZON)
+    return {"series": len(train), "horizon": M4_HORIZON, "end_date": str(M4_END.date()),
+            "train_seconds": round(train_seconds, 3), "forecast_seconds": round(forecast_seconds, 3),
+            "tsgate": score_m4(train, test, forecasts), "naive": score_m4(train, test, naive_forecasts(train)),
+            "official": {name: dict(zip(("smape", "mase", "owa"), figures)) for name, figures in M4_OFFICIAL.items()}}
+
+
+# ---- output -------------------------------------------------------------------------------------------
+
+def versions(log: list[dict]) -> dict:
+    """tsgate (as the CLI reports it), torch (installed distribution) and this Python."""
+    stdout, _ = run_tsgate(["--version"], "version", log)
+    try:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = None
+    return {"tsgate": stdout.strip().removeprefix("tsgate ").strip(), "torch": torch_version,
+            "python": platform.python_version()}
+
+
+def fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def print_table(header: list[str], lines: list[list]) -> None:
+    cells = [header] + [[fmt(value) for value in line] for line in lines]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for index, row in enumerate(cells):
+        print("  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in enumerate(zip(row, widths))))
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def mase_of(rows: list[dict], model: str):
+    row = row_by_model(rows, model)
+    return row["mase"] if row else None
+
+
+def print_samples(samples: list[dict]) -> None:
+    print("\nSample data: tsgate compare, test = the last horizon (MASE; lower is better)")
+    header = ["file", "model", "MASE", "naive", "s.naive", "ridge", "best", "beats naive", "beats s.naive",
+              "beats ridge", "worse than naive", "dm_p", "wall s"]
+    lines = [[s["file"], s["recurrent_model"], mase_of(s["rows"], s["recurrent_model"]), mase_of(s["rows"], "naive"),
+              mase_of(s["rows"], "seasonal_naive"), mase_of(s["rows"], "ridge"), s["best_model"], s["beats_naive"],
+              s["beats_seasonal_naive"], s["beats_ridge"], s["worse_than_naive_beyond_noise"],
+              row_by_model(s["rows"], s["recurrent_model"])["dm_p"], s["wall_seconds"]] for s in samples]
+    print_table(header, lines)
+    print("worse than naive = not the winner, the better naive ranks above it, and dm_p (vs the best row) < 0.05")
+
+
+def print_m4(m4: dict, label: str) -> None:
+    print(f"\nM4 Weekly: {m4['series']} series, horizon {m4['horizon']} "
+          f"(train {m4['train_seconds']:.1f} s, forecast {m4['forecast_seconds']:.1f} s, whole processes)")
+    lines = [[f"tsgate ({label})", m4["tsgate"]["smape"], m4["tsgate"]["mase"], m4["tsgate"]["owa"]],
+             ["naive, this scorer (self-check)", m4["naive"]["smape"], m4["naive"]["mase"], m4["naive"]["owa"]]]
+    lines += [[f"{name} (official, 359 series)", *figures] for name, figures in M4_OFFICIAL.items()]
+    print_table(["method", "sMAPE", "MASE", "OWA"], lines)
+    if m4["series"] < 359:
+        print("Note: a subset of the series; the official rows and the 9.161 / 2.777 self-check are for all 359.")
+
+
+def without_nan(value):
+    """The same structure with NaN and infinities as None, so the JSON stays strict."""
+    if isinstance(value, dict):
+        return {key: without_nan(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_nan(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json_atomically(document: dict, path: Path) -> None:
+    document = without_nan(document)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
+                                         delete=False, encoding="utf-8")
+    try:
+        with handle:
+            json.dump(document, handle, indent=2, allow_nan=False)
+            handle.write("\n")
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+# ---- main ---------------------------------------------------------------------------------------------
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=("samples", "m4", "all"), default="all",
+                        help="samples: compare on sample_data and the air_passengers train time; m4: M4 Weekly")
+    parser.add_argument("--models", default="gru", help="backbones for compare (the first is judged); default gru")
+    parser.add_argument("--train-args", default="", help='extra options for every train/compare, e.g. "--ensemble 1" '
+                        '(a single flag: --train-args=--flag)')
+    parser.add_argument("--seed", type=int, default=0, help="passed as --seed to train and compare")
+    parser.add_argument("--label", default="default", help="a name for this run, stored in the JSON")
+    parser.add_argument("--m4-dir", default=str(DEFAULT_M4_DIR), help="folder with Weekly-train.csv, Weekly-test.csv")
+    parser.add_argument("--m4-series", type=int, default=None, help="only the first N M4 series (quick checks)")
+    parser.add_argument("--files", default="", help="only these sample files (comma-separated names, e.g. "
+                        "air_passengers,mauna_loa_co2); default: all four")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="JSON file to write (atomically)")
+    return parser.parse_args(argv)
+
+
+def run_all(options, tmp: Path, log: list[dict]) -> dict:
+    document = {"label": options.label, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "only": options.only, "models": options.models, "seed": options.seed,
+                "train_args": shlex.split(options.train_args), "versions": versions(log),
+                "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "commands": log}
+    if options.only in ("m4", "all"):  # read first, so missing data fails before any training
+        m4_train, m4_test = read_m4(Path(options.m4_dir), options.m4_series)
+    print("Warm-up: one untimed training run on air_passengers.csv first (may compile the C++ kernel) ...",
+          flush=True)
+    document["warmup_seconds"] = round(warm_up(tmp, options, log), 3)
+    print(f"  warm-up took {document['warmup_seconds']:.1f} s", flush=True)
+    if options.only in ("samples", "all"):
+        document["air_train"] = time_air_train(tmp, options, log)
+        options_text = shlex.join(common_train_args(options))
+        print(f"Whole-process train, air_passengers.csv ({options_text}): {document['air_train']['seconds']:.2f} s "
+              f"(target < {AIR_TRAIN_TARGET_SECONDS:.0f} s, after the warm-up run)", flush=True)
+        document["samples"] = []
+        wanted = {name.strip().removesuffix(".csv") for name in options.files.split(",") if name.strip()}
+        for file, horizon, extra in SAMPLES:
+            if wanted and file.removesuffix(".csv") not in wanted:
+                continue
+            print(f"  compare {file} ...", flush=True)
+            document["samples"].append(run_sample(file, horizon, extra, options, log))
+        print_samples(document["samples"])
+    if options.only in ("m4", "all"):
+        print("  M4 Weekly: train and forecast ...", flush=True)
+        document["m4"] = run_m4(m4_train, m4_test, tmp, options, log)
+        print_m4(document["m4"], options.label)
+    return document
+
+
+def main(argv=None) -> int:
+    options = parse_args(argv)
+    log: list[dict] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="tsgate-accuracy-") as tmp:
+            document = run_all(options, Path(tmp), log)
+    except BenchmarkError as error:
+        print(f"\naccuracy benchmark failed: {error}", file=sys.stderr)
+        return 1
+    write_json_atomically(document, Path(options.out))
+    print(f"\nWrote {options.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

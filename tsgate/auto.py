@@ -1,0 +1,112 @@
+"""Settings chosen from the data when the user leaves them on auto: lookback, anchor, calendar inputs.
+
+Each choice looks only at the training part of the series (never at the
+validation or test period) and is saved in the model file as a plain number.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tsgate.errors import DataError, OptionError
+
+MAX_AUTO_LOOKBACK = 512  # a cap on cost: the recurrent steps grow with the lookback
+# Lookbacks of the ensemble's members, as multiples of the base lookback (N-BEATS mixed
+# lookbacks of 2 to 7 horizons): members that read different spans err differently.
+MEMBER_LOOKBACKS = (1.0, 0.5, 1.5)
+
+
+def auto_lookback(season: int | None, horizon: int, train_lengths: list[int]) -> int:
+    """Three horizons, or two seasons when longer, at most what the shortest training part allows."""
+    wanted = max(3 * horizon, 2 * (season or 0))
+    room = min(train_lengths) - horizon  # the shortest series still gives one training window
+    if room < 1:
+        raise DataError(
+            f"the shortest series leaves {min(train_lengths)} training points, too few for horizon {horizon}: "
+            "lower --horizon or --val-fraction, or use longer series"
+        )
+    return int(min(wanted, room, MAX_AUTO_LOOKBACK))
+
+
+def member_lookbacks(base: int, members: int, horizon: int, allowed: int, auto: bool) -> list[int]:
+    """Each member's lookback: the base for all when the user set one, else a spread around it."""
+    if not auto:
+        return [base] * members
+    spread = [int(round(base * factor)) for factor in MEMBER_LOOKBACKS]
+    spread = [min(max(value, min(horizon, base)), allowed) for value in spread]
+    return [spread[k % len(spread)] for k in range(members)]
+
+
+def choose_anchor(kind: str, season: int | None, lookback: int, scaled_train: list[np.ndarray], horizon: int) -> int:
+    """The anchor's season: 0 none, 1 the last value, or `season` when seasonal naive is the better
+    forecast on the training part (kind auto) or was asked for (kind seasonal)."""
+    if kind == "none":
+        return 0
+    if kind == "last":
+        return 1
+    usable = season is not None and 1 < season <= lookback
+    if kind == "seasonal":
+        if not usable:
+            raise OptionError(
+                f"--anchor seasonal needs a season of at most the lookback ({lookback}); the data's is "
+                f"{season or 'unknown'}: raise --lookback, or use --anchor auto or last"
+            )
+        return season
+    if not usable:
+        return 1
+    return season if in_sample_error(scaled_train, season, horizon) < in_sample_error(scaled_train, 1, horizon) else 1
+
+
+def in_sample_error(series: list[np.ndarray], season: int, horizon: int) -> float:
+    """Mean absolute error of repeating the last `season` values over `horizon` steps, from every origin."""
+    errors = []
+    for values in series:
+        for step in range(horizon):
+            lag = season * (step // season + 1)  # the value `step` steps ahead repeats the one `lag` before it
+            if len(values) > lag:
+                errors.append(np.abs(values[lag:] - values[:-lag]).mean())
+    return float(np.mean(errors)) if errors else math.inf
+
+
+# ---- calendar inputs -----------------------------------------------------------------------
+
+CYCLES = ("day", "week", "year")
+
+
+def calendar_cycles(freq: str) -> tuple[str, ...]:
+    """The calendar cycles worth giving a series at this frequency: the ones longer than a step
+    and repeated within the data (hour of day and day of week for sub-daily data, day of week and
+    time of year for daily, time of year for monthly and quarterly). Weekly and yearly data get
+    none: a weekly step cannot see the day, and time of year on weekly data was not measurable here."""
+    from pandas.tseries import offsets
+
+    from tsgate.baselines import parse_freq
+
+    offset = parse_freq(freq)
+    if offset is None:
+        return ()
+    if isinstance(offset, offsets.Tick) and not isinstance(offset, offsets.Day) and offset.nanos < 86_400 * 10**9:
+        return ("day", "week")
+    if isinstance(offset, (offsets.Day, offsets.BusinessDay, offsets.Tick)):
+        return ("week", "year")
+    if isinstance(offset, (offsets.MonthBegin, offsets.MonthEnd, offsets.BusinessMonthBegin, offsets.BusinessMonthEnd,
+                           offsets.QuarterBegin, offsets.QuarterEnd, offsets.BQuarterBegin, offsets.BQuarterEnd)):
+        return ("year",)
+    return ()
+
+
+def calendar_features(index, cycles: tuple[str, ...]) -> np.ndarray:
+    """Sine and cosine of each cycle's phase at every timestamp: (T, 2 * len(cycles))."""
+    day = (index.hour + index.minute / 60 + index.second / 3600) / 24
+    phases = {
+        "day": day,
+        "week": (index.day_of_week + day) / 7,
+        "year": (index.day_of_year - 1 + day) / 365.25,
+    }
+    columns = []
+    for cycle in cycles:
+        angle = 2 * np.pi * np.asarray(phases[cycle], dtype=np.float64)
+        columns += [np.sin(angle), np.cos(angle)]
+    return np.stack(columns, axis=1) if columns else np.zeros((len(index), 0))
