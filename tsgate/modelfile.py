@@ -74,9 +74,8 @@ def upgrade_from_1(tensors: dict, meta: dict) -> tuple[dict, dict]:
              "lr": old["lr"], "patience": old["patience"], "clip": old["clip"], "val_fraction": old["val_fraction"],
              "scaler": old["scaler"], "loss": "mse", "refit": False, "ensemble": 1, "device": old["device"],
              "seed": old["seed"], "threads": old["threads"]}
-    params = {**train, **{k: model[k] for k in ("backbone", "lookback", "horizon", "hidden",
-                                                                         "layers", "dropout", "norm", "highway")},
-              "anchor": "last" if relative else "none", "calendar": False}
+    shape = {k: model[k] for k in ("backbone", "lookback", "horizon", "hidden", "layers", "dropout", "norm", "highway")}
+    params = {**train, **shape, "anchor": "last" if relative else "none", "calendar": False}
     upgraded = {**meta, "format_version": 2, "model": model, "train": train, "params": params,
                 "members": [{"lookback": model["lookback"], "seed": old["seed"]}], "calendar": [],
                 "history": [meta.get("history", [])]}
