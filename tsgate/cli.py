@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover
     import click
 
 from tsgate import __version__
-from tsgate.config import DEFAULT_CALENDAR, DEFAULT_LOOKBACK
+from tsgate.config import DEFAULT_ANCHOR, DEFAULT_CALENDAR, DEFAULT_LOOKBACK
 from tsgate.config import ModelConfig as M
 from tsgate.config import TrainConfig as T
 from tsgate.errors import TsgateError
@@ -232,6 +232,17 @@ def load_data(data: str, options, sep, encoding):
     return load_series(read_csv(data, sep, encoding), options)
 
 
+# The Forecaster arguments that train and compare take from options of the same name.
+FORECASTER_OPTIONS = ("lookback", "horizon", "hidden", "layers", "dropout", "norm", "highway", "anchor", "calendar",
+                      "steps", "epochs", "batch_size", "lr", "patience", "val_fraction", "scaler", "loss", "refit",
+                      "ensemble", "device", "seed", "threads")
+
+
+def forecaster_options(command_locals: dict) -> dict:
+    """The command's values of FORECASTER_OPTIONS: one list, so train and compare cannot drift apart."""
+    return {name: command_locals[name] for name in FORECASTER_OPTIONS}
+
+
 def make_forecaster(**options):
     """A validated, unfitted Forecaster from the options train and compare share (enums as their values)."""
     from tsgate.forecaster import Forecaster
@@ -280,8 +291,8 @@ def train(
     hidden: Hidden = M.hidden,
     layers: Layers = M.layers,
     dropout: Dropout = M.dropout,
-    anchor: AnchorOpt = Anchor.auto,
-    norm: NormOpt = Norm.window,
+    anchor: AnchorOpt = Anchor(DEFAULT_ANCHOR),
+    norm: NormOpt = Norm(M.norm),
     highway: Highway = M.highway,
     calendar: Calendar = DEFAULT_CALENDAR,
     ensemble: Ensemble = T.ensemble,
@@ -298,7 +309,7 @@ def train(
     lr: Lr = T.lr,
     patience: Patience = T.patience,
     val_fraction: ValFraction = T.val_fraction,
-    loss: LossOpt = Loss.mae,
+    loss: LossOpt = Loss(T.loss),
     refit: Refit = T.refit,
     scaler: ScalerOpt = Scaler.standard,
     device: DeviceOpt = Device.auto,
@@ -313,11 +324,7 @@ def train(
 
     output = output or default_model_path(data, model.value)
     check_writable(output)
-    forecaster = make_forecaster(
-        backbone=model, lookback=lookback, horizon=horizon, hidden=hidden, layers=layers, dropout=dropout, norm=norm,
-        highway=highway, anchor=anchor, calendar=calendar, steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-        val_fraction=val_fraction, scaler=scaler, loss=loss, refit=refit, ensemble=ensemble, device=device, seed=seed,
-        threads=threads)
+    forecaster = make_forecaster(backbone=model, **forecaster_options(locals()))
     series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
     console = people_console()
     show_notes(console, series.notes, quiet)
@@ -354,7 +361,8 @@ def print_summary(console, summary: dict) -> None:
         losses = ", ".join(f"{name} {loss:.4g}" for name, loss in summary["backbone_val_loss"].items())
         view.add_row("validation loss per backbone", losses)
     labels = [("device", "device"), ("kernel", "recurrent kernel"), ("parameters", "parameters (first network)"),
-              ("parameters_total", "parameters (all networks)"), ("members", "ensemble members"), ("lookbacks", "their lookbacks"), ("anchor_season", "anchor season (1: last value)"),
+              ("parameters_total", "parameters (all networks)"), ("members", "ensemble members"),
+              ("lookbacks", "their lookbacks"), ("anchor_season", "anchor season (1: last value)"),
               ("calendar", "calendar inputs"), ("steps_run", "optimizer steps, refits included"),
               ("best_steps", "best step of each member"), ("best_val_loss", "validation loss (mean over members)"),
               ("val_mae", "validation MAE of the ensemble (data units)"), ("train_seconds", "training time (s)"),
@@ -448,8 +456,8 @@ def compare(
     hidden: Hidden = M.hidden,
     layers: Layers = M.layers,
     dropout: Dropout = M.dropout,
-    anchor: AnchorOpt = Anchor.auto,
-    norm: NormOpt = Norm.window,
+    anchor: AnchorOpt = Anchor(DEFAULT_ANCHOR),
+    norm: NormOpt = Norm(M.norm),
     highway: Highway = M.highway,
     calendar: Calendar = DEFAULT_CALENDAR,
     ensemble: Ensemble = T.ensemble,
@@ -466,7 +474,7 @@ def compare(
     lr: Lr = T.lr,
     patience: Patience = T.patience,
     val_fraction: ValFraction = T.val_fraction,
-    loss: LossOpt = Loss.mae,
+    loss: LossOpt = Loss(T.loss),
     refit: Refit = T.refit,
     scaler: ScalerOpt = Scaler.standard,
     device: DeviceOpt = Device.auto,
@@ -482,11 +490,7 @@ def compare(
     from tsgate.compare import CompareOptions, run_comparison
 
     check_output_targets(output, save_dir)
-    template = make_forecaster(
-        backbone="gru", lookback=lookback, horizon=horizon, hidden=hidden, layers=layers, dropout=dropout, norm=norm,
-        highway=highway, anchor=anchor, calendar=calendar, steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-        val_fraction=val_fraction, scaler=scaler, loss=loss, refit=refit, ensemble=ensemble, device=device, seed=seed,
-        threads=threads)
+    template = make_forecaster(backbone="gru", **forecaster_options(locals()))  # compare sets each backbone
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season)
     series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
     console = people_console()

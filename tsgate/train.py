@@ -100,7 +100,7 @@ def run_steps(model, windows, starts, data: WindowSet, config: TrainConfig, devi
     if val_starts is not None:  # step 0 is a candidate: the anchor alone, where the head starts at zero
         best.best_val_loss = evaluate_loss(model, windows, val_starts, data, config.loss)
         best.history.append({"step": 0, "train_loss": None, "val_loss": best.best_val_loss})
-    losses, step = [], 0
+    losses, step, checks_since_best = [], 0, 0
     model.train()
     for batch in batches(starts.to(device), config.batch_size, generator):
         step += 1
@@ -116,8 +116,11 @@ def run_steps(model, windows, starts, data: WindowSet, config: TrainConfig, devi
                 on_progress(step, last_step, train_loss, val_loss)
             if val_loss < best.best_val_loss:
                 best.best_step, best.best_val_loss, best.best_state = step, val_loss, copy.deepcopy(model.state_dict())
-            elif len(best.history) - 1 - index_of_step(best.history, best.best_step) > config.patience:
-                break
+                checks_since_best = 0
+            else:
+                checks_since_best += 1
+                if checks_since_best > config.patience:
+                    break
             model.train()
         if step >= last_step:
             break
@@ -126,10 +129,6 @@ def run_steps(model, windows, starts, data: WindowSet, config: TrainConfig, devi
         check_finite(mean, mean, step, math.inf)
     best.steps_run = step
     return best
-
-
-def index_of_step(history: list[dict], step: int) -> int:
-    return next(i for i, check in enumerate(history) if check["step"] == step)
 
 
 def step_budget(config: TrainConfig, n_train_windows: int) -> int:
