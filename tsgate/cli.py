@@ -276,7 +276,7 @@ def people_console():
 
 @app.command(epilog="""Examples:
 
-  tsgate train sample_data/air_passengers.csv --model gru --lookback 24 --horizon 12 -o air.tsgate
+  tsgate train sample_data/air_passengers.csv --model gru --horizon 12 -o air.tsgate
 
   cat readings.csv | tsgate train - --target load --model lstm -o load.tsgate
 
@@ -439,7 +439,7 @@ with the Harvey-Leybourne-Newbold correction, on absolute errors in MASE units).
 
 Examples:
 
-  tsgate compare sample_data/air_passengers.csv --models rnn,gru,lstm --lookback 24 --horizon 12 --seeds 3
+  tsgate compare sample_data/air_passengers.csv --models rnn,gru,lstm --horizon 12 --seeds 3
 
   tsgate compare readings.csv --target load --folds 4 --format csv > comparison.csv
 
