@@ -82,17 +82,16 @@ def calendar_cycles(freq: str) -> tuple[str, ...]:
     none: a weekly step cannot see the day, and time of year on weekly data was not measurable here."""
     from pandas.tseries import offsets
 
-    from tsgate.baselines import parse_freq
+    from tsgate.baselines import DAY_NANOS, MONTHLY_OFFSETS, QUARTERLY_OFFSETS, parse_freq
 
     offset = parse_freq(freq)
     if offset is None:
         return ()
-    if isinstance(offset, offsets.Tick) and not isinstance(offset, offsets.Day) and offset.nanos < 86_400 * 10**9:
+    if isinstance(offset, offsets.Tick) and not isinstance(offset, offsets.Day) and offset.nanos < DAY_NANOS:
         return ("day", "week")
     if isinstance(offset, (offsets.Day, offsets.BusinessDay, offsets.Tick)):
         return ("week", "year")
-    if isinstance(offset, (offsets.MonthBegin, offsets.MonthEnd, offsets.BusinessMonthBegin, offsets.BusinessMonthEnd,
-                           offsets.QuarterBegin, offsets.QuarterEnd, offsets.BQuarterBegin, offsets.BQuarterEnd)):
+    if isinstance(offset, MONTHLY_OFFSETS + QUARTERLY_OFFSETS):
         return ("year",)
     return ()
 

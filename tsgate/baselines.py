@@ -145,18 +145,18 @@ _BUSINESS_DAYS_PER_WEEK = 5
 _WEEKS_PER_YEAR = 52
 _MONTHS_PER_YEAR = 12
 _QUARTERS_PER_YEAR = 4
-_DAY_NANOS = 24 * 60 * 60 * 10**9
+DAY_NANOS = 24 * 60 * 60 * 10**9
 # The longest sub-daily season offered: one day of 1-minute data. Finer data
 # (seconds) would need lookbacks of 86,400 steps, so it gets no season.
 _MAX_DAILY_SEASON = 1440
 
-_MONTHLY = (
+MONTHLY_OFFSETS = (
     offsets.MonthBegin,
     offsets.MonthEnd,
     offsets.BusinessMonthBegin,
     offsets.BusinessMonthEnd,
 )
-_QUARTERLY = (
+QUARTERLY_OFFSETS = (
     offsets.QuarterBegin,
     offsets.QuarterEnd,
     offsets.BQuarterBegin,
@@ -220,9 +220,9 @@ def _season_of(offset) -> int | None:
         return _per_cycle(_WEEKLY_CYCLE_DAYS, offset.n)
     if isinstance(offset, offsets.Tick):
         nanos = offset.nanos
-        if nanos > 0 and nanos % _DAY_NANOS == 0:  # e.g. "24h" is daily
-            return _per_cycle(_WEEKLY_CYCLE_DAYS, nanos // _DAY_NANOS)
-        season = _per_cycle(_DAY_NANOS, nanos)
+        if nanos > 0 and nanos % DAY_NANOS == 0:  # e.g. "24h" is daily
+            return _per_cycle(_WEEKLY_CYCLE_DAYS, nanos // DAY_NANOS)
+        season = _per_cycle(DAY_NANOS, nanos)
         if season is None or season > _MAX_DAILY_SEASON:
             return None
         return season
@@ -230,9 +230,9 @@ def _season_of(offset) -> int | None:
         return _per_cycle(_BUSINESS_DAYS_PER_WEEK, offset.n)
     if isinstance(offset, offsets.Week):
         return _per_cycle(_WEEKS_PER_YEAR, offset.n)
-    if isinstance(offset, _MONTHLY):
+    if isinstance(offset, MONTHLY_OFFSETS):
         return _per_cycle(_MONTHS_PER_YEAR, offset.n)
-    if isinstance(offset, _QUARTERLY):
+    if isinstance(offset, QUARTERLY_OFFSETS):
         return _per_cycle(_QUARTERS_PER_YEAR, offset.n)
     return None  # yearly, business-hourly and anything else: no season
 

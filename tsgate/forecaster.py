@@ -106,11 +106,16 @@ class Forecaster:
 
         val_lengths = [validation_length(n, self.horizon, self.val_fraction) for n in series.lengths]
         if self.lookback == "auto":
-            train_lengths = [n - v for n, v in zip(series.lengths, val_lengths)]
-            return auto_lookback(infer_season(series.freq), self.horizon, train_lengths)
+            return auto_lookback(infer_season(series.freq), self.horizon, self.train_lengths(series))
         for length, val, label in zip(series.lengths, val_lengths, series.labels):
             check_length(length, self.lookback, self.horizon, val, label)
         return self.lookback
+
+    def train_lengths(self, series) -> list[int]:
+        """Each series' length without its validation part."""
+        from tsgate.windows import validation_length
+
+        return [n - validation_length(n, self.horizon, self.val_fraction) for n in series.lengths]
 
     # ---- fit ---------------------------------------------------------------------------
 
@@ -119,11 +124,11 @@ class Forecaster:
         from tsgate import train as training
         from tsgate.auto import calendar_cycles, calendar_features, choose_anchor, member_lookbacks
         from tsgate.baselines import infer_season
-        from tsgate.windows import build_windows, fit_scaling, validation_length
+        from tsgate.windows import build_windows, fit_scaling
 
         train_config = self.check_options()
         base = self.resolve_lookback(series)
-        train_lengths = [n - validation_length(n, self.horizon, self.val_fraction) for n in series.lengths]
+        train_lengths = self.train_lengths(series)
         lookbacks = member_lookbacks(base, self.ensemble, self.horizon, min(train_lengths) - self.horizon,
                                      auto=self.lookback == "auto")
         device = training.resolve_device(train_config.device)
