@@ -7,14 +7,17 @@ subprocess, so wall times include Python start-up, imports and file I/O.
     python benchmarks/accuracy.py --only m4 --m4-series 50          # a quick look at M4 Weekly
     python benchmarks/accuracy.py --only samples --train-args "--epochs 2"
     python benchmarks/accuracy.py --train-args "--ensemble 1" --label no-ensemble --out ablation.json
+    python benchmarks/accuracy.py --only samples --files air_passengers,/tmp/ext/wineind.csv:12 --compare-args "--folds 4"
 
 What it measures:
 
-1. Sample data (sample_data/*.csv). `tsgate compare FILE --models MODELS --horizon H
-   --format json --quiet` (train on all but the last horizon, test on the last one,
-   baselines naive, seasonal_naive and ridge). Per file it records each row's MASE,
-   sMAPE, MAE, dm_p and train_seconds, the compare process's wall time, and flags for
-   the first model in --models (the "recurrent row"):
+1. Sample data (sample_data/*.csv, or any CSV named in --files). `tsgate compare FILE
+   --models MODELS --horizon H --level 95 --format json --quiet` (train on all but the
+   last horizon, test on the last one, baselines naive, seasonal_naive and ridge;
+   --compare-args adds e.g. --folds 4). Per file it records each row's MASE, sMAPE, MAE,
+   dm_p, train_seconds and its 95% interval's coverage_95, width_95 and msis_95 (None
+   where compare gives none), the compare process's wall time, and flags for the first
+   model in --models (the "recurrent row"):
    - beats_naive / beats_seasonal_naive / beats_ridge: its MASE is lower than that row's.
    - worse_than_naive_beyond_noise: all of
        (a) it is not the best row (rank 1),
@@ -33,14 +36,22 @@ What it measures:
 3. M4 Weekly (--m4-dir): the training parts are written as one long CSV (id, date,
    value; weekly W-MON dates, every series ending on 2017-12-25), trained with
    `tsgate train LONG.csv --id-col id --horizon 13`, forecast with
-   `tsgate forecast MODEL --format csv`, and scored as M4 did: per series
+   `tsgate forecast MODEL --level 95 --format csv`, and scored as M4 did: per series
    sMAPE = mean 200|y-f|/(|y|+|f|) and MASE = mean|y-f| / mean|x_i - x_(i-1)|
    (in-sample, m = 1), each averaged over series; OWA = (sMAPE/9.161 + MASE/2.777)/2.
    The last-value naive forecast is scored by the same code as a self-check: on all
    359 series it must give sMAPE 9.161 and MASE 2.777.
+   The 95% intervals [L, U] as well: per series MSIS = mean over t of (U-L)
+   + 40(L-y)1{y<L} + 40(y-U)1{y>U} (40 = 2/0.05), over the same in-sample scale as MASE,
+   averaged over series; coverage = share of all test values inside [L, U];
+   ACD = |coverage - 0.95|. Targets: ACD <= 0.03, and an MSIS below M4's naive
+   (26.358) and ETS (20.386) intervals.
 
---train-args "..." is appended to every train and compare command, --seed N is passed as
---seed N. Results go to stdout as tables and to a JSON file (--out), written atomically.
+--train-args "..." is appended to every train and compare command, --compare-args "..." to
+every compare command only (e.g. "--folds 4"), --seed N is passed as --seed N. --files takes
+comma-separated items, each a sample name (air_passengers, with or without .csv) or the path
+of any CSV file, either optionally followed by :HORIZON (a path without one gets compare's
+default horizon). Results go to stdout as tables and to a JSON file (--out), written atomically.
 A failing tsgate command stops the run with exit code 1 and the tail of its stderr.
 """
 
@@ -61,6 +72,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -77,7 +89,9 @@ SAMPLES = [  # (file, horizon, extra compare options)
 ]
 BASELINES = ("naive", "seasonal_naive", "ridge")
 NAIVES = ("naive", "seasonal_naive")
-ROW_FIELDS = ("model", "kind", "rank", "mase", "smape", "mae", "dm_p", "train_seconds")
+LEVEL = 95  # the prediction-interval level M4 scored, asked of forecast and compare alike
+INTERVAL_FIELDS = tuple(f"{name}_{LEVEL:g}" for name in ("coverage", "width", "msis"))  # compare's row keys
+ROW_FIELDS = ("model", "kind", "rank", "mase", "smape", "mae", "dm_p", "train_seconds", *INTERVAL_FIELDS)
 AIR_TRAIN_TARGET_SECONDS = 6.0
 
 M4_HORIZON = 13
@@ -92,6 +106,16 @@ M4_OFFICIAL = {  # sMAPE, MASE, OWA on the weekly subset (organisers' "Evaluatio
     "Darin": (6.582, 2.107, 0.739),
     "organisers' RNN": (15.220, 5.132, 1.755),
 }
+M4_OFFICIAL_INTERVALS = {  # MSIS, ACD of the 95% intervals on the weekly subset (same source)
+    "Naive (empirical intervals)": (26.358, 0.001),
+    "ETS": (20.386, 0.014),
+    "ARIMA": (19.575, 0.005),
+    "Smyl": (22.034, 0.021),
+    "Montero-Manso": (21.531, 0.040),
+    "Petropoulos & Svetunkov": (16.200, 0.012),
+}
+M4_ACD_TARGET = 0.03
+M4_MSIS_REFERENCES = {"naive": "Naive (empirical intervals)", "ets": "ETS"}  # the MSIS targets to beat
 STDERR_TAIL_CHARS = 3000
 
 
@@ -127,11 +151,47 @@ def common_train_args(options) -> list[str]:
     return ["--seed", str(options.seed), *shlex.split(options.train_args)]
 
 
+def level_args() -> list[str]:
+    """--level as forecast and compare take it; its spelling also names their columns (value_lo_95)."""
+    return ["--level", f"{LEVEL:g}"]
+
+
 # ---- sample data: tsgate compare ------------------------------------------------------------------------
 
-def compare_command(file: str, horizon: int, extra: list[str], options) -> list[str]:
-    return ["compare", str(ROOT / "sample_data" / file), "--models", options.models,
-            "--horizon", str(horizon), "--format", "json", "--quiet", *extra, *common_train_args(options)]
+class SampleRun(NamedTuple):
+    """One compare run: the name shown and stored, the CSV, its horizon (None: compare's default), its options."""
+    file: str
+    path: Path
+    horizon: int | None
+    extra: list[str]
+
+
+def parse_file_item(item: str) -> SampleRun:
+    """One --files item: a sample name (its own horizon and options) or any CSV path, optionally :HORIZON."""
+    name, colon, suffix = item.rpartition(":")
+    target, horizon = (name, int(suffix)) if colon and suffix.isdigit() else (item, None)
+    for file, sample_horizon, extra in SAMPLES:
+        if target.removesuffix(".csv") == file.removesuffix(".csv"):
+            return SampleRun(file, ROOT / "sample_data" / file, sample_horizon if horizon is None else horizon, extra)
+    path = Path(target).expanduser().resolve()  # compare runs in the repository root, not here
+    if not path.is_file():
+        raise BenchmarkError(f"--files: {target!r} is neither a sample ({', '.join(f for f, _, _ in SAMPLES)}) "
+                             "nor a CSV file")
+    return SampleRun(str(path), path, horizon, [])
+
+
+def sample_runs(files: str) -> list[SampleRun]:
+    """What --files selects, in its order; all the samples when it is empty."""
+    items = [item.strip() for item in files.split(",") if item.strip()]
+    if not items:
+        return [SampleRun(file, ROOT / "sample_data" / file, horizon, extra) for file, horizon, extra in SAMPLES]
+    return [parse_file_item(item) for item in items]
+
+
+def compare_command(run: SampleRun, options) -> list[str]:
+    horizon = ["--horizon", str(run.horizon)] if run.horizon is not None else []
+    return ["compare", str(run.path), "--models", options.models, *horizon, *level_args(), "--format", "json",
+            "--quiet", *run.extra, *common_train_args(options), *shlex.split(options.compare_args)]
 
 
 def row_by_model(rows: list[dict], model: str) -> dict | None:
@@ -167,12 +227,14 @@ def sample_verdict(rows: list[dict], model: str) -> dict:
             **flags, "worse_than_naive_beyond_noise": worse_than_naive_beyond_noise(recurrent, rows)}
 
 
-def run_sample(file: str, horizon: int, extra: list[str], options, log: list[dict]) -> dict:
-    stdout, seconds = run_tsgate(compare_command(file, horizon, extra, options), f"compare {file}", log)
+def run_sample(run: SampleRun, options, log: list[dict]) -> dict:
+    stdout, seconds = run_tsgate(compare_command(run, options), f"compare {run.file}", log)
     result = json.loads(stdout)
     rows = [{field: row.get(field) for field in ROW_FIELDS} for row in result["rows"]]
     first_model = options.models.split(",")[0].strip()
-    return {"file": file, "horizon": horizon, "wall_seconds": round(seconds, 3), "rows": rows,
+    settings = result.get("settings") or {}  # the horizon compare used when --files gave none, and --folds
+    return {"file": run.file, "horizon": settings.get("test_points_per_fold") if run.horizon is None else run.horizon,
+            "folds": settings.get("folds"), "wall_seconds": round(seconds, 3), "rows": rows,
             **sample_verdict(rows, first_model), "compare_verdict": result.get("verdict"),
             "compare_versions": result.get("versions")}
 
@@ -231,31 +293,86 @@ def write_long_csv(series: dict[str, np.ndarray], path: Path, end: pd.Timestamp 
                 writer.writerow([key, date, repr(float(value))])
 
 
-def parse_forecast_csv(text: str, ids: list[str], horizon: int) -> dict[str, np.ndarray]:
-    """tsgate forecast's CSV (id, date, value) -> {id: the `horizon` values in date order}."""
+class Forecast(NamedTuple):
+    """{series id: values in date order} for the point forecast and, when a level was asked for, its bounds."""
+    point: dict[str, np.ndarray]
+    lower: dict[str, np.ndarray] | None = None
+    upper: dict[str, np.ndarray] | None = None
+
+
+def bound_columns(target: str, level: float) -> tuple[str, str]:
+    """tsgate's names for the bounds of `target`'s level% interval, e.g. value_lo_95 and value_hi_95."""
+    return f"{target}_lo_{level:g}", f"{target}_hi_{level:g}"
+
+
+def forecast_names(target: str, level: float | None) -> list[str]:
+    """The columns forecast writes for `target`: the point, then (with a level) its lower and upper bounds."""
+    return [target, *(bound_columns(target, level) if level is not None else ())]
+
+
+def forecast_columns(columns: list[str], level: float | None) -> list[str]:
+    """forecast_names of the one target in `columns`; any other layout is an error."""
+    values = [column for column in columns if column not in ("id", "date")]
+    found = [forecast_names(column, level) for column in values
+             if sorted(forecast_names(column, level)) == sorted(values)]
+    if "id" not in columns or "date" not in columns or len(found) != 1:
+        raise BenchmarkError(f"unexpected forecast columns {columns}: expected "
+                             f"{', '.join(['id', 'date', *forecast_names('value', level)])}")
+    return found[0]
+
+
+def check_bounds(forecast: Forecast) -> None:
+    """Refuse missing or crossed bounds: M4's interval score has no meaning for them."""
+    bad = [key for key in forecast.point
+           if not (np.isfinite(forecast.lower[key]) & np.isfinite(forecast.upper[key])
+                   & (forecast.lower[key] <= forecast.upper[key])).all()]
+    if bad:
+        raise BenchmarkError(f"forecast intervals missing or with lower > upper for {len(bad)} series, e.g. {bad[:5]}")
+
+
+def parse_forecast_csv(text: str, ids: list[str], horizon: int, level: float | None = None) -> Forecast:
+    """tsgate forecast's CSV (id, date, value[, value_lo_L, value_hi_L]) -> the `horizon` values per id."""
     frame = pd.read_csv(io.StringIO(text), dtype={"id": str})
-    value_columns = [column for column in frame.columns if column not in ("id", "date")]
-    if "id" not in frame.columns or "date" not in frame.columns or len(value_columns) != 1:
-        raise BenchmarkError(f"unexpected forecast columns {list(frame.columns)}: expected id, date, value")
+    columns = forecast_columns(list(frame.columns), level)
     expected_dates = pd.date_range(M4_END, periods=horizon + 1, freq="W-MON")[1:]
-    forecasts = {}
+    arrays = [{} for _ in columns]
     for key, group in frame.groupby("id", sort=False):
         group = group.assign(date=pd.to_datetime(group["date"])).sort_values("date")
         if len(group) != horizon or not (group["date"].to_numpy() == expected_dates.to_numpy()).all():
             raise BenchmarkError(f"forecast for series {key} does not cover the {horizon} weeks after "
                                  f"{M4_END.date()}: got dates {list(group['date'].dt.date)}")
-        forecasts[key] = group[value_columns[0]].to_numpy(dtype=float)
-    missing = sorted(set(ids) - set(forecasts))
+        for column, values in zip(columns, arrays):
+            values[key] = group[column].to_numpy(dtype=float)
+    missing = sorted(set(ids) - set(arrays[0]))
     if missing:
         raise BenchmarkError(f"forecast has no rows for {len(missing)} series, e.g. {missing[:5]}")
-    return forecasts
+    forecast = Forecast(*arrays)
+    if level is not None:
+        check_bounds(forecast)
+    return forecast
+
+
+def naive_scale(history: np.ndarray) -> float:
+    """M4's scale for MASE and MSIS alike: the in-sample one-step naive error, mean |x(i) - x(i-1)| (m = 1)."""
+    return float(np.mean(np.abs(np.diff(history))))
 
 
 def m4_series_scores(history: np.ndarray, truth: np.ndarray, forecast: np.ndarray) -> tuple[float, float]:
     """sMAPE and MASE (m = 1) of one series, as M4 scored them."""
     smape = np.mean(200.0 * np.abs(truth - forecast) / (np.abs(truth) + np.abs(forecast)))
-    scale = np.mean(np.abs(np.diff(history)))
-    return float(smape), float(np.mean(np.abs(truth - forecast)) / scale)
+    return float(smape), float(np.mean(np.abs(truth - forecast)) / naive_scale(history))
+
+
+def m4_series_msis(history: np.ndarray, truth: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                   level: float = LEVEL) -> float:
+    """M4's scaled interval score of one series: the width, plus 2/alpha times each miss, over MASE's scale.
+
+    The penalty makes a narrow interval pay for every point outside it: at alpha = 0.05 a
+    miss by 1 costs as much as 40 units of width.
+    """
+    alpha = (100.0 - level) / 100.0
+    misses = (lower - truth) * (truth < lower) + (truth - upper) * (truth > upper)
+    return float(np.mean(upper - lower + (2.0 / alpha) * misses) / naive_scale(history))
 
 
 def owa(smape: float, mase: float) -> float:
@@ -272,6 +389,25 @@ def score_m4(train: dict, test: dict, forecasts: dict) -> dict:
             "per_series": {"ids": ids, "smape": smapes.tolist(), "mase": mases.tolist()}}
 
 
+def score_m4_intervals(train: dict, test: dict, lower: dict, upper: dict, level: float = LEVEL) -> dict:
+    """Mean MSIS over the series, coverage of all test values pooled (bounds included), ACD, per-series figures."""
+    ids = list(train)
+    msis = np.array([m4_series_msis(train[key], test[key], lower[key], upper[key], level) for key in ids])
+    inside = [(lower[key] <= test[key]) & (test[key] <= upper[key]) for key in ids]
+    coverage = float(np.concatenate(inside).mean())
+    return {"level": level, "coverage": coverage, "acd": abs(coverage - level / 100.0), "msis": float(msis.mean()),
+            "per_series": {"ids": ids, "msis": msis.tolist(), "coverage": [float(hits.mean()) for hits in inside]}}
+
+
+def interval_targets(scores: dict) -> dict:
+    """tsgate's goals for its 95% intervals on M4: calibrated within 0.03, and a lower MSIS than naive's and ETS's."""
+    targets = {"acd_target": M4_ACD_TARGET, "acd_within_target": scores["acd"] <= M4_ACD_TARGET}
+    for key, name in M4_MSIS_REFERENCES.items():
+        msis = M4_OFFICIAL_INTERVALS[name][0]
+        targets |= {f"{key}_msis": msis, f"msis_below_{key}": scores["msis"] < msis}
+    return targets
+
+
 def naive_forecasts(train: dict, horizon: int = M4_HORIZON) -> dict:
     return {key: np.repeat(values[-1], horizon) for key, values in train.items()}
 
@@ -281,12 +417,17 @@ def run_m4(train: dict, test: dict, tmp: Path, options, log: list[dict]) -> dict
     write_long_csv(train, long_csv)
     _, train_seconds = run_tsgate(["train", str(long_csv), "--id-col", "id", "--horizon", str(M4_HORIZON),
                                    "-o", str(model), "--quiet", *common_train_args(options)], "train M4 Weekly", log)
-    stdout, forecast_seconds = run_tsgate(["forecast", str(model), "--format", "csv"], "forecast M4 Weekly", log)
-    forecasts = parse_forecast_csv(stdout, list(train), M4_HORIZON)
+    stdout, forecast_seconds = run_tsgate(["forecast", str(model), *level_args(), "--format", "csv"],
+                                          "forecast M4 Weekly", log)
+    forecast = parse_forecast_csv(stdout, list(train), M4_HORIZON, LEVEL)
+    intervals = score_m4_intervals(train, test, forecast.lower, forecast.upper)
     return {"series": len(train), "horizon": M4_HORIZON, "end_date": str(M4_END.date()),
             "train_seconds": round(train_seconds, 3), "forecast_seconds": round(forecast_seconds, 3),
-            "tsgate": score_m4(train, test, forecasts), "naive": score_m4(train, test, naive_forecasts(train)),
-            "official": {name: dict(zip(("smape", "mase", "owa"), figures)) for name, figures in M4_OFFICIAL.items()}}
+            "tsgate": score_m4(train, test, forecast.point), "naive": score_m4(train, test, naive_forecasts(train)),
+            "official": {name: dict(zip(("smape", "mase", "owa"), figures)) for name, figures in M4_OFFICIAL.items()},
+            "intervals": {"tsgate": intervals, "targets": interval_targets(intervals),
+                          "official": {name: dict(zip(("msis", "acd"), figures))
+                                       for name, figures in M4_OFFICIAL_INTERVALS.items()}}}
 
 
 # ---- output -------------------------------------------------------------------------------------------
@@ -319,21 +460,36 @@ def print_table(header: list[str], lines: list[list]) -> None:
             print("  ".join("-" * width for width in widths))
 
 
-def mase_of(rows: list[dict], model: str):
+def field_of(rows: list[dict], model: str, field: str):
     row = row_by_model(rows, model)
-    return row["mase"] if row else None
+    return row.get(field) if row else None
+
+
+def per_model(sample: dict, field: str) -> list:
+    """`field` of the recurrent row, then of each baseline, for one file."""
+    return [field_of(sample["rows"], model, field) for model in (sample["recurrent_model"], *BASELINES)]
 
 
 def print_samples(samples: list[dict]) -> None:
     print("\nSample data: tsgate compare, test = the last horizon (MASE; lower is better)")
     header = ["file", "model", "MASE", "naive", "s.naive", "ridge", "best", "beats naive", "beats s.naive",
               "beats ridge", "worse than naive", "dm_p", "wall s"]
-    lines = [[s["file"], s["recurrent_model"], mase_of(s["rows"], s["recurrent_model"]), mase_of(s["rows"], "naive"),
-              mase_of(s["rows"], "seasonal_naive"), mase_of(s["rows"], "ridge"), s["best_model"], s["beats_naive"],
+    lines = [[s["file"], s["recurrent_model"], *per_model(s, "mase"), s["best_model"], s["beats_naive"],
               s["beats_seasonal_naive"], s["beats_ridge"], s["worse_than_naive_beyond_noise"],
-              row_by_model(s["rows"], s["recurrent_model"])["dm_p"], s["wall_seconds"]] for s in samples]
+              field_of(s["rows"], s["recurrent_model"], "dm_p"), s["wall_seconds"]] for s in samples]
     print_table(header, lines)
     print("worse than naive = not the winner, the better naive ranks above it, and dm_p (vs the best row) < 0.05")
+    print_sample_intervals(samples)
+
+
+def print_sample_intervals(samples: list[dict]) -> None:
+    coverage, _, msis = INTERVAL_FIELDS
+    print(f"\nSample data: {LEVEL:g}% intervals, coverage (aim {LEVEL / 100:g}) and MSIS (lower is better)")
+    header = ["file", "model", "folds", "coverage", "naive", "s.naive", "ridge", "MSIS", "naive", "s.naive", "ridge"]
+    lines = [[s["file"], s["recurrent_model"], s.get("folds"), *per_model(s, coverage), *per_model(s, msis)]
+             for s in samples]
+    print_table(header, lines)
+    print("coverage counts horizon x folds test points per series, few with one fold: a rough check only")
 
 
 def print_m4(m4: dict, label: str) -> None:
@@ -345,6 +501,20 @@ def print_m4(m4: dict, label: str) -> None:
     print_table(["method", "sMAPE", "MASE", "OWA"], lines)
     if m4["series"] < 359:
         print("Note: a subset of the series; the official rows and the 9.161 / 2.777 self-check are for all 359.")
+    print_m4_intervals(m4["intervals"], label)
+
+
+def print_m4_intervals(intervals: dict, label: str) -> None:
+    scores, targets = intervals["tsgate"], intervals["targets"]
+    print(f"\nM4 Weekly: {scores['level']:g}% prediction intervals (ACD = |coverage - {scores['level'] / 100:g}|; "
+          "MSIS lower is better)")
+    lines = [[f"tsgate ({label})", scores["coverage"], scores["acd"], scores["msis"]]]
+    lines += [[f"{name} (official, 359 series)", None, acd, msis] for name, (msis, acd) in M4_OFFICIAL_INTERVALS.items()]
+    print_table(["method", "coverage", "ACD", "MSIS"], lines)
+    checks = [f"ACD <= {targets['acd_target']:g}: {fmt(targets['acd_within_target'])}"]
+    checks += [f"MSIS < {targets[f'{key}_msis']:.3f} ({name.split(' (')[0]}): {fmt(targets[f'msis_below_{key}'])}"
+               for key, name in M4_MSIS_REFERENCES.items()]
+    print("Targets: " + "; ".join(checks))
 
 
 def without_nan(value):
@@ -387,8 +557,11 @@ def parse_args(argv=None):
     parser.add_argument("--label", default="default", help="a name for this run, stored in the JSON")
     parser.add_argument("--m4-dir", default=str(DEFAULT_M4_DIR), help="folder with Weekly-train.csv, Weekly-test.csv")
     parser.add_argument("--m4-series", type=int, default=None, help="only the first N M4 series (quick checks)")
-    parser.add_argument("--files", default="", help="only these sample files (comma-separated names, e.g. "
-                        "air_passengers,mauna_loa_co2); default: all four")
+    parser.add_argument("--files", default="", help="only these files, comma-separated: sample names (e.g. "
+                        "air_passengers,mauna_loa_co2) or paths of any CSV, each optionally :HORIZON "
+                        "(e.g. /tmp/ext/wineind.csv:12); default: the four samples")
+    parser.add_argument("--compare-args", default="", help='extra options for every compare only, e.g. "--folds 4" '
+                        '(a single flag: --compare-args=--flag)')
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="JSON file to write (atomically)")
     return parser.parse_args(argv)
 
@@ -396,10 +569,13 @@ def parse_args(argv=None):
 def run_all(options, tmp: Path, log: list[dict]) -> dict:
     document = {"label": options.label, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "only": options.only, "models": options.models, "seed": options.seed,
-                "train_args": shlex.split(options.train_args), "versions": versions(log),
+                "train_args": shlex.split(options.train_args), "compare_args": shlex.split(options.compare_args),
+                "level": LEVEL, "versions": versions(log),
                 "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "commands": log}
     if options.only in ("m4", "all"):  # read first, so missing data fails before any training
         m4_train, m4_test = read_m4(Path(options.m4_dir), options.m4_series)
+    if options.only in ("samples", "all"):  # likewise a --files item that names nothing
+        runs = sample_runs(options.files)
     print("Warm-up: one untimed training run on air_passengers.csv first (may compile the C++ kernel) ...",
           flush=True)
     document["warmup_seconds"] = round(warm_up(tmp, options, log), 3)
@@ -410,12 +586,9 @@ def run_all(options, tmp: Path, log: list[dict]) -> dict:
         print(f"Whole-process train, air_passengers.csv ({options_text}): {document['air_train']['seconds']:.2f} s "
               f"(target < {AIR_TRAIN_TARGET_SECONDS:.0f} s, after the warm-up run)", flush=True)
         document["samples"] = []
-        wanted = {name.strip().removesuffix(".csv") for name in options.files.split(",") if name.strip()}
-        for file, horizon, extra in SAMPLES:
-            if wanted and file.removesuffix(".csv") not in wanted:
-                continue
-            print(f"  compare {file} ...", flush=True)
-            document["samples"].append(run_sample(file, horizon, extra, options, log))
+        for run in runs:
+            print(f"  compare {run.file} ...", flush=True)
+            document["samples"].append(run_sample(run, options, log))
         print_samples(document["samples"])
     if options.only in ("m4", "all"):
         print("  M4 Weekly: train and forecast ...", flush=True)

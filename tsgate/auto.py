@@ -18,9 +18,15 @@ MAX_AUTO_LOOKBACK = 512  # a cap on cost: the recurrent steps grow with the look
 MEMBER_LOOKBACKS = (1.0, 0.5, 1.5)
 
 
+def recent_span(season: int | None, horizon: int) -> int:
+    """Three horizons, or two seasons when longer: the recent past a forecast reads by default,
+    and the span over which prediction intervals measure a series' recent variability."""
+    return max(3 * horizon, 2 * (season or 0))
+
+
 def auto_lookback(season: int | None, horizon: int, train_lengths: list[int]) -> int:
-    """Three horizons, or two seasons when longer, at most what the shortest training part allows."""
-    wanted = max(3 * horizon, 2 * (season or 0))
+    """The recent span, at most what the shortest training part allows."""
+    wanted = recent_span(season, horizon)
     room = min(train_lengths) - horizon  # the shortest series still gives one training window
     if room < 1:
         raise DataError(

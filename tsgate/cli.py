@@ -195,6 +195,7 @@ Threads = Annotated[int, typer.Option("--threads", help="CPU threads for torch (
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
 
+LevelOpt = Annotated[Optional[list[float]], typer.Option("--level", help="Prediction interval level in percent, strictly between 0 and 100; repeat for several (--level 80 --level 95).", rich_help_panel=OUT_HELP)]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="auto: table on a terminal, CSV when piped (or by -o's suffix).", rich_help_panel=OUT_HELP)]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the result to this file (atomically) instead of stdout.", rich_help_panel=OUT_HELP)]
 
@@ -365,7 +366,8 @@ def print_summary(console, summary: dict) -> None:
               ("lookbacks", "their lookbacks"), ("anchor_season", "anchor season (1: last value)"),
               ("calendar", "calendar inputs"), ("steps_run", "optimizer steps, refits included"),
               ("best_steps", "best step of each member"), ("best_val_loss", "validation loss (mean over members)"),
-              ("val_mae", "validation MAE of the ensemble (data units)"), ("train_seconds", "training time (s)"),
+              ("val_mae", "validation MAE of the ensemble (data units)"),
+              ("calibration_windows", "held-out windows calibrating the intervals"), ("train_seconds", "training time (s)"),
               ("model_file", "model file")]
     for key, label in labels:
         value = summary[key]
@@ -385,6 +387,11 @@ def print_summary(console, summary: dict) -> None:
   tsgate forecast load.tsgate readings.csv --format json | jq '.[0]'
 
   tsgate forecast air.tsgate                                           # from the end of the training data
+
+  tsgate forecast air.tsgate --level 80 --level 95                     # adds passengers_lo_80, passengers_hi_80, ...
+
+Intervals: split-conformal, from the model's errors on held-out windows at each step, scaled by
+each series' recent variability (see README, "Prediction intervals").
 """)
 def forecast(
     model_file: Annotated[Path, typer.Argument(metavar="MODEL", help="A model file written by 'tsgate train'.")],
@@ -393,13 +400,16 @@ def forecast(
     fill: FillOpt = None,
     sep: Sep = None,
     encoding: Encoding = "utf-8",
+    level: LevelOpt = None,
     fmt: FormatOpt = OutputFormat.auto,
     output: OutputOpt = None,
     debug: Debug = False,
 ):
     """Forecast the next horizon after each series, with timestamps, on the original scale."""
     from tsgate.forecaster import Forecaster
+    from tsgate.intervals import check_levels
 
+    levels = check_levels(level)
     if output:
         from tsgate.io import check_writable
 
@@ -408,16 +418,32 @@ def forecast(
     series = None
     if data is not None:
         series = load_data(data, forecaster.data_options(freq, fill.value if fill else None), sep, encoding)
-    emit(forecaster.predict(series), fmt.value, output, title="forecast")
+    frame = forecaster.predict(series, levels)
+    emit(frame, fmt.value, output, title="forecast", view=lambda: forecast_view(frame, forecaster.targets_, levels))
 
 
-def emit(frame, fmt: str, output: Optional[Path], title: str, document: dict | None = None, footer: str = "") -> None:
-    """Write a result frame to stdout or `output` in the chosen format; `footer` follows a table."""
+def forecast_view(frame, targets: list[str], levels: tuple[float, ...]):
+    """The table for people: each interval as one 'low – high' cell beside its point forecast."""
+    from tsgate.intervals import bound_columns, level_name
+
+    view = frame.copy()
+    for target in targets:
+        for level in levels:
+            low, high = bound_columns(target, level)
+            view[low] = [f"{a:.6g} – {b:.6g}" for a, b in zip(view[low], view[high])]
+            view = view.drop(columns=high).rename(columns={low: f"{target} {level_name(level)}%"})
+    return view
+
+
+def emit(frame, fmt: str, output: Optional[Path], title: str, document: dict | None = None, footer: str = "",
+         view=None) -> None:
+    """Write a result frame to stdout or `output` in the chosen format; a table shows `view()` when
+    given (a frame for people), with `footer` below it."""
     from tsgate.render import frame_text, resolve_format, table_text
 
     fmt = resolve_format(fmt, str(output) if output else None)
     if fmt == "table":
-        text = table_text(frame, title, footer, width=None if output is None else 200)
+        text = table_text(view() if view else frame, title, footer, width=None if output is None else 200)
     else:
         text = frame_text(frame, fmt, document)
     if output:
@@ -444,6 +470,13 @@ Examples:
   tsgate compare readings.csv --target load --folds 4 --format csv > comparison.csv
 
   cat readings.csv | tsgate compare - --format json | jq '.rows[] | select(.model=="gru")'
+
+  tsgate compare sample_data/air_passengers.csv --horizon 12 --level 95   # adds coverage, width and MSIS
+
+With --level, every row adds the coverage of its intervals on the test points, their mean width
+and MSIS (M4's mean scaled interval score), both in units of MASE's scale. naive and seasonal naive
+take their intervals from their own errors over the training data, ridge and the networks from
+their errors on the validation part.
 """)
 def compare(
     data: DataArg,
@@ -480,6 +513,7 @@ def compare(
     device: DeviceOpt = Device.auto,
     seed: Seed = T.seed,
     threads: Threads = T.threads,
+    level: LevelOpt = None,
     save_dir: Annotated[Optional[Path], typer.Option("--save-dir", help="Keep every trained model here as BACKBONE-seedN-foldK.tsgate.", rich_help_panel=OUT_HELP)] = None,
     fmt: FormatOpt = OutputFormat.auto,
     output: OutputOpt = None,
@@ -488,10 +522,12 @@ def compare(
 ):
     """Train several backbones on the same split and compare error, time and size with baselines."""
     from tsgate.compare import CompareOptions, run_comparison
+    from tsgate.intervals import check_levels
 
     check_output_targets(output, save_dir)
     template = make_forecaster(backbone="gru", **forecaster_options(locals()))  # compare sets each backbone
-    options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season)
+    options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season,
+                             check_levels(level))
     series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
     console = people_console()
     show_notes(console, series.notes, quiet)
@@ -521,16 +557,19 @@ def emit_comparison(result, fmt: str, output: Optional[Path], console, quiet: bo
 
     frame = pd.DataFrame(result.rows).astype({"rank": "Int64", "parameters": "Int64"})
     if resolve_format(fmt, str(output) if output else None) == "table":
-        emit(comparison_view(result.rows), "table", output, title="tsgate compare", footer=result.verdict)
+        emit(frame, "table", output, title="tsgate compare", footer=result.verdict,
+             view=lambda: comparison_view(result.rows, result.settings["levels"]))
         return
     emit(frame, fmt, output, title="tsgate compare", document=result.document())
     if not quiet:
         console.print(result.verdict, highlight=False, soft_wrap=True)
 
 
-def comparison_view(rows: list[dict]):
+def comparison_view(rows: list[dict], levels: list[float] = ()):
     """The table for people: mean ± std in one cell, dashes where a column has no meaning."""
     import pandas as pd
+
+    from tsgate.intervals import level_name
 
     def spread(row, metric):
         mean, std = row[metric], row[f"{metric}_std"]
@@ -545,6 +584,8 @@ def comparison_view(rows: list[dict]):
         "steps": number(row["steps_run"], "{:.0f}"), "ms/forecast": number(row["forecast_ms"]),
         "MAE": spread(row, "mae"), "RMSE": spread(row, "rmse"), "sMAPE %": spread(row, "smape"),
         "MASE": spread(row, "mase"), "DM p": number(row["dm_p"], "{:.2g}"),
+        **{f"{title} {level_name(level)}%": spread(row, f"{metric}_{level_name(level)}")
+           for level in levels for title, metric in (("cover", "coverage"), ("width", "width"), ("MSIS", "msis"))},
     } for row in rows])
 
 

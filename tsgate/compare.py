@@ -23,11 +23,13 @@ from tsgate import __version__
 from tsgate.baselines import RidgeBaseline, infer_season, naive, seasonal_naive
 from tsgate.data import series_label
 from tsgate.errors import OptionError
-from tsgate.metrics import score_all, seasonal_naive_scale
+from tsgate.intervals import check_levels, in_sample_calibration, interval_span, level_name, recent_scale
+from tsgate.metrics import coverage, interval_width, msis, score_all, seasonal_naive_scale
 from tsgate.significance import diebold_mariano
 from tsgate.windows import validation_length
 
 METRICS = ("mae", "rmse", "smape", "mase")
+INTERVAL_METRICS = ("coverage", "width", "msis")  # per level: coverage_95, width_95, msis_95
 RANK_BY = "mase"  # scale-free, so it ranks fairly across series of different sizes
 SIGNIFICANCE = 0.05
 BASELINES = ("naive", "seasonal_naive", "ridge")
@@ -39,6 +41,7 @@ class CompareOptions:
     seeds: int = 1  # runs per backbone, with seeds seed, seed+1, ...
     folds: int = 1  # rolling origins, stepping back one horizon each
     season: int | None = None  # seasonal-naive lag; None: inferred from the frequency
+    levels: tuple[float, ...] = ()  # prediction-interval levels (percent) to score
 
 
 @dataclass
@@ -118,32 +121,36 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
     if points < 2:
         raise OptionError(f"compare would score only {points} forecast point: too few to tell models apart; use --horizon 2 or more, or --folds 2")
     season = resolve_season(options, series.freq, min(series.lengths) - options.folds * template.horizon, notes)
+    levels = check_levels(options.levels)
+    span = interval_span(infer_season(series.freq), template.horizon)  # what the Forecaster's intervals read
     total = options.folds * (len(options.models) * options.seeds + 1)
     runs: list[Run] = []
     done = 0
     for fold in range(options.folds):
         train_set, truth = split_fold(series, template.horizon, fold)
         scale = mase_scale(train_set, season)  # (S, 1, C)
-        runs.extend(baseline_runs(train_set, truth, scale, template, season, fold))
+        runs.extend(baseline_runs(train_set, truth, Scoring(scale, levels), template, season, fold, span))
         done += 1
         report(on_step, done, total, f"fold {fold + 1}: baselines")
         for backbone in options.models:
             for offset in range(options.seeds):
                 seed = template.seed + offset
                 forecaster = template.with_params(backbone=backbone, seed=seed)
-                runs.append(backbone_run(forecaster, train_set, truth, scale, fold))
+                runs.append(backbone_run(forecaster, train_set, truth, Scoring(scale, levels), fold))
                 if save_dir is not None:
                     save_dir.mkdir(exist_ok=True)
                     forecaster.save(save_dir / f"{backbone}-seed{seed}-fold{fold}.tsgate")
                 done += 1
                 report(on_step, done, total, f"fold {fold + 1}: {backbone} seed {seed}")
-    rows = summarise(runs, list(options.models) + list(BASELINES), options.seeds, template.horizon)
+    rows = summarise(runs, list(options.models) + list(BASELINES), options.seeds, template.horizon,
+                     score_names(levels))
     settings = {
-        **{k: v for k, v in asdict(options).items()}, "season": season, "rank_by": RANK_BY,
+        **{k: v for k, v in asdict(options).items()}, "season": season, "rank_by": RANK_BY, "levels": list(levels),
         "models": list(options.models), "forecaster": template.get_params(), "freq": series.freq,
         "series": len(series.ids), "targets": series.targets, "test_points_per_fold": template.horizon,
     }
-    return Comparison(rows, settings, verdict(rows), notes)
+    test_points = options.folds * template.horizon * len(series.ids) * len(series.targets)
+    return Comparison(rows, settings, verdict(rows, levels, test_points, options.seeds), notes)
 
 
 def report(on_step, done: int, total: int, label: str) -> None:
@@ -168,61 +175,122 @@ def scaled_errors(forecast: np.ndarray, truth: np.ndarray, scale: np.ndarray) ->
     return ((forecast - truth) / scale).transpose(0, 2, 1).ravel()
 
 
-def baseline_runs(train_set, truth, scale, template, season, fold) -> list[Run]:
+@dataclass(frozen=True)
+class Scoring:
+    """How a fold's forecasts are scored: MASE's scale per series (S, 1, C) and the interval levels."""
+
+    scale: np.ndarray
+    levels: tuple[float, ...]
+
+    def score(self, forecast, truth, bounds: dict) -> tuple[dict, np.ndarray]:
+        """(every metric, scaled errors) of point forecasts and their {level: (lower, upper)}."""
+        scores = score_all(truth, forecast, self.scale)
+        for level, (lower, upper) in bounds.items():
+            name = level_name(level)
+            scores[f"coverage_{name}"] = coverage(truth, lower, upper)
+            scores[f"width_{name}"] = interval_width(lower, upper, self.scale)
+            scores[f"msis_{name}"] = msis(truth, lower, upper, self.scale, level)
+        return scores, scaled_errors(forecast, truth, self.scale)
+
+
+def score_names(levels: tuple[float, ...]) -> tuple[str, ...]:
+    """The point metrics, then coverage, width and MSIS for each interval level."""
+    return METRICS + tuple(f"{kind}_{level_name(level)}" for level in levels for kind in INTERVAL_METRICS)
+
+
+def baseline_runs(train_set, truth, scoring: Scoring, template, season, fold, span: int) -> list[Run]:
+    """naive and seasonal naive (intervals from their errors at every origin of the training data: they
+    fit nothing, so those errors are out of sample) and ridge (calibrated on the validation part)."""
+    from tsgate.windows import fit_scaling
+
     lookback, horizon = template.resolve_lookback(train_set), template.horizon  # ridge reads what the networks read
-    cycle = train_set.last_points(season or 1)  # (S, season, C)
-    runs = [
-        Run("naive", None, fold, *score(naive(cycle, horizon), truth, scale)),
-        Run("seasonal_naive", None, fold, *score(seasonal_naive(cycle, horizon, season), truth, scale)),
-    ]
-    last = train_set.last_points(lookback)  # (S, L, C)
-    started = time.perf_counter()
-    ridge, scaling = fit_ridge(train_set, lookback, horizon)
-    fitted = time.perf_counter() - started
-    started = time.perf_counter()
-    scaled = np.stack([scaling.transform(n, context) for n, context in enumerate(last)])
-    forecast = np.stack([scaling.inverse(n, output) for n, output in enumerate(ridge.predict(scaled))])
-    forecast_ms = 1000 * (time.perf_counter() - started) / len(last)
-    parameters = ridge.model_.coef_.size + np.size(ridge.model_.intercept_)
-    runs.append(Run("ridge", None, fold, *score(forecast, truth, scale), parameters=int(parameters),
-                    train_seconds=fitted, forecast_ms=forecast_ms))
+    scaling = fit_scaling("standard", train_set.values, train_set.lengths, train_set.labels)
+    scaled = [scaling.transform(n, v) for n, v in enumerate(train_set.values)]
+    recent = np.stack([recent_scale(v, span) for v in scaled]) * scaling.scale  # (S, C), raw
+    lag = season or 1
+    cycle = train_set.last_points(lag)  # (S, season, C)
+    runs = []
+    for name, method in (("naive", lambda x, h: naive(x, h)), ("seasonal_naive", lambda x, h: seasonal_naive(x, h, season))):
+        forecast = method(cycle, horizon)
+        bounds = {}
+        if scoring.levels:
+            calibration = in_sample_calibration(scaled, method, lag if name == "seasonal_naive" else 1, horizon, span)
+            bounds = calibration.bounds(forecast, recent, scoring.levels)
+        runs.append(Run(name, None, fold, *scoring.score(forecast, truth, bounds)))
+    runs.append(ridge_run(train_set, truth, scoring, scaling, scaled, recent, lookback, template, fold, span))
     return runs
 
 
-def fit_ridge(train_set, lookback: int, horizon: int):
-    """Ridge on the lag window of every series, each scaled by the standard scaler the networks use."""
+def ridge_run(train_set, truth, scoring: Scoring, scaling, scaled, recent, lookback: int, template, fold: int,
+              span: int) -> Run:
+    """Ridge on the lag window of every standard-scaled series; with levels, first fitted without the
+    validation part (as the networks are) to calibrate its intervals on it."""
+    horizon = template.horizon
+    bounds = {}
+    started = time.perf_counter()
+    if scoring.levels:
+        calibration = ridge_calibration(scaled, lookback, horizon, template.val_fraction, span)
+    ridge = fit_ridge(ridge_windows(scaled, lookback, horizon))
+    fitted = time.perf_counter() - started
+    started = time.perf_counter()
+    last = np.stack([v[-lookback:] for v in scaled])
+    forecast = np.stack([scaling.inverse(n, output) for n, output in enumerate(ridge.predict(last))])
+    forecast_ms = 1000 * (time.perf_counter() - started) / len(last)
+    if scoring.levels:
+        bounds = calibration.bounds(forecast, recent, scoring.levels)
+    parameters = ridge.model_.coef_.size + np.size(ridge.model_.intercept_)
+    return Run("ridge", None, fold, *scoring.score(forecast, truth, bounds), parameters=int(parameters),
+               train_seconds=fitted, forecast_ms=forecast_ms)
+
+
+def ridge_windows(scaled: list[np.ndarray], lookback: int, horizon: int, ends: list[int] | None = None):
+    """(lag windows (N, L, C), targets (N, H, C), origins (N,), series numbers (N,)) of every window
+    whose targets end by `ends[i]` (default: the series' end)."""
     from numpy.lib.stride_tricks import sliding_window_view
 
-    from tsgate.windows import fit_scaling
-
-    scaling = fit_scaling("standard", train_set.values, train_set.lengths, train_set.labels)
-    xs, ys = [], []
-    for number, values in enumerate(train_set.values):
-        windows = sliding_window_view(scaling.transform(number, values), lookback + horizon, axis=0)
-        windows = windows.transpose(0, 2, 1)  # (N, L + H, C), a view
+    xs, ys, origins, owners = [], [], [], []
+    for number, values in enumerate(scaled):
+        end = len(values) if ends is None else ends[number]
+        windows = sliding_window_view(values[:end], lookback + horizon, axis=0).transpose(0, 2, 1)  # (N, L + H, C)
         xs.append(windows[:, :lookback])
         ys.append(windows[:, lookback:])
-    return RidgeBaseline().fit(np.concatenate(xs), np.concatenate(ys)), scaling
+        origins.append(np.arange(len(windows)) + lookback)
+        owners.append(np.full(len(windows), number))
+    return tuple(np.concatenate(parts) for parts in (xs, ys, origins, owners))
 
 
-def score(forecast, truth, scale) -> tuple[dict, np.ndarray]:
-    return score_all(truth, forecast, scale), scaled_errors(forecast, truth, scale)
+def fit_ridge(windows) -> RidgeBaseline:
+    x, y, _, _ = windows
+    return RidgeBaseline().fit(x, y)
 
 
-def backbone_run(forecaster, train_set, truth, scale, fold: int) -> Run:
+def ridge_calibration(scaled: list[np.ndarray], lookback: int, horizon: int, val_fraction: float, span: int):
+    """Ridge fitted on each series without its validation part, calibrated on that part's windows."""
+    from tsgate.intervals import calibrate, recent_scales_at
+
+    train_ends = [len(v) - validation_length(len(v), horizon, val_fraction) for v in scaled]
+    ridge = fit_ridge(ridge_windows(scaled, lookback, horizon, train_ends))
+    x, y, origins, owners = ridge_windows(scaled, lookback, horizon)
+    held_out = origins >= np.array(train_ends)[owners]  # every target in the validation part, as for the networks
+    x, y, origins, owners = x[held_out], y[held_out], origins[held_out], owners[held_out]
+    scales = np.concatenate([recent_scales_at(scaled[n], origins[owners == n], span) for n in np.unique(owners)])
+    return calibrate(ridge.predict(x) - y, scales, owners, span)
+
+
+def backbone_run(forecaster, train_set, truth, scoring: Scoring, fold: int) -> Run:
     forecaster.fit(train_set)
     started = time.perf_counter()
-    _, forecast, _ = forecaster.predict_array(train_set)
-    forecast_ms = 1000 * (time.perf_counter() - started) / len(forecast)
+    prediction = forecaster.predict_array(train_set, scoring.levels)
+    forecast_ms = 1000 * (time.perf_counter() - started) / len(prediction.values)
     metrics = forecaster.metrics_
-    return Run(forecaster.backbone, forecaster.seed, fold, *score(forecast, truth, scale),
+    return Run(forecaster.backbone, forecaster.seed, fold, *scoring.score(prediction.values, truth, prediction.bounds),
                parameters=metrics["parameters"], train_seconds=metrics["train_seconds"],
                seconds_per_step=metrics["seconds_per_step"], steps_run=metrics["steps_run"], forecast_ms=forecast_ms)
 
 
-def summarise(runs: list[Run], names: list[str], seeds: int, horizon: int) -> list[dict]:
+def summarise(runs: list[Run], names: list[str], seeds: int, horizon: int, metrics: tuple[str, ...] = METRICS) -> list[dict]:
     """One row per model: figures averaged over folds per seed, then mean and std over seeds."""
-    rows = [summary_row(name, [r for r in runs if r.model == name]) for name in names]
+    rows = [summary_row(name, [r for r in runs if r.model == name], metrics) for name in names]
     order = sorted(range(len(rows)), key=lambda i: rows[i][RANK_BY])
     for rank, index in enumerate(order, start=1):
         rows[index]["rank"] = rank
@@ -237,7 +305,7 @@ def summarise(runs: list[Run], names: list[str], seeds: int, horizon: int) -> li
     return sorted(rows, key=lambda row: row["rank"])
 
 
-def summary_row(name: str, runs: list[Run]) -> dict:
+def summary_row(name: str, runs: list[Run], metrics: tuple[str, ...] = METRICS) -> dict:
     per_seed: dict = {}
     for run in runs:
         per_seed.setdefault(run.seed, []).append(run)
@@ -245,7 +313,7 @@ def summary_row(name: str, runs: list[Run]) -> dict:
            "parameters": runs[0].parameters}
     for column in ("train_seconds", "seconds_per_step", "steps_run", "forecast_ms"):
         row[column] = mean_or_none([getattr(r, column) for r in runs])
-    for metric in METRICS:
+    for metric in metrics:
         seed_means = [np.mean([r.scores[metric] for r in group]) for group in per_seed.values()]
         row[metric] = float(np.mean(seed_means))
         row[f"{metric}_std"] = float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else 0.0
@@ -265,8 +333,27 @@ def paired_errors(runs: list[Run], name: str, seeds: int) -> np.ndarray:
     return np.concatenate([r.errors for r in mine])
 
 
-def verdict(rows: list[dict]) -> str:
-    """A sentence computed from the table: the winner, whether the runner-up is within noise, and the cost."""
+def verdict(rows: list[dict], levels: tuple[float, ...] = (), test_points: int = 0, seeds: int = 1) -> str:
+    """Sentences computed from the table: the winner, whether the runner-up is within noise, the cost,
+    and which rows' intervals are badly calibrated."""
+    return point_verdict(rows) + "".join(calibration_clause(rows, level, test_points, seeds) for level in levels)
+
+
+def calibration_clause(rows: list[dict], level: float, test_points: int, seeds: int) -> str:
+    """' Badly calibrated 95% intervals: ...' naming the rows whose coverage is more than two binomial
+    standard errors from the level promised (their points are not independent, so this flags only
+    clear misses), or '' when none is."""
+    name = level_name(level)
+    nominal = level / 100
+    off = []
+    for row in rows:
+        points = test_points * (seeds if row["kind"] == "recurrent" else 1)
+        if abs(row[f"coverage_{name}"] - nominal) > 2 * math.sqrt(nominal * (1 - nominal) / max(points, 1)):
+            off.append(f"{row['model']} (covers {row[f'coverage_{name}']:.0%} of {points} test points)")
+    return f" Badly calibrated {name}% intervals: {', '.join(off)}." if off else ""
+
+
+def point_verdict(rows: list[dict]) -> str:
     winner = rows[0]
     text = f"{winner['model']} forecasts best ({RANK_BY.upper()} {winner[RANK_BY]:.3g})"
     if len(rows) == 1:

@@ -25,6 +25,9 @@ DEFAULT_CALENDAR = True  # sine/cosine of the day, week and year cycles the freq
 # Measured on a 2-core machine (benchmarks/README.md): one thread trains these small
 # recurrent steps fastest, and more threads collapse when the other core is busy.
 DEFAULT_THREADS = 1
+# Smallest window or recent scale, in scaled units (a series' training standard deviation is 1
+# with the default scaler): a flat stretch would otherwise divide by zero.
+MIN_SCALE = 1e-3
 
 
 @dataclass(frozen=True)

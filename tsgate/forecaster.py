@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import time
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -124,6 +125,7 @@ class Forecaster:
         from tsgate import train as training
         from tsgate.auto import calendar_cycles, calendar_features, choose_anchor, member_lookbacks
         from tsgate.baselines import infer_season
+        from tsgate.intervals import interval_span, recent_scale
         from tsgate.windows import build_windows, fit_scaling
 
         train_config = self.check_options()
@@ -148,12 +150,16 @@ class Forecaster:
         backbone, trials = self.pick_backbone(plan, windows[lookbacks[0]])
         members = [trials[backbone]] + [plan.watch(backbone, windows[lookback], k, lookback)
                                          for k, lookback in enumerate(lookbacks) if k > 0]
-        val_mae = ensemble_validation_mae(members, scaling, windows[lookbacks[0]])
+        calibration_data = windows[lookbacks[0]]
+        held_out = ensemble_validation_errors(members, calibration_data)  # before any refit: unseen windows
+        val_mae = float((np.abs(held_out) * scaling.scale[calibration_data.series_of_val][:, None, :]).mean())
+        span = interval_span(infer_season(series.freq), self.horizon)
+        calibration = calibrate_intervals(held_out, calibration_data, scaled, span)
         for member in members:
             plan.finish(member)
         seconds = time.perf_counter() - started
 
-        self.backbone_, self.cycles_ = backbone, cycles
+        self.backbone_, self.cycles_, self.calibration_ = backbone, cycles, calibration
         self.metrics_ = self.summary_metrics(members, trials, device, val_mae, seconds)  # on the training device
         self.members_ = [member.network.to("cpu").eval() for member in members]
         self.member_seeds_ = [member.seed for member in members]
@@ -161,6 +167,7 @@ class Forecaster:
         self.ids_, self.targets_, self.freq_ = list(series.ids), list(series.targets), series.freq
         self.time_col_, self.id_col_ = series.time_col, series.id_col
         self.context_ = series.last_points(max(lookbacks))  # (S, L_max, C), raw
+        self.interval_scale_ = np.stack([recent_scale(v, span) for v in scaled]) * scaling.scale  # (S, C), raw
         self.last_timestamps_ = [idx[-1] for idx in series.index]
         self.history_ = [member.watched.history for member in members]
         return self
@@ -192,6 +199,8 @@ class Forecaster:
             "best_steps": [m.watched.best_step for m in members],
             "best_val_loss": float(np.mean([m.watched.best_val_loss for m in members])),
             "val_mae": val_mae,
+            "calibration_windows": len(self.calibration_.scores),
+            "interval_span": self.calibration_.span,
             "train_seconds": seconds,
             "seconds_per_step": seconds / max(steps, 1),
         }
@@ -208,26 +217,44 @@ class Forecaster:
         self.check_fitted()
         return self.context_.shape[1]
 
-    def predict(self, series=None):
-        """The next `horizon` points after each series (default: after the training data) as a DataFrame."""
+    def predict(self, series=None, levels=()):
+        """The next `horizon` points after each series (default: after the training data) as a DataFrame;
+        with `levels` (percentages), each target is followed by its `<target>_lo_<level>` and
+        `<target>_hi_<level>` interval bounds."""
         import pandas as pd
 
-        numbers, values, last = self.predict_array(series)
+        from tsgate.intervals import bound_columns
+
+        prediction = self.predict_array(series, levels)
         frames = []
-        for number, forecast, stamp in zip(numbers, values, last):
-            stamps = future_timestamps(stamp, self.freq_, self.horizon)
-            frame = pd.DataFrame(forecast, columns=self.targets_)
-            frame.insert(0, self.time_col_, stamps)
+        for row, (number, stamp) in enumerate(zip(prediction.numbers, prediction.last_timestamps)):
+            columns = {}
+            for c, target in enumerate(self.targets_):
+                columns[target] = prediction.values[row, :, c]
+                for level, (lower, upper) in prediction.bounds.items():
+                    low_name, high_name = bound_columns(target, level)
+                    columns[low_name], columns[high_name] = lower[row, :, c], upper[row, :, c]
+            frame = pd.DataFrame(columns)
+            frame.insert(0, self.time_col_, future_timestamps(stamp, self.freq_, self.horizon))
             if self.id_col_:
                 frame.insert(0, self.id_col_, self.ids_[number])
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
-    def predict_array(self, series=None) -> tuple[list[int], np.ndarray, list]:
-        """(series numbers, raw forecasts (S, H, C), last timestamps) after each series' end."""
+    def predict_array(self, series=None, levels=()) -> "Prediction":
+        """Raw-scale forecasts (S, H, C) after each series' end, with interval bounds at `levels`."""
+        from tsgate.intervals import check_levels
+
         self.check_fitted()
-        numbers, context, last = self.forecast_inputs(series)
-        return numbers, self.predict_values(numbers, context, last), last
+        levels = check_levels(levels)
+        if levels and self.calibration_ is None:
+            raise ModelFileError("this model has no interval calibration (it was trained by tsgate 0.2 or older): "
+                                 "retrain it to forecast with --level")
+        numbers, context, last, scales = self.forecast_inputs(series)
+        values = self.predict_values(numbers, context, last)
+        bounds = self.calibration_.bounds(values, scales, levels) if levels else {}
+        check_forecast_finite(values, bounds, [self.ids_[n] for n in numbers])
+        return Prediction(numbers, values, last, bounds)
 
     def predict_values(self, numbers: list[int], context: np.ndarray, last_timestamps: list) -> np.ndarray:
         """Raw-scale forecasts (S, H, C): the median of the members' forecasts from raw contexts
@@ -258,14 +285,15 @@ class Forecaster:
                          for last in last_timestamps])
 
     def forecast_inputs(self, series):
-        """(series numbers, raw contexts (S, L_max, C), last timestamps) from new data or the stored context."""
+        """(series numbers, raw contexts (S, L_max, C), last timestamps, recent scales (S, C) for the
+        intervals) from new data or from what was stored at the end of the training data."""
         from tsgate.data import series_label
 
         if series is None:
-            return list(range(len(self.ids_))), self.context_, self.last_timestamps_
+            return list(range(len(self.ids_))), self.context_, self.last_timestamps_, self.interval_scale_
         self.check_compatible(series)
         positions = {key: number for number, key in enumerate(self.ids_)}
-        numbers, contexts, needed = [], [], self.context_length
+        numbers, contexts, scales, needed = [], [], [], self.context_length
         for key, values in zip(series.ids, series.values):
             label = series_label(key)
             if key not in positions:
@@ -275,7 +303,17 @@ class Forecaster:
                 raise DataError(f"{label} has {len(values)} points, fewer than the model's lookback {needed}: give more history")
             numbers.append(positions[key])
             contexts.append(values[-needed:])
-        return numbers, np.stack(contexts), [idx[-1] for idx in series.index]
+            scales.append(self.recent_scale(positions[key], values))
+        return numbers, np.stack(contexts), [idx[-1] for idx in series.index], np.stack(scales)
+
+    def recent_scale(self, number: int, values: np.ndarray) -> np.ndarray:
+        """The intervals' recent scale (C,) of stored series `number` at the end of raw `values` (T, C)."""
+        from tsgate.intervals import recent_scale
+
+        if self.calibration_ is None:
+            return np.full(len(self.targets_), np.nan)
+        span = self.calibration_.span
+        return recent_scale(self.scaling_.transform(number, values[-span:]), span) * self.scaling_.scale[number]
 
     def check_compatible(self, series) -> None:
         if list(series.targets) != self.targets_:
@@ -298,6 +336,10 @@ class Forecaster:
         tensors["scaling.center"] = torch.from_numpy(self.scaling_.center)
         tensors["scaling.scale"] = torch.from_numpy(self.scaling_.scale)
         tensors["context"] = torch.from_numpy(np.ascontiguousarray(self.context_))
+        if self.calibration_ is not None:
+            tensors["calibration.scores"] = torch.from_numpy(self.calibration_.scores)
+            tensors["calibration.weights"] = torch.from_numpy(self.calibration_.weights)
+            tensors["calibration.scale"] = torch.from_numpy(self.interval_scale_)
         modelfile.save(path, tensors, self.metadata())
 
     def metadata(self) -> dict:
@@ -312,6 +354,7 @@ class Forecaster:
             "model": self.members_[0].config.to_dict(),
             "members": [{"lookback": net.config.lookback, "seed": seed} for net, seed in zip(self.members_, self.member_seeds_)],
             "calendar": list(self.cycles_),
+            "intervals": None if self.calibration_ is None else {"span": self.calibration_.span},
             "train": self.train_config_.to_dict(),
             "data": {
                 "ids": self.ids_,
@@ -365,6 +408,8 @@ class Forecaster:
             raise ValueError("tensor shapes do not match the metadata")
         if 2 * len(forecaster.cycles_) != shared.n_calendar:
             raise ValueError("the calendar inputs do not match the model configuration")
+        forecaster.calibration_, forecaster.interval_scale_ = load_calibration(tensors, meta.get("intervals"),
+                                                                                   (len(forecaster.ids_), shared.horizon, shared.n_targets))
         return forecaster
 
     def data_options(self, freq=None, fill=None):
@@ -382,6 +427,25 @@ class Forecaster:
     def with_params(self, **changes) -> "Forecaster":
         """An unfitted copy with some constructor arguments changed (used by compare)."""
         return Forecaster(**{**self.get_params(), **changes})
+
+
+class Prediction(NamedTuple):
+    numbers: list[int]  # the stored series each row forecasts
+    values: np.ndarray  # (S, H, C) raw-scale forecasts
+    last_timestamps: list  # the last timestamp before each forecast
+    bounds: dict  # {level: (lower, upper)}, each (S, H, C); empty without levels
+
+
+def check_forecast_finite(values: np.ndarray, bounds: dict, ids: list) -> None:
+    """A forecast never succeeds with an empty or infinite cell."""
+    from tsgate.data import series_label
+
+    for array in [values, *(side for pair in bounds.values() for side in pair)]:
+        broken = ~np.isfinite(array).all(axis=(1, 2))
+        if broken.any():
+            label = series_label(ids[int(np.flatnonzero(broken)[0])])
+            raise DataError(f"the forecast for {label} is not finite (NaN or infinity): its values are far outside "
+                            "what the model was trained on; check the data or retrain on it")
 
 
 @dataclass
@@ -434,8 +498,9 @@ class MemberPlan:
                                             self.device, member.watched.best_step)
 
 
-def ensemble_validation_mae(members: list[Member], scaling, data) -> float:
-    """MAE in data units of the members' median forecast over the validation windows (before any refit).
+def ensemble_validation_errors(members: list[Member], data) -> np.ndarray:
+    """Errors (N, H, C), in scaled units, of the members' median forecast over the validation windows
+    (before any refit, so on windows no member trained on).
 
     Members with other lookbacks have other windows, but their validation targets are the same
     points in the same order (windows.build_windows), so their forecasts line up.
@@ -443,8 +508,18 @@ def ensemble_validation_mae(members: list[Member], scaling, data) -> float:
     from tsgate.train import validation_forecasts
 
     forecasts, truth = zip(*(validation_forecasts(m.network, m.data) for m in members))  # K x ((N, H, C), (N, H, C))
-    error = np.abs(np.median(np.stack(forecasts), axis=0) - truth[0])
-    return float((error * scaling.scale[data.series_of_val][:, None, :]).mean())
+    return np.median(np.stack(forecasts), axis=0) - truth[0]
+
+
+def calibrate_intervals(errors: np.ndarray, data, scaled: list[np.ndarray], span: int):
+    """The interval calibration from held-out errors (N, H, C) of the validation windows of `data`."""
+    from tsgate.intervals import calibrate, recent_scales_at
+
+    scales = np.empty((len(errors), errors.shape[2]))
+    for number, values in enumerate(scaled):
+        mine = data.series_of_val == number
+        scales[mine] = recent_scales_at(values, data.origin_of_val[mine], span)
+    return calibrate(errors, scales, data.series_of_val, span)
 
 
 def load_member(tensors: dict, k: int, config: ModelConfig):
@@ -457,6 +532,22 @@ def load_member(tensors: dict, k: int, config: ModelConfig):
     network = RecurrentForecaster(config)
     network.load_state_dict(state, strict=True)
     return network.eval()
+
+
+def load_calibration(tensors: dict, settings: dict | None, shape: tuple[int, int, int]):
+    """(Calibration, recent scales (S, C)) from a model file, or (None, None) for a file without them."""
+    from tsgate.intervals import Calibration
+
+    if settings is None and "calibration.scores" not in tensors:
+        return None, None  # written before intervals existed: points only
+    scores, weights = tensors["calibration.scores"].numpy(), tensors["calibration.weights"].numpy()
+    scale = tensors["calibration.scale"].numpy()
+    series, horizon, targets = shape  # (S, H, C)
+    if scores.ndim != 3 or scores.shape[1:] != (horizon, targets) or weights.shape != scores.shape[:1] or scale.shape != (series, targets):
+        raise ValueError("the interval calibration does not match the model")
+    if len(weights) == 0 or (weights <= 0).any() or (scores < 0).any() or (scale <= 0).any():
+        raise ValueError("the interval calibration holds impossible values")
+    return Calibration(scores, weights, int(settings["span"])), scale
 
 
 def future_timestamps(last, freq: str, horizon: int):

@@ -1,4 +1,4 @@
-"""Point-forecast accuracy: MAE, RMSE, sMAPE and MASE.
+"""Forecast accuracy: MAE, RMSE, sMAPE and MASE for points; coverage, width and MSIS for intervals.
 
 Forecasts and truths are float arrays of shape (N, H, C): N forecast origins,
 H horizon steps, C target columns. Every metric averages over all of them.
@@ -101,20 +101,24 @@ def mase(y_true, y_pred, scale) -> float:
     seasonal_naive_scale per series and column with shape (N, 1, C).
     """
     y_true, y_pred = _check_pair(y_true, y_pred)
+    return float(np.mean(np.abs(y_true - y_pred) / _check_scale(scale, y_true.shape)))
+
+
+def _check_scale(scale, shape) -> np.ndarray:
     scale = np.asarray(scale, dtype=float)
     try:
-        scale = np.broadcast_to(scale, y_true.shape)
+        scale = np.broadcast_to(scale, shape)
     except ValueError:
         raise DataError(
             f"scale of shape {scale.shape} does not broadcast to forecasts of shape "
-            f"{y_true.shape}: pass a scalar or an (N, 1, C) array"
+            f"{shape}: pass a scalar or an (N, 1, C) array"
         ) from None
     if not (np.isfinite(scale).all() and (scale > 0).all()):
         raise DataError(
             "scale must be finite and positive everywhere: build it with "
             "seasonal_naive_scale on a non-constant training series"
         )
-    return float(np.mean(np.abs(y_true - y_pred) / scale))
+    return scale
 
 
 def score_all(y_true, y_pred, scale) -> dict[str, float]:
@@ -125,3 +129,36 @@ def score_all(y_true, y_pred, scale) -> dict[str, float]:
         "smape": smape(y_true, y_pred),
         "mase": mase(y_true, y_pred, scale),
     }
+
+
+def _check_bounds(y_true, lower, upper):
+    y_true, lower = _check_pair(y_true, lower)
+    _, upper = _check_pair(y_true, upper)
+    if (lower > upper).any():
+        raise DataError("interval bounds cross (a lower bound above its upper bound): pass (lower, upper) in order")
+    return y_true, lower, upper
+
+
+def coverage(y_true, lower, upper) -> float:
+    """Share of true values inside their interval [lower, upper], bounds included."""
+    y_true, lower, upper = _check_bounds(y_true, lower, upper)
+    return float(((y_true >= lower) & (y_true <= upper)).mean())
+
+
+def interval_width(lower, upper, scale) -> float:
+    """Mean interval width in units of `scale` (MASE's scale, broadcastable like it)."""
+    _, lower, upper = _check_bounds(lower, lower, upper)
+    return float(np.mean((upper - lower) / _check_scale(scale, lower.shape)))
+
+
+def msis(y_true, lower, upper, scale, level: float) -> float:
+    """Mean scaled interval score of the M4 competition for intervals at `level` percent.
+
+    mean over points of [(U - L) + (2 / a)(L - y) 1{y < L} + (2 / a)(y - U) 1{y > U}] / scale,
+    with a = 1 - level / 100: the width, plus a penalty for each miss that grows with the miss
+    and with the level promised (Gneiting & Raftery 2007; Makridakis et al. 2020, IJF 36(1)).
+    """
+    y_true, lower, upper = _check_bounds(y_true, lower, upper)
+    alpha = 1.0 - level / 100.0
+    score = (upper - lower) + (2.0 / alpha) * ((lower - y_true) * (y_true < lower) + (y_true - upper) * (y_true > upper))
+    return float(np.mean(score / _check_scale(scale, y_true.shape)))

@@ -7,13 +7,17 @@ each member's lookback and seed, calendar cycles, column names, frequency, ids,
 last timestamps, history and metrics. Tensors: member k's state dict under
 "members.k.", the per-series scaler under "scaling.center"/"scaling.scale"
 (S, C) and the last points of each training series (as many as the longest
-member lookback) under "context" (S, L, C).
+member lookback) under "context" (S, L, C). Since tsgate 0.3, the interval calibration:
+"calibration.scores" (N, H, C) and "calibration.weights" (N,) of the held-out windows, and
+"calibration.scale" (S, C), each series' recent scale at the end of its training data; the
+JSON's "intervals" holds the span that scale reads. Files without them forecast points only.
 
 Format 1 (tsgate 0.1: one network under "model.") is upgraded on loading.
 
 Loading parses the header with size limits before handing the bytes to
 safetensors, so a pickle, a zip (bomb or not), a truncated file or a giant
-JSON document is refused without being executed or expanded.
+JSON document is refused without being executed or expanded; tensors holding
+NaN or infinity are refused too.
 """
 
 from __future__ import annotations
@@ -55,12 +59,22 @@ def load(path) -> tuple[dict, dict]:
         tensors = from_bytes(raw)
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise ModelFileError(f"{path} is corrupt (its tensors cannot be read): retrain or restore it") from exc
+    check_finite(tensors, path)
     if meta["format_version"] == 1:
         try:
             return upgrade_from_1(tensors, meta)
         except (KeyError, TypeError, AttributeError) as exc:
             raise ModelFileError(f"{path} is a tsgate 0.1 model file with missing fields: retrain it") from exc
     return tensors, meta
+
+
+def check_finite(tensors: dict, path) -> None:
+    """Refuse NaN or infinity anywhere: such a model would forecast empty cells and seem to succeed."""
+    import torch
+
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(f"{path} holds NaN or infinite numbers (in {name}): it is corrupt; retrain or restore it")
 
 
 def upgrade_from_1(tensors: dict, meta: dict) -> tuple[dict, dict]:

@@ -19,13 +19,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tsgate.config import ModelConfig
+from tsgate.config import MIN_SCALE, ModelConfig
 
 BACKBONES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 GATE_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer: candidate only / 2 gates + candidate / 3 gates + cell
-# Smallest window scale, in scaled units (a series' training standard deviation is 1 with
-# the default scaler): a flat window would otherwise divide by zero.
-MIN_SCALE = 1e-3
 
 
 class RecurrentForecaster(nn.Module):

@@ -100,6 +100,7 @@ class WindowSet:
     val_starts: "object"  # torch.LongTensor of window starts whose targets are validation data
     all_starts: "object"  # torch.LongTensor of every window start: what a refit learns from
     series_of_val: np.ndarray  # series number of each validation window, for inverse scaling
+    origin_of_val: np.ndarray  # position in its series of each validation window's first target
     lookback: int
     n_targets: int
 
@@ -115,14 +116,15 @@ def build_windows(scaled: list[np.ndarray], train_lengths: list[int], lookback: 
     windows = flat.unfold(0, span, 1).transpose(1, 2)  # (T_total - span + 1, span, I), a view
     total_val = sum(len(v) - t - horizon + 1 for v, t in zip(scaled, train_lengths))
     stride = max(1, -(-total_val // MAX_VAL_WINDOWS))
-    train, val, every, owners = [], [], [], []
+    train, val, every, owners, origins = [], [], [], [], []
     offset = 0
     for number, (series, train_length) in enumerate(zip(scaled, train_lengths)):
         length = len(series)
         # Training targets end at or before train_length; validation targets lie in [train_length, length).
         train.append(offset + np.arange(0, train_length - span + 1))
-        val_range = offset + np.arange(length - span, train_length - lookback - 1, -stride)[::-1]
-        val.append(val_range)
+        val_range = np.arange(length - span, train_length - lookback - 1, -stride)[::-1]
+        val.append(offset + val_range)
+        origins.append(val_range + lookback)
         every.append(offset + np.arange(0, length - span + 1))
         owners.append(np.full(len(val_range), number))
         offset += length
@@ -133,6 +135,7 @@ def build_windows(scaled: list[np.ndarray], train_lengths: list[int], lookback: 
         val_starts=torch.from_numpy(np.concatenate(val)),
         all_starts=torch.from_numpy(np.concatenate(every)),
         series_of_val=np.concatenate(owners),
+        origin_of_val=np.concatenate(origins),
         lookback=lookback,
         n_targets=scaled[0].shape[1],
     )
