@@ -207,14 +207,14 @@ def baseline_runs(train_set, truth, scoring: Scoring, template, season, fold, sp
     scaling = fit_scaling("standard", train_set.values, train_set.lengths, train_set.labels)
     scaled = [scaling.transform(n, v) for n, v in enumerate(train_set.values)]
     recent = np.stack([recent_scale(v, span) for v in scaled]) * scaling.scale  # (S, C), raw
-    lag = season or 1
-    cycle = train_set.last_points(lag)  # (S, season, C)
+    cycle = train_set.last_points(season or 1)  # (S, season, C)
     runs = []
-    for name, method in (("naive", lambda x, h: naive(x, h)), ("seasonal_naive", lambda x, h: seasonal_naive(x, h, season))):
+    for name, method, reads in (("naive", naive, 1),
+                                ("seasonal_naive", lambda x, h: seasonal_naive(x, h, season), season or 1)):
         forecast = method(cycle, horizon)
         bounds = {}
         if scoring.levels:
-            calibration = in_sample_calibration(scaled, method, lag if name == "seasonal_naive" else 1, horizon, span)
+            calibration = in_sample_calibration(scaled, method, reads, horizon, span)
             bounds = calibration.bounds(forecast, recent, scoring.levels)
         runs.append(Run(name, None, fold, *scoring.score(forecast, truth, bounds)))
     runs.append(ridge_run(train_set, truth, scoring, scaling, scaled, recent, lookback, template, fold, span))
