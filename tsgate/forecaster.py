@@ -303,10 +303,10 @@ class Forecaster:
                 raise DataError(f"{label} has {len(values)} points, fewer than the model's lookback {needed}: give more history")
             numbers.append(positions[key])
             contexts.append(values[-needed:])
-            scales.append(self.recent_scale(positions[key], values))
+            scales.append(self.interval_scale(positions[key], values))
         return numbers, np.stack(contexts), [idx[-1] for idx in series.index], np.stack(scales)
 
-    def recent_scale(self, number: int, values: np.ndarray) -> np.ndarray:
+    def interval_scale(self, number: int, values: np.ndarray) -> np.ndarray:
         """The intervals' recent scale (C,) of stored series `number` at the end of raw `values` (T, C)."""
         from tsgate.intervals import recent_scale
 

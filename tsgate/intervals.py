@@ -3,7 +3,7 @@
 Calibration (at fit time, on forecasts of windows the network did not train on):
 - each error is divided by its series' *recent scale* at the window's origin: the mean
   absolute one-step change over the last `span` points before it (two seasons or three
-  horizons). So one calibration serves series of any size, and a series whose variability
+  horizons, at least MIN_SPAN). So one calibration serves series of any size, and a series whose variability
   has grown gets wider intervals than it had years ago;
 - errors grow with the step: each step's scaled errors are divided by their (weighted) mean
   at that step, and the results of all steps pooled into one sample per target column, so a
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tsgate.auto import recent_span
 from tsgate.config import MIN_SCALE
 from tsgate.errors import OptionError
 
@@ -34,16 +35,13 @@ from tsgate.errors import OptionError
 # 99.9% quantile of the pooled sample even at horizon 1, and a bounded file.
 MAX_CALIBRATION_WINDOWS = 2048
 
-
-# The recent scale is a mean of at least this many changes less one, so it is not noise itself.
+# The recent scale averages at least MIN_SPAN - 1 changes, so it is not itself mostly noise.
 MIN_SPAN = 25
 
 
 def interval_span(season: int | None, horizon: int) -> int:
     """Points the recent scale reads: the span a forecast reads by default (two seasons or three
     horizons), at least MIN_SPAN."""
-    from tsgate.auto import recent_span
-
     return max(recent_span(season, horizon), MIN_SPAN)
 
 
@@ -51,7 +49,7 @@ def check_levels(levels) -> tuple[float, ...]:
     """The levels, in percent, sorted and without repeats; OptionError outside (0, 100)."""
     checked = set()
     for level in levels or ():
-        if not (isinstance(level, (int, float)) and math.isfinite(level) and 0 < level < 100):
+        if isinstance(level, bool) or not (isinstance(level, (int, float)) and math.isfinite(level) and 0 < level < 100):
             raise OptionError(f"--level must be a percentage strictly between 0 and 100 (80, 95, 99.5), got {level!r}")
         checked.add(float(level))
     return tuple(sorted(checked))
