@@ -22,7 +22,17 @@ except ImportError:  # pragma: no cover
     import click
 
 from tsgate import __version__
-from tsgate.config import DEFAULT_ANCHOR, DEFAULT_CALENDAR, DEFAULT_LOOKBACK
+from tsgate.config import (
+    ANCHORS,
+    DEFAULT_ANCHOR,
+    DEFAULT_CALENDAR,
+    DEFAULT_LOOKBACK,
+    DEVICES,
+    LOSSES,
+    MODEL_CHOICES,
+    NORMS,
+    SCALERS,
+)
 from tsgate.config import ModelConfig as M
 from tsgate.config import TrainConfig as T
 from tsgate.errors import TsgateError
@@ -90,30 +100,18 @@ app = typer.Typer(
 )
 
 
-class Backbone(str, Enum):
-    rnn = "rnn"
-    gru = "gru"
-    lstm = "lstm"
-    auto = "auto"
+def choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A str Enum of the option values config.py defines, so typer lists and checks them without
+    a second copy here (member names are the values: Backbone.gru, Scaler.standard)."""
+    return Enum(name, [(value, value) for value in values], type=str)
 
 
-class Loss(str, Enum):
-    mae = "mae"
-    huber = "huber"
-    mse = "mse"
-
-
-class Anchor(str, Enum):
-    auto = "auto"
-    seasonal = "seasonal"
-    last = "last"
-    none = "none"
-
-
-class Norm(str, Enum):
-    window = "window"
-    level = "level"
-    none = "none"
+Backbone = choices("Backbone", MODEL_CHOICES)
+Loss = choices("Loss", LOSSES)
+Anchor = choices("Anchor", ANCHORS)
+Norm = choices("Norm", NORMS)
+Scaler = choices("Scaler", SCALERS)
+Device = choices("Device", DEVICES)
 
 
 class OutputFormat(str, Enum):
@@ -129,24 +127,10 @@ class SummaryFormat(str, Enum):
     json = "json"
 
 
-class Scaler(str, Enum):
-    standard = "standard"
-    minmax = "minmax"
-    robust = "robust"
-    none = "none"
-
-
 class Fill(str, Enum):
     ffill = "ffill"
     interpolate = "interpolate"
     zero = "zero"
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
 
 
 # ---- shared options: defined once, used by every command -----------------------------------

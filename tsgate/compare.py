@@ -228,9 +228,10 @@ def ridge_run(train_set, truth, scoring: Scoring, scaling, scaled, recent, lookb
     horizon = template.horizon
     bounds = {}
     started = time.perf_counter()
+    windows = ridge_windows(scaled, lookback, horizon)
     if scoring.levels:
-        calibration = ridge_calibration(scaled, lookback, horizon, template.val_fraction, span)
-    ridge = fit_ridge(ridge_windows(scaled, lookback, horizon))
+        calibration = ridge_calibration(scaled, windows, lookback, horizon, template.val_fraction, span)
+    ridge = fit_ridge(windows)
     fitted = time.perf_counter() - started
     started = time.perf_counter()
     last = np.stack([v[-lookback:] for v in scaled])
@@ -264,13 +265,14 @@ def fit_ridge(windows) -> RidgeBaseline:
     return RidgeBaseline().fit(x, y)
 
 
-def ridge_calibration(scaled: list[np.ndarray], lookback: int, horizon: int, val_fraction: float, span: int):
-    """Ridge fitted on each series without its validation part, calibrated on that part's windows."""
+def ridge_calibration(scaled: list[np.ndarray], windows, lookback: int, horizon: int, val_fraction: float, span: int):
+    """Ridge fitted on each series without its validation part, calibrated on that part's windows
+    (taken from `windows`, every window of the series as ridge_windows gives them)."""
     from tsgate.intervals import calibrate, recent_scales_at
 
     train_ends = [len(v) - validation_length(len(v), horizon, val_fraction) for v in scaled]
     ridge = fit_ridge(ridge_windows(scaled, lookback, horizon, train_ends))
-    x, y, origins, owners = ridge_windows(scaled, lookback, horizon)
+    x, y, origins, owners = windows
     held_out = origins >= np.array(train_ends)[owners]  # every target in the validation part, as for the networks
     x, y, origins, owners = x[held_out], y[held_out], origins[held_out], owners[held_out]
     scales = np.concatenate([recent_scales_at(scaled[n], origins[owners == n], span) for n in np.unique(owners)])
