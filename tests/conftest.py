@@ -43,3 +43,11 @@ def long_csv(tmp_path):
     path = tmp_path / "stores.csv"
     synthetic_long().to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(autouse=True)
+def one_job_by_default(monkeypatch):
+    """Commands default to one worker per core; tests run in one process unless they pass --jobs,
+    so that the suite does not start worker pools for every small command (test_parallel.py
+    covers the default and the pools)."""
+    monkeypatch.setattr("tsgate.parallel.usable_cores", lambda: 1)

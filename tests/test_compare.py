@@ -100,13 +100,13 @@ def test_metrics_are_on_the_original_scale():
 def test_a_fold_never_trains_on_data_at_or_after_its_origin(monkeypatch):
     series = sine_series()
     seen = []
-    original = Forecaster.fit
+    original = Forecaster.fitting
 
-    def spy(self, train_set, on_progress=None):
+    def spy(self, train_set):
         seen.append(train_set.index[0][-1])
-        return original(self, train_set, on_progress)
+        return original(self, train_set)
 
-    monkeypatch.setattr(Forecaster, "fit", spy)
+    monkeypatch.setattr(Forecaster, "fitting", spy)
     run_comparison(series, Forecaster(**TEMPLATE), CompareOptions(models=("rnn",), folds=3))
     stamps = series.index[0]
     origins = [stamps[len(stamps) - (k + 1) * 6] for k in range(3)]  # first test point of each fold

@@ -128,7 +128,7 @@ def test_killed_mid_epoch_keeps_the_previous_model(tmp_path, big_csv, sine_csv_m
     marker = tmp_path / "step-started"
     child = subprocess.Popen(
         [sys.executable, "-c", PROBED_TSGATE, str(marker), "train", str(big_csv), "-o", str(out),
-         "--steps", "100000", "--patience", "1000", "--hidden", "32", "--quiet"],
+         "--steps", "100000", "--patience", "1000", "--hidden", "32", "--quiet", "--jobs", "1"],  # workers: test_parallel.py
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=tmp_path,
         preexec_fn=default_sigint,
     )

@@ -188,11 +188,19 @@ def test_unsupported_modules_run_stock(monkeypatch, kwargs):
     assert torch.equal(kernels.recurrent_last_state(rnn, x), rnn(x)[0][:, -1])
 
 
-def test_inference_runs_stock(monkeypatch, use_path):
+@pytest.mark.parametrize("cell, expected", [("rnn", "cpp"), ("gru", "cpp"), ("lstm", "stock")])
+def test_inference_takes_the_fast_path_only_where_it_is_faster(monkeypatch, use_path, cell, expected):
     use_path("cpp")
-    rnn, x = make("gru", (4, 6, 1, 8))
-    with torch.no_grad():
-        assert torch.equal(kernels.recurrent_last_state(rnn, x), stock(rnn, x))
+    if kernels._cpp_loops() is None:
+        pytest.skip("no C++ compiler here")
+    rnn, x = make(cell, (4, 6, 1, 8))
+    taken = []
+    original = kernels._stacked_last_state
+    monkeypatch.setattr(kernels, "_stacked_last_state", lambda *a: taken.append("cpp") or original(*a))
+    with torch.inference_mode():
+        out = kernels.recurrent_last_state(rnn, x)
+    assert (taken[:1] or ["stock"])[0] == expected
+    torch.testing.assert_close(out, stock(rnn, x), rtol=1e-5, atol=1e-6)
 
 
 def test_unknown_kernel_name_is_an_option_error(monkeypatch):

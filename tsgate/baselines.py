@@ -11,7 +11,6 @@ import warnings
 import numpy as np
 from pandas.tseries import offsets
 from pandas.tseries.frequencies import to_offset
-from sklearn.linear_model import Ridge
 
 from tsgate.errors import DataError, OptionError
 
@@ -115,6 +114,8 @@ class RidgeBaseline:
                 f"alpha must be a finite number >= 0, got {self.alpha!r}: "
                 "pass alpha=1.0 for the usual amount of shrinkage"
             )
+        from sklearn.linear_model import Ridge  # here, not at the top: it costs 1 s of imports (scipy)
+
         n_windows, self.lookback_, self.n_channels_in_ = x.shape
         _, self.horizon_, self.n_channels_out_ = y.shape
         self.model_ = Ridge(alpha=self.alpha).fit(

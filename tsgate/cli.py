@@ -175,7 +175,8 @@ ValFraction = Annotated[float, typer.Option("--val-fraction", help="Share of eac
 ScalerOpt = Annotated[Scaler, typer.Option("--scaler", help="Per-series scaler, fitted on the training part only.", rich_help_panel=TRAIN_HELP)]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="auto takes cuda, then mps, then cpu.", rich_help_panel=TRAIN_HELP)]
 Seed = Annotated[int, typer.Option("--seed", help="Seed for weights, shuffling and dropout; same seed, same result on CPU.", rich_help_panel=TRAIN_HELP)]
-Threads = Annotated[int, typer.Option("--threads", help="CPU threads for torch (1 is fastest for these small models on a busy machine).", rich_help_panel=TRAIN_HELP)]
+Threads = Annotated[int, typer.Option("--threads", help="CPU threads for torch (1 is fastest for these small models on a busy machine); with --jobs above 1, each worker uses one.", rich_help_panel=TRAIN_HELP)]
+Jobs = Annotated[Optional[int], typer.Option("--jobs", "-j", help="Worker processes training networks side by side, one torch thread each (1 on a GPU). Results do not depend on it. Default: one per usable core.", show_default=False, rich_help_panel=TRAIN_HELP)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
 
@@ -300,6 +301,7 @@ def train(
     device: DeviceOpt = Device.auto,
     seed: Seed = T.seed,
     threads: Threads = T.threads,
+    jobs: Jobs = None,
     fmt: Annotated[SummaryFormat, typer.Option("--format", "-f", help="table: summary on stderr; json: summary as JSON on stdout.", rich_help_panel=OUT_HELP)] = SummaryFormat.table,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -310,13 +312,14 @@ def train(
     output = output or default_model_path(data, model.value)
     check_writable(output)
     forecaster = make_forecaster(backbone=model, **forecaster_options(locals()))
+    workers = forecaster.workers(jobs)
     series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
     console = people_console()
     show_notes(console, series.notes, quiet)
     with progress_bar(console, quiet or not console.is_terminal, f"training {model.value}") as update:
         on_progress = update and (lambda step, steps, train_loss, val_loss: update(
             step, steps, detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
-        forecaster.fit(series, on_progress=on_progress)
+        forecaster.fit(series, on_progress=on_progress, jobs=workers)
     forecaster.save(output)
     summary = {**forecaster.metrics_, "model_file": str(output), "series": len(series.ids), "targets": series.targets}
     if fmt == SummaryFormat.json:
@@ -497,6 +500,7 @@ def compare(
     device: DeviceOpt = Device.auto,
     seed: Seed = T.seed,
     threads: Threads = T.threads,
+    jobs: Jobs = None,
     level: LevelOpt = None,
     save_dir: Annotated[Optional[Path], typer.Option("--save-dir", help="Keep every trained model here as BACKBONE-seedN-foldK.tsgate.", rich_help_panel=OUT_HELP)] = None,
     fmt: FormatOpt = OutputFormat.auto,
@@ -510,13 +514,14 @@ def compare(
 
     check_output_targets(output, save_dir)
     template = make_forecaster(backbone="gru", **forecaster_options(locals()))  # compare sets each backbone
+    workers = template.workers(jobs)
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season,
                              check_levels(level))
     series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
     console = people_console()
     show_notes(console, series.notes, quiet)
     with progress_bar(console, quiet or not console.is_terminal, "comparing") as update:
-        result = run_comparison(series, template, options, update, save_dir)
+        result = run_comparison(series, template, options, update, save_dir, workers)
     show_notes(console, result.notes, quiet)
     emit_comparison(result, fmt.value, output, console, quiet)
 

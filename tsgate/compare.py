@@ -107,8 +107,12 @@ def check_folds(series, template, folds: int) -> None:
             )
 
 
-def run_comparison(series, template, options: CompareOptions, on_step=None, save_dir: Path | None = None) -> Comparison:
-    """Train every backbone (x seeds x folds) and the baselines on the same folds; score and rank them."""
+def run_comparison(series, template, options: CompareOptions, on_step=None, save_dir: Path | None = None,
+                   jobs: int | None = 1) -> Comparison:
+    """Train every backbone (x seeds x folds) and the baselines on the same folds; score and rank them.
+    The networks train on up to `jobs` worker processes (None: one per core); the rows do not depend on it."""
+    from tsgate.ensemble import run_fits
+
     notes: list[str] = []
     if not options.models:
         raise OptionError("--models is empty: name at least one of rnn, gru, lstm")
@@ -116,6 +120,7 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
         raise OptionError(f"--seeds must be at least 1, got {options.seeds}")
     for backbone in options.models:
         template.with_params(backbone=backbone).check_options()
+    workers = template.workers(jobs)
     check_folds(series, template, options.folds)
     points = options.seeds * options.folds * template.horizon * len(series.ids) * len(series.targets)
     if points < 2:
@@ -123,25 +128,24 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
     season = resolve_season(options, series.freq, min(series.lengths) - options.folds * template.horizon, notes)
     levels = check_levels(options.levels)
     span = interval_span(infer_season(series.freq), template.horizon)  # what the Forecaster's intervals read
-    total = options.folds * (len(options.models) * options.seeds + 1)
     runs: list[Run] = []
-    done = 0
+    fits: list[PlannedFit] = []
     for fold in range(options.folds):
         train_set, truth = split_fold(series, template.horizon, fold)
-        scale = mase_scale(train_set, season)  # (S, 1, C)
-        runs.extend(baseline_runs(train_set, truth, Scoring(scale, levels), template, season, fold, span))
-        done += 1
-        report(on_step, done, total, f"fold {fold + 1}: baselines")
-        for backbone in options.models:
-            for offset in range(options.seeds):
-                seed = template.seed + offset
-                forecaster = template.with_params(backbone=backbone, seed=seed)
-                runs.append(backbone_run(forecaster, train_set, truth, Scoring(scale, levels), fold))
-                if save_dir is not None:
-                    save_dir.mkdir(exist_ok=True)
-                    forecaster.save(save_dir / f"{backbone}-seed{seed}-fold{fold}.tsgate")
-                done += 1
-                report(on_step, done, total, f"fold {fold + 1}: {backbone} seed {seed}")
+        scoring = Scoring(mase_scale(train_set, season), levels)  # scale: (S, 1, C)
+        report(on_step, 0, None, f"fold {fold + 1}: baselines")
+        runs.extend(baseline_runs(train_set, truth, scoring, template, season, fold, span))
+        fits += [PlannedFit(template.with_params(backbone=backbone, seed=template.seed + offset), train_set, truth, scoring, fold)
+                 for backbone in options.models for offset in range(options.seeds)]
+    label = f"training {len(fits)} fits on {min(workers, len(fits))} process{'es' if min(workers, len(fits)) > 1 else ''}"
+    progress = on_step and (lambda done, total, train_loss, val_loss: on_step(done, total, label))
+    run_fits([fit.forecaster.fitting(fit.train_set) for fit in fits], workers, progress,
+             sum(fit.forecaster.expected_steps(fit.train_set) for fit in fits))
+    for fit in fits:
+        runs.append(backbone_run(fit))
+        if save_dir is not None:
+            save_dir.mkdir(exist_ok=True)
+            fit.forecaster.save(save_dir / f"{fit.forecaster.backbone}-seed{fit.forecaster.seed}-fold{fit.fold}.tsgate")
     rows = summarise(runs, list(options.models) + list(BASELINES), options.seeds, template.horizon,
                      score_names(levels))
     settings = {
@@ -279,13 +283,25 @@ def ridge_calibration(scaled: list[np.ndarray], windows, lookback: int, horizon:
     return calibrate(ridge.predict(x) - y, scales, owners, span)
 
 
-def backbone_run(forecaster, train_set, truth, scoring: Scoring, fold: int) -> Run:
-    forecaster.fit(train_set)
+@dataclass
+class PlannedFit:
+    """One backbone with one seed on one fold: trained by run_fits, then scored on the fold's test points."""
+
+    forecaster: object  # an unfitted Forecaster
+    train_set: object  # SeriesSet up to the fold's origin
+    truth: np.ndarray  # (S, H, C) the fold's test points
+    scoring: Scoring
+    fold: int
+
+
+def backbone_run(fit: PlannedFit) -> Run:
+    """The fitted forecaster's scores on its fold's test points."""
+    forecaster, scoring = fit.forecaster, fit.scoring
     started = time.perf_counter()
-    prediction = forecaster.predict_array(train_set, scoring.levels)
+    prediction = forecaster.predict_array(fit.train_set, scoring.levels)
     forecast_ms = 1000 * (time.perf_counter() - started) / len(prediction.values)
     metrics = forecaster.metrics_
-    return Run(forecaster.backbone, forecaster.seed, fold, *scoring.score(prediction.values, truth, prediction.bounds),
+    return Run(forecaster.backbone, forecaster.seed, fit.fold, *scoring.score(prediction.values, fit.truth, prediction.bounds),
                parameters=metrics["parameters"], train_seconds=metrics["train_seconds"],
                seconds_per_step=metrics["seconds_per_step"], steps_run=metrics["steps_run"], forecast_ms=forecast_ms)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -120,11 +120,30 @@ class Forecaster:
 
     # ---- fit ---------------------------------------------------------------------------
 
-    def fit(self, series, on_progress=None) -> "Forecaster":
-        """Train on a SeriesSet; `on_progress(done, total, train_loss, val_loss)` reports steps."""
+    def fit(self, series, on_progress=None, jobs: int = 1) -> "Forecaster":
+        """Train on a SeriesSet; `on_progress(done, total, train_loss, val_loss)` reports steps.
+        The members train on up to `jobs` worker processes (on CPU; one at a time on a GPU);
+        the result does not depend on `jobs`."""
+        from tsgate.ensemble import run_fits
+
+        run_fits([self.fitting(series)], self.workers(jobs), on_progress, self.expected_steps(series))
+        return self
+
+    def workers(self, jobs: int | None) -> int:
+        """Worker processes for `jobs` (None: one per usable core); 1 on a GPU, which the fits would share."""
+        from tsgate.parallel import check_jobs
+        from tsgate.train import resolve_device
+
+        jobs = check_jobs(jobs)
+        return jobs if resolve_device(self.check_options().device).type == "cpu" else 1
+
+    def fitting(self, series):
+        """The fit as a generator: it yields lists of ensemble.MemberTask, is sent their
+        TrainedMember, and sets the fitted attributes at its end (ensemble.run_fits drives it)."""
         from tsgate import train as training
         from tsgate.auto import calendar_cycles, calendar_features, choose_anchor, member_lookbacks
         from tsgate.baselines import infer_season
+        from tsgate.ensemble import MemberTask, with_refit
         from tsgate.intervals import interval_span, recent_scale
         from tsgate.windows import build_windows, fit_scaling
 
@@ -142,26 +161,40 @@ class Forecaster:
         calendar = [calendar_features(index, cycles) for index in series.index] if cycles else None
         anchor_season = choose_anchor(self.anchor, infer_season(series.freq), min(lookbacks),
                                       [v[:t] for v, t in zip(scaled, train_lengths)], self.horizon)
-        plan = MemberPlan(self, len(series.targets), anchor_season, 2 * len(cycles), device, on_progress,
-                          len(lookbacks) + (len(BACKBONE_NAMES) - 1 if self.backbone == "auto" else 0))
         started = time.perf_counter()
         windows = {lookback: build_windows(scaled, train_lengths, lookback, self.horizon, calendar)
                    for lookback in sorted(set(lookbacks))}
-        backbone, trials = self.pick_backbone(plan, windows[lookbacks[0]])
-        members = [trials[backbone]] + [plan.watch(backbone, windows[lookback], k, lookback)
-                                         for k, lookback in enumerate(lookbacks) if k > 0]
+        own_seconds = time.perf_counter() - started  # this process's part; the members time their own
+
+        def task(backbone: str, k: int, **how) -> MemberTask:
+            model = self.model_config(backbone, len(series.targets), lookbacks[k], anchor_season, 2 * len(cycles))
+            return MemberTask(model, self.train_config(self.seed + k), windows[lookbacks[k]], device.type, **how)
+
+        if self.backbone != "auto":
+            backbone = self.backbone
+            members = yield [task(backbone, k) for k in range(len(lookbacks))]
+            trials = {backbone: members[0]}
+        else:  # the first member of each backbone trains; the best validation loss wins
+            trials = dict(zip(BACKBONE_NAMES, (yield [task(name, 0, refit=False) for name in BACKBONE_NAMES])))
+            backbone = min(BACKBONE_NAMES, key=lambda name: trials[name].best_val_loss)
+            winner = trials[backbone]
+            refit = [task(backbone, 0, refit_steps=winner.best_step)] if train_config.refit else []
+            rest = yield refit + [task(backbone, k) for k in range(1, len(lookbacks))]
+            members = [with_refit(winner, rest[0]) if refit else winner] + rest[len(refit):]
+            trials[backbone] = members[0]
+
+        started = time.perf_counter()
         calibration_data = windows[lookbacks[0]]
         held_out = ensemble_validation_errors(members, calibration_data)  # before any refit: unseen windows
         val_mae = float((np.abs(held_out) * scaling.scale[calibration_data.series_of_val][:, None, :]).mean())
         span = interval_span(infer_season(series.freq), self.horizon)
         calibration = calibrate_intervals(held_out, calibration_data, scaled, span)
-        for member in members:
-            plan.finish(member)
-        seconds = time.perf_counter() - started
+        own_seconds += time.perf_counter() - started
+        seconds = own_seconds + sum(t.seconds for name, t in trials.items() if name != backbone) + sum(m.seconds for m in members)
 
         self.backbone_, self.cycles_, self.calibration_ = backbone, cycles, calibration
-        self.metrics_ = self.summary_metrics(members, trials, device, val_mae, seconds)  # on the training device
-        self.members_ = [member.network.to("cpu").eval() for member in members]
+        self.members_ = [member.network() for member in members]
+        self.metrics_ = self.summary_metrics(members, trials, device, val_mae, seconds)
         self.member_seeds_ = [member.seed for member in members]
         self.train_config_, self.scaling_ = train_config, scaling
         self.ids_, self.targets_, self.freq_ = list(series.ids), list(series.targets), series.freq
@@ -169,35 +202,41 @@ class Forecaster:
         self.context_ = series.last_points(max(lookbacks))  # (S, L_max, C), raw
         self.interval_scale_ = np.stack([recent_scale(v, span) for v in scaled]) * scaling.scale  # (S, C), raw
         self.last_timestamps_ = [idx[-1] for idx in series.index]
-        self.history_ = [member.watched.history for member in members]
+        self.history_ = [member.history for member in members]
         return self
 
-    def pick_backbone(self, plan: "MemberPlan", data) -> tuple[str, dict]:
-        """With backbone 'auto', the first member of each backbone trains and the best validation loss wins."""
-        candidates = BACKBONE_NAMES if self.backbone == "auto" else (self.backbone,)
-        trials = {name: plan.watch(name, data, 0, data.lookback) for name in candidates}
-        return min(candidates, key=lambda name: trials[name].watched.best_val_loss), trials
+    def expected_steps(self, series) -> int:
+        """The progress bar's total: the most watched steps of every network the fit trains."""
+        from tsgate.train import step_budget
+        from tsgate.windows import validation_length
+
+        runs = self.ensemble + (len(BACKBONE_NAMES) - 1 if self.backbone == "auto" else 0)
+        lookback = 1 if self.lookback == "auto" else self.lookback
+        windows = sum(max(n - validation_length(n, self.horizon, self.val_fraction) - lookback - self.horizon + 1, 1)
+                      for n in series.lengths)
+        return runs * step_budget(self.check_options(), windows)
 
     def summary_metrics(self, members, trials, device, val_mae: float, seconds: float) -> dict:
         from tsgate.kernels import fast_path_name
         from tsgate.models import parameter_count
 
-        steps = sum(m.watched.steps_run + m.refit_steps for m in members)
-        steps += sum(t.watched.steps_run for name, t in trials.items() if name != self.backbone_)
+        steps = sum(m.steps_run + m.refit_steps for m in members)
+        steps += sum(t.steps_run for name, t in trials.items() if name != self.backbone_)
+        networks = self.members_
         return {
             "backbone": self.backbone_,
             "device": device.type,
-            "kernel": fast_path_name(members[0].network.rnn),
-            "parameters": parameter_count(members[0].network),  # the first network; others differ by their highway
-            "parameters_total": sum(parameter_count(m.network) for m in members),
+            "kernel": fast_path_name(networks[0].rnn) if device.type == "cpu" else "stock",
+            "parameters": parameter_count(networks[0]),  # the first network; others differ by their highway
+            "parameters_total": sum(parameter_count(network) for network in networks),
             "members": len(members),
-            "lookbacks": [m.network.config.lookback for m in members],
-            "anchor_season": members[0].network.config.anchor_season,
+            "lookbacks": [m.model.lookback for m in members],
+            "anchor_season": members[0].model.anchor_season,
             "calendar": list(self.cycles_),
-            "backbone_val_loss": {name: t.watched.best_val_loss for name, t in trials.items()},
+            "backbone_val_loss": {name: t.best_val_loss for name, t in trials.items()},
             "steps_run": steps,
-            "best_steps": [m.watched.best_step for m in members],
-            "best_val_loss": float(np.mean([m.watched.best_val_loss for m in members])),
+            "best_steps": [m.best_step for m in members],
+            "best_val_loss": float(np.mean([m.best_val_loss for m in members])),
             "val_mae": val_mae,
             "calibration_windows": len(self.calibration_.scores),
             "interval_span": self.calibration_.span,
@@ -448,67 +487,17 @@ def check_forecast_finite(values: np.ndarray, bounds: dict, ids: list) -> None:
                             "what the model was trained on; check the data or retrain on it")
 
 
-@dataclass
-class Member:
-    """One network of the ensemble, between its watched run and its refit."""
-
-    network: object  # RecurrentForecaster
-    initial_state: dict  # the weights it started from, for the refit
-    data: object  # its WindowSet
-    seed: int
-    config: TrainConfig
-    watched: object  # train.WatchedRun
-    refit_steps: int = 0
-
-
-class MemberPlan:
-    """Trains members one after the other and reports their steps as one progress count."""
-
-    def __init__(self, forecaster: Forecaster, n_targets: int, anchor_season: int, n_calendar: int, device,
-                 on_progress, runs: int):
-        self.forecaster, self.n_targets, self.anchor_season, self.n_calendar = forecaster, n_targets, anchor_season, n_calendar
-        self.device, self.on_progress, self.runs, self.done = device, on_progress, runs, 0
-
-    def watch(self, backbone: str, data, k: int, lookback: int) -> Member:
-        """Build member `k` (seed + k) and train it with early stopping; its best weights stay loaded."""
-        import copy
-
-        from tsgate import train as training
-        from tsgate.models import RecurrentForecaster
-
-        seed = self.forecaster.seed + k
-        config = self.forecaster.train_config(seed)
-        training.seed_everything(seed)
-        network = RecurrentForecaster(self.forecaster.model_config(backbone, self.n_targets, lookback,
-                                                                   self.anchor_season, self.n_calendar))
-        initial = copy.deepcopy(network.state_dict())  # made on CPU first: the same weights on every device
-        budget = training.step_budget(config, len(data.train_starts))
-        offset = self.done * budget
-        report = self.on_progress and (lambda step, steps, train, val: self.on_progress(
-            offset + step, self.runs * budget, train, val))
-        watched = training.watch(network, data, config, self.device, report)
-        self.done += 1
-        return Member(network, initial, data, seed, config, watched)
-
-    def finish(self, member: Member) -> None:
-        """Refit the member on every window for its best step count (when refit is on)."""
-        from tsgate import train as training
-
-        member.refit_steps = training.refit(member.network, member.initial_state, member.data, member.config,
-                                            self.device, member.watched.best_step)
-
-
-def ensemble_validation_errors(members: list[Member], data) -> np.ndarray:
+def ensemble_validation_errors(members, data) -> np.ndarray:
     """Errors (N, H, C), in scaled units, of the members' median forecast over the validation windows
-    (before any refit, so on windows no member trained on).
+    (made before any refit, so on windows no member trained on).
 
     Members with other lookbacks have other windows, but their validation targets are the same
     points in the same order (windows.build_windows), so their forecasts line up.
     """
-    from tsgate.train import validation_forecasts
+    from tsgate.windows import split_batch
 
-    forecasts, truth = zip(*(validation_forecasts(m.network, m.data) for m in members))  # K x ((N, H, C), (N, H, C))
-    return np.median(np.stack(forecasts), axis=0) - truth[0]
+    _, truth = split_batch(data.windows, data.val_starts, data.lookback, data.n_targets)  # (N, H, C)
+    return np.median(np.stack([m.val_forecasts for m in members]), axis=0) - truth.numpy()
 
 
 def calibrate_intervals(errors: np.ndarray, data, scaled: list[np.ndarray], span: int):

@@ -44,6 +44,10 @@ _CELLS = {"RNN_TANH": "rnn", "GRU": "gru", "LSTM": "lstm"}
 # in every case). At hidden 64, lookback 48, batch 128, windows/s stock -> cpp:
 # RNN 20k -> 44k, GRU 7.4k -> 16k, LSTM (stock is oneDNN's) 10.0k -> 12.1k.
 _DEFAULT = {"rnn": "cpp", "gru": "cpp", "lstm": "cpp"}
+# Forward passes without gradients (validation, forecasts) take the fast path only where it
+# measured faster than stock: 6,000 windows in chunks of 256 took RNN 0.06 s (stock 0.07),
+# GRU 0.12 s (stock 0.22); LSTM 0.16 s, slower than oneDNN's stock inference (0.14).
+_FAST_INFERENCE = {"rnn", "gru"}
 # When the C++ build fails: the plain-torch loops only where they beat stock
 # (RNN 25k; GRU 6.8k and LSTM 6.0k are slower than stock).
 _DEFAULT_WITHOUT_CPP = {"rnn": "python", "gru": "stock", "lstm": "stock"}
@@ -63,7 +67,7 @@ def recurrent_last_state(rnn: torch.nn.RNNBase, x: torch.Tensor) -> torch.Tensor
 
 def fast_path_name(rnn) -> str:
     """The path recurrent_last_state takes to train this module on its device:
-    "tsgate-cpp", "tsgate-python" or "stock" (inference always runs stock).
+    "tsgate-cpp", "tsgate-python" or "stock" (passes without gradients take it for RNN and GRU only).
     May build the C++ extension, as the first training step would."""
     return _NAMES[_module_path(rnn)]
 
@@ -118,7 +122,7 @@ def _path_for_call(rnn, x) -> str:
         x.requires_grad or any(p.requires_grad for p in params)
     )
     fits = (
-        needs_grad
+        (needs_grad or _CELLS.get(rnn.mode) in _FAST_INFERENCE)
         and x.dim() == 3
         and x.device.type == "cpu"
         and bool(params)
@@ -128,7 +132,6 @@ def _path_for_call(rnn, x) -> str:
         and x.shape[2] == rnn.input_size
         and not torch.is_autocast_enabled("cpu")
     )
-    # Inference stays stock: without backward there is little to gain.
     return _module_path(rnn) if fits else "stock"
 
 
@@ -357,8 +360,9 @@ class _Layer(torch.autograd.Function):
         d2 = d.view(L * B, -1)  # (L*B, G*H)
         dw_hh = None
         if ctx.needs_input_grad[2]:
-            # Step 0 sees h0 = 0: it adds nothing to the recurrent weight grad.
-            dw_hh = d2[B:].t() @ hs[1:L].reshape(-1, H)  # (G*H, H)
+            # Step 0 sees h0 = 0: it adds nothing to the recurrent weight grad. Written as the
+            # transpose of (H, L*B) @ (L*B, G*H): the same numbers, 10-20% faster in MKL here.
+            dw_hh = (hs[1:L].reshape(-1, H).t() @ d2[B:]).t()  # (G*H, H)
         dx, dw_ih, db_ih = _input_side_grads(ctx, d2, dn, db_hh, db_n, x2, w_ih, L, B, H)
         if not ctx.has_bias:
             db_ih = db_hh = None
@@ -395,17 +399,16 @@ def _input_side_grads(ctx, d2, dn, db_hh, db_n, x2, w_ih, L, B, H):
     if dn is None:
         if need_x:
             dx = (d2 @ w_ih).view(L, B, I)
-        if need_w:
-            dw_ih = d2.t() @ x2
+        if need_w:  # the transposed product: the same numbers, 2-2.5x faster for a few inputs
+            dw_ih = (x2.t() @ d2).t()
         return dx, dw_ih, db_hh
     dn2 = dn.view(L * B, H)
     if need_x:
         dx = d2[:, : 2 * H] @ w_ih[: 2 * H]  # (L*B, I)
         dx = dx.addmm_(dn2, w_ih[2 * H :]).view(L, B, I)
     if need_w:
-        dw_ih = w_ih.new_empty(3 * H, I)
-        torch.mm(d2[:, : 2 * H].t(), x2, out=dw_ih[: 2 * H])
-        torch.mm(dn2.t(), x2, out=dw_ih[2 * H :])
+        x2t = x2.t()
+        dw_ih = torch.cat([x2t @ d2[:, : 2 * H], x2t @ dn2], dim=1).t()  # (3H, I)
     return dx, dw_ih, torch.cat([db_hh[: 2 * H], db_n])
 
 

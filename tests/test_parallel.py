@@ -1,0 +1,152 @@
+"""--jobs: worker processes give the same results as one process, and stop cleanly (synthetic data only)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import FAST, synthetic_sine
+from tsgate import parallel
+from tsgate.cli import app
+from tsgate.config import ModelConfig, TrainConfig
+from tsgate.ensemble import MemberTask, train_member
+from tsgate.errors import OptionError, TrainingError
+from tsgate.train import configure_torch
+from tsgate.windows import build_windows
+
+runner = CliRunner()
+TIMING_KEYS = ("seconds", "_ms")
+
+
+def member_tasks(lr=3e-3, n=3):
+    values = synthetic_sine(n=200)["load"].to_numpy()[:, None]
+    data = build_windows([(values - values.mean()) / values.std()], [160], 12, 4)
+    model = ModelConfig("gru", 1, 12, 4, 8)
+    return [MemberTask(model, TrainConfig(steps=30, lr=lr, seed=seed), data, "cpu") for seed in range(n)]
+
+
+def test_members_trained_on_workers_equal_those_trained_here():
+    configure_torch(1)  # what Forecaster.fit sets here, and each worker sets there
+    progress = []
+    here = parallel.run_tasks(train_member, member_tasks(), 1)
+    there = parallel.run_tasks(train_member, member_tasks(), 2, lambda index, step, *rest: progress.append((index, step)))
+    assert {index for index, _ in progress} == {0, 1, 2}  # every worker's progress reached this process
+    assert [m.seed for m in there] == [0, 1, 2]  # results come back in task order
+    for a, b in zip(here, there):
+        assert a.history == b.history and a.best_step == b.best_step
+        assert all(torch.equal(a.state[name], b.state[name]) for name in a.state)
+    assert not torch.equal(here[0].state["rnn.weight_hh_l0"], here[1].state["rnn.weight_hh_l0"])  # seeds differ
+
+
+def test_a_failing_task_fails_the_run_with_its_own_error():
+    with pytest.raises(TrainingError, match="training diverged"):
+        parallel.run_tasks(train_member, member_tasks(lr=1e30), 2)
+
+
+def test_jobs_default_to_the_usable_cores(monkeypatch):
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 5)
+    assert parallel.check_jobs(None) == 5
+    assert parallel.check_jobs(3) == 3
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(OptionError, match="--jobs must be at least 1"):
+            parallel.check_jobs(bad)
+
+
+def test_bad_jobs_exit_2_before_reading_data(tmp_path):
+    result = runner.invoke(app, ["train", str(tmp_path / "missing.csv"), "--jobs", "0"])
+    assert result.exit_code == 2
+    assert "--jobs must be at least 1" in result.output and "missing.csv" not in result.output
+
+
+def without_timings(rows):
+    return [{k: v for k, v in row.items() if not any(key in k for key in TIMING_KEYS)} for row in rows]
+
+
+def test_compare_rows_do_not_depend_on_jobs(sine_csv):
+    outputs = []
+    for jobs in ("1", "2"):
+        result = runner.invoke(app, ["compare", str(sine_csv), *FAST, "--seeds", "2", "--level", "80",
+                                     "--format", "json", "--jobs", jobs])
+        assert result.exit_code == 0, result.output
+        outputs.append(json.loads(result.stdout)["rows"])
+    assert without_timings(outputs[0]) == without_timings(outputs[1])
+    trained = [row for row in outputs[1] if row["model"] in ("rnn", "gru", "lstm")]
+    assert all(row["train_seconds"] > 0 for row in trained)  # each row keeps the time of its own fits
+
+
+@pytest.mark.parametrize("model", ["gru", "auto"])
+def test_train_writes_the_same_model_file_with_any_jobs(sine_csv, tmp_path, model):
+    files = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"{model}-{jobs}.tsgate"
+        result = runner.invoke(app, ["train", str(sine_csv), *FAST, "--model", model, "--jobs", jobs, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        files.append(out.read_bytes())
+    assert files[0] == files[1]
+
+
+# ---- interrupting a run on workers --------------------------------------------------------------------
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, frontier = set(), [pid]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            found.add(child)
+            frontier.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds worker processes through /proc")
+@pytest.mark.parametrize("sent, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGKILL, -9)])
+def test_an_interrupted_compare_leaves_no_workers_and_no_files(tmp_path, sent, code):
+    data = tmp_path / "long.csv"
+    synthetic_sine(n=3000).to_csv(data, index=False)
+    saved, output = tmp_path / "models", tmp_path / "rows.csv"
+    command = [sys.executable, "-m", "tsgate", "compare", str(data), "--lookback", "48", "--horizon", "12",
+               "--steps", "100000", "--patience", "100000", "--jobs", "2", "--save-dir", str(saved), "-o", str(output)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a terminal
+    workers: set[int] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(workers) < 3:  # the fork server and two workers
+        time.sleep(0.2)
+        workers = descendants(process.pid)
+    assert len(workers) >= 3, "the workers never started"
+    time.sleep(1.0)  # let them train
+    process.send_signal(sent)
+    assert process.wait(timeout=30) == code
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not [pid for pid in workers if alive(pid)], "worker processes outlived the command"
+    stdout, stderr = process.communicate(timeout=5)  # the workers held the same pipes
+    if sent != signal.SIGKILL:  # killed outright, the command says nothing; its workers still stop
+        assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr and stdout == "", stderr
+    assert not output.exists() and not (saved.exists() and any(saved.iterdir()))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.csv"] + (["models"] if saved.exists() else [])
