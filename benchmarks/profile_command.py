@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("command", nargs=argparse.REMAINDER, help="tsgate arguments, after --")
     args = parser.parse_args()
     command = [a for a in args.command if a != "--"] if args.command[:1] == ["--"] else args.command
+    command = [str(Path(a).resolve()) if Path(a).exists() else a for a in command]  # the runs start elsewhere
     result = profile(args.python, command)
     print_breakdown(result)
     if args.out:
@@ -59,11 +60,13 @@ def main() -> None:
 
 
 ENVIRONMENT = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+# Outside any checkout: `python -m tsgate` started in one would import that checkout's tsgate.
+NEUTRAL = tempfile.gettempdir()
 
 
 def profile(python: str, command: list[str]) -> dict:
     started = time.perf_counter()
-    subprocess.run([python, "-m", "tsgate", *command], env=ENVIRONMENT, check=True,
+    subprocess.run([python, "-m", "tsgate", *command], env=ENVIRONMENT, cwd=NEUTRAL, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - started
     imports = import_times(python, command)
@@ -75,7 +78,7 @@ def profile(python: str, command: list[str]) -> dict:
 
 def import_times(python: str, command: list[str]) -> dict:
     """Cumulative seconds of the IMPORTS groups, and of all top-level imports ("all")."""
-    done = subprocess.run([python, "-X", "importtime", "-m", "tsgate", *command], env=ENVIRONMENT,
+    done = subprocess.run([python, "-X", "importtime", "-m", "tsgate", *command], env=ENVIRONMENT, cwd=NEUTRAL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
     cumulative, everything = {}, 0.0
     for line in done.stderr.splitlines():  # "import time:  self | cumulative | <indent>name"
@@ -95,7 +98,7 @@ def phase_times(python: str, command: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         stats_file = Path(folder) / "run.prof"
         subprocess.run([python, "-m", "cProfile", "-o", str(stats_file), "-m", "tsgate", *command],
-                       env=ENVIRONMENT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       env=ENVIRONMENT, cwd=NEUTRAL, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         stats = pstats.Stats(str(stats_file)).stats  # {(file, line, function): (cc, nc, tt, ct, callers)}
     times = {}
     for name, *patterns in PHASES:

@@ -308,11 +308,13 @@ def train(
 ):
     """Train one backbone on a CSV and write a model file."""
     from tsgate.io import check_writable
+    from tsgate.parallel import start_early
 
     output = output or default_model_path(data, model.value)
     check_writable(output)
     forecaster = make_forecaster(backbone=model, **forecaster_options(locals()))
     workers = forecaster.workers(jobs)
+    start_early(workers if ensemble > 1 or model == Backbone.auto else 1)  # one network trains here
     series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
     console = people_console()
     show_notes(console, series.notes, quiet)
@@ -460,6 +462,11 @@ Examples:
 
   tsgate compare sample_data/air_passengers.csv --horizon 12 --level 95   # adds coverage, width and MSIS
 
+  tsgate compare readings.csv --seeds 3 --jobs 4   # 27 networks on 4 worker processes
+
+The networks train on --jobs worker processes (default: one per core); the rows are the same
+for any --jobs apart from the timing columns.
+
 With --level, every row adds the coverage of its intervals on the test points, their mean width
 and MSIS (M4's mean scaled interval score), both in units of MASE's scale. naive and seasonal naive
 take their intervals from their own errors over the training data, ridge and the networks from
@@ -511,10 +518,12 @@ def compare(
     """Train several backbones on the same split and compare error, time and size with baselines."""
     from tsgate.compare import CompareOptions, run_comparison
     from tsgate.intervals import check_levels
+    from tsgate.parallel import start_early
 
     check_output_targets(output, save_dir)
     template = make_forecaster(backbone="gru", **forecaster_options(locals()))  # compare sets each backbone
     workers = template.workers(jobs)
+    start_early(workers)
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season,
                              check_levels(level))
     series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)

@@ -75,7 +75,7 @@ def train_member(task: MemberTask, report: Callable | None = None) -> TrainedMem
         return TrainedMember(task.model, task.train.seed, cpu_state(network), [], 0, 0, float("nan"), None, steps,
                              time.perf_counter() - started)
     watched = training.watch(network, task.data, task.train, device, report)
-    forecasts, _ = training.validation_forecasts(network, task.data)
+    forecasts = training.validation_forecasts(network, task.data)
     refit_steps = training.refit(network, initial, task.data, task.train, device, watched.best_step) if task.refit else 0
     return TrainedMember(task.model, task.train.seed, cpu_state(network), watched.history, watched.steps_run,
                          watched.best_step, watched.best_val_loss, forecasts, refit_steps, time.perf_counter() - started)

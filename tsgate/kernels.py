@@ -48,6 +48,9 @@ _DEFAULT = {"rnn": "cpp", "gru": "cpp", "lstm": "cpp"}
 # measured faster than stock: 6,000 windows in chunks of 256 took RNN 0.06 s (stock 0.07),
 # GRU 0.12 s (stock 0.22); LSTM 0.16 s, slower than oneDNN's stock inference (0.14).
 _FAST_INFERENCE = {"rnn", "gru"}
+# ... and only for batches of at least this many windows: a forecast of a few series gains
+# nothing worth loading the C++ extension for (0.14 s in a fresh `tsgate forecast` process).
+FAST_INFERENCE_BATCH = 64
 # When the C++ build fails: the plain-torch loops only where they beat stock
 # (RNN 25k; GRU 6.8k and LSTM 6.0k are slower than stock).
 _DEFAULT_WITHOUT_CPP = {"rnn": "python", "gru": "stock", "lstm": "stock"}
@@ -122,7 +125,7 @@ def _path_for_call(rnn, x) -> str:
         x.requires_grad or any(p.requires_grad for p in params)
     )
     fits = (
-        (needs_grad or _CELLS.get(rnn.mode) in _FAST_INFERENCE)
+        (needs_grad or (_CELLS.get(rnn.mode) in _FAST_INFERENCE and x.shape[0] >= FAST_INFERENCE_BATCH))
         and x.dim() == 3
         and x.device.type == "cpu"
         and bool(params)

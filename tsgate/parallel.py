@@ -92,6 +92,15 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
         process.terminate()
 
 
+def start_early(jobs: int) -> None:
+    """Start the fork server now (when there will be workers), so that its imports run on another
+    core while this process reads the data, not after."""
+    if jobs > 1 and worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def worker_context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:

@@ -202,16 +202,16 @@ def evaluate_loss(model, windows, starts, data: WindowSet, kind: str) -> float:
 
 
 @torch.inference_mode()
-def validation_forecasts(model, data: WindowSet) -> tuple[np.ndarray, np.ndarray]:
-    """(forecasts, truths), each (N, H, C) in scaled units, over the validation windows."""
+def validation_forecasts(model, data: WindowSet) -> np.ndarray:
+    """Forecasts (N, H, C) in scaled units over the validation windows, made on the model's device."""
     model.eval()
-    forecasts, truths = [], []
+    device = next(model.parameters()).device
+    forecasts = []
     starts = data.val_starts
     for first in range(0, len(starts), EVAL_CHUNK):
-        x, y = split_batch(data.windows, starts[first:first + EVAL_CHUNK], data.lookback, data.n_targets)
-        forecasts.append(model(x).cpu().numpy())
-        truths.append(y.numpy())
-    return np.concatenate(forecasts), np.concatenate(truths)
+        x, _ = split_batch(data.windows, starts[first:first + EVAL_CHUNK], data.lookback, data.n_targets)
+        forecasts.append(model(x.to(device, dtype=window_dtype(device))).cpu().numpy())
+    return np.concatenate(forecasts)
 
 
 @torch.inference_mode()
