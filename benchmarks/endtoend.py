@@ -50,6 +50,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from accuracy import fmt, print_table  # the same plain-text tables (benchmarks/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "endtoend.json"
 LEAN = ROOT / "benchmarks" / "lean_train.py"
@@ -219,23 +221,6 @@ def machine() -> dict:
     _, done = run([sys.executable, "-c", "import torch; print(torch.__version__)"])
     return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
             "torch": check(done).stdout.strip()}
-
-
-def fmt(value, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
-def print_table(header: list[str], lines: list[list]) -> None:
-    cells = [header] + [[fmt(value) for value in line] for line in lines]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    for index, row in enumerate(cells):
-        print("  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in enumerate(zip(row, widths))))
-        if index == 0:
-            print("  ".join("-" * width for width in widths))
 
 
 def train_lines(train: dict) -> list[list]:

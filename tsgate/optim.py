@@ -43,9 +43,8 @@ class ClippedAdam:
     def step(self, lr: float) -> None:
         """One update with learning rate `lr`, from the gradients backward() left on the parameters."""
         grad = self.gather_grad()
-        clip = self.max_norm / (float(torch.linalg.vector_norm(grad)) + 1e-6)  # as clip_grad_norm_
-        if clip < 1.0:
-            grad.mul_(clip)
+        # As clip_grad_norm_: a factor of at most 1, kept a tensor so a GPU need not wait for it.
+        grad.mul_((self.max_norm / (torch.linalg.vector_norm(grad) + 1e-6)).clamp_(max=1.0))
         beta1, beta2 = self.betas
         self.steps += 1
         self.exp_avg.lerp_(grad, 1 - beta1)

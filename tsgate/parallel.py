@@ -80,6 +80,7 @@ def run_tasks(function: Callable, tasks: Sequence, jobs: int, on_progress: Calla
         if not finished:  # an error or Ctrl-C: stop the workers now rather than after their tasks
             stop_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+        messages.close()
 
 
 def stop_workers(pool: ProcessPoolExecutor) -> None:
