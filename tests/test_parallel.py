@@ -150,3 +150,13 @@ def test_an_interrupted_compare_leaves_no_workers_and_no_files(tmp_path, sent, c
         assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr and stdout == "", stderr
     assert not output.exists() and not (saved.exists() and any(saved.iterdir()))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.csv"] + (["models"] if saved.exists() else [])
+
+
+def die(task, report):
+    """A task whose worker process dies outright, as under the kernel's OOM killer."""
+    os._exit(1)
+
+
+def test_a_worker_that_dies_is_a_one_line_error_not_a_hang():
+    with pytest.raises(TrainingError, match="a worker process died"):
+        parallel.run_tasks(die, [1, 2], 2)
