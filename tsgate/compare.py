@@ -287,7 +287,7 @@ def ridge_calibration(scaled: list[np.ndarray], windows, lookback: int, horizon:
 class PlannedFit:
     """One backbone with one seed on one fold: trained by run_fits, then scored on the fold's test points."""
 
-    forecaster: object  # an unfitted Forecaster
+    forecaster: object  # a Forecaster, fitted by run_fits
     train_set: object  # SeriesSet up to the fold's origin
     truth: np.ndarray  # (S, H, C) the fold's test points
     scoring: Scoring
