@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from accuracy import fmt, print_table  # the same plain-text tables (benchmarks/ is on sys.path)
+from accuracy import fmt, print_table, write_json_atomically  # shared helpers (benchmarks/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "endtoend.json"
@@ -268,21 +268,6 @@ def rounded(value, digits: int = 4):
     return round(value, digits) if isinstance(value, float) else value
 
 
-def write_json_atomically(document: dict, path: Path) -> None:
-    document = rounded(document)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                         delete=False, encoding="utf-8")
-    try:
-        with handle:
-            json.dump(document, handle, indent=2)
-            handle.write("\n")
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-
-
 # ---- main ----------------------------------------------------------------------------------------------
 
 def parse_args(argv=None):
@@ -322,7 +307,7 @@ def main(argv=None) -> int:
         print(f"\nend-to-end benchmark failed: {error}", file=sys.stderr)
         return 1
     print_report(document)
-    write_json_atomically(document, Path(options.out))
+    write_json_atomically(rounded(document), Path(options.out))
     print(f"\nWrote {options.out}")
     return 0
 
