@@ -223,10 +223,10 @@ n = 1_000_000
 rng = np.random.default_rng(0)
 values = (np.sin(np.arange(n) / 60) + 0.1 * rng.standard_normal(n))[:, None]  # (T, 1) float64
 index = pd.date_range("2000-01-01", periods=n, freq="min")
-series = SeriesSet(ids=[""], values=[values], index=[index], targets=["y"], freq="min", time_col="timestamp")
+series = SeriesSet.from_arrays([""], [values], [index], targets=["y"], freq="min", time_col="timestamp")
 model = Forecaster(backbone="rnn", lookback=48, horizon=12, hidden=16, epochs=1, batch_size=1024, ensemble=1, calendar=False)
 # Warm up on a small series first, so one-time costs (libraries, the kernel) don't count as data memory.
-small = SeriesSet(ids=[""], values=[values[:2000]], index=[index[:2000]], targets=["y"], freq="min", time_col="timestamp")
+small = SeriesSet.from_arrays([""], [values[:2000]], [index[:2000]], targets=["y"], freq="min", time_col="timestamp")
 model.fit(small)
 with open("/proc/self/clear_refs", "w") as handle:
     handle.write("5")  # reset the peak (VmHWM) to the current resident size

@@ -35,16 +35,31 @@ class DataOptions:
 
 @dataclass
 class SeriesSet:
-    """One or more aligned series with shared columns and frequency."""
+    """One or more series with shared columns and frequency, stored end to end in one array.
+
+    Series `s` is `flat[offsets[s]:offsets[s + 1]]`, regular at `freq` from `first[s]`: a panel
+    of ten thousand series is three arrays, not ten thousand objects, and everything that
+    scales, windows or forecasts it works on `flat` at once.
+    """
 
     ids: list[str]
-    values: list[np.ndarray]  # one (T_i, C) float64 array per series
-    index: list[pd.DatetimeIndex]  # one per series, regular at `freq`
+    flat: np.ndarray  # (T_total, C) float64, the series one after another
+    offsets: np.ndarray  # (S + 1,) int64: where each series starts in `flat`, then the total
+    first: pd.DatetimeIndex  # (S,) each series' first timestamp
     targets: list[str]
     freq: str
     time_col: str
     id_col: str | None = None
     notes: list[str] = field(default_factory=list)  # things people should know (e.g. converted to UTC)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (id, why) of series left out of a panel
+
+    @classmethod
+    def from_arrays(cls, ids: list[str], values: list[np.ndarray], index: list[pd.DatetimeIndex], **fields) -> "SeriesSet":
+        """A set from one (T_i, C) array and one regular DatetimeIndex per series."""
+        lengths = np.array([len(v) for v in values], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        flat = np.concatenate(values).astype(np.float64, copy=False) if values else np.zeros((0, len(fields["targets"])))
+        return cls(ids=list(ids), flat=flat, offsets=offsets, first=pd.DatetimeIndex([i[0] for i in index]), **fields)
 
     @property
     def labels(self) -> list[str]:
@@ -53,15 +68,66 @@ class SeriesSet:
 
     @property
     def lengths(self) -> list[int]:
-        return [len(v) for v in self.values]
+        return np.diff(self.offsets).tolist()
+
+    @property
+    def length_array(self) -> np.ndarray:
+        """(S,) the series' lengths, for vectorised work."""
+        return np.diff(self.offsets)
+
+    @property
+    def values(self) -> list[np.ndarray]:
+        """One (T_i, C) view per series."""
+        return np.split(self.flat, self.offsets[1:-1])
+
+    @property
+    def last(self) -> pd.DatetimeIndex:
+        """(S,) each series' last timestamp."""
+        return shift_stamps(self.first, self.length_array - 1, self.freq)
+
+    @property
+    def index(self) -> list[pd.DatetimeIndex]:
+        """One DatetimeIndex per series (built on demand: a loop over series, for small sets)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return [pd.date_range(start, periods=int(n), freq=self.freq) for start, n in zip(self.first, self.lengths)]
+
+    def series_of_rows(self) -> np.ndarray:
+        """(T_total,) the series number of each row of `flat`."""
+        return np.repeat(np.arange(len(self.ids)), self.length_array)
 
     def last_points(self, n: int) -> np.ndarray:
         """The last `n` values of every series, (S, n, C); each series must have at least `n`."""
-        return np.stack([v[len(v) - n:] for v in self.values])
+        return self.flat[self.offsets[1:, None] - n + np.arange(n)]
 
     def drop_last(self, n: int) -> "SeriesSet":
         """The same series without their last `n` points (a forecast origin `n` steps back)."""
-        return replace(self, values=[v[: len(v) - n] for v in self.values], index=[i[: len(i) - n] for i in self.index])
+        keep = np.ones(len(self.flat), dtype=bool)
+        keep[(self.offsets[1:, None] - n + np.arange(n)).ravel()] = False
+        return replace(self, flat=self.flat[keep], offsets=self.offsets - n * np.arange(len(self.offsets)))
+
+    def subset(self, numbers) -> "SeriesSet":
+        """Only the series at positions `numbers` (in that order)."""
+        numbers = np.asarray(numbers, dtype=np.int64)
+        lengths = self.length_array[numbers]
+        rows = np.repeat(self.offsets[numbers] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
+        return replace(self, ids=[self.ids[k] for k in numbers], flat=self.flat[rows],
+                       offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), first=self.first[numbers])
+
+
+def shift_stamps(stamps: pd.DatetimeIndex, steps: np.ndarray, freq: str) -> pd.DatetimeIndex:
+    """Each stamp moved `steps[i]` steps of `freq` forward, without a loop for fixed-length steps."""
+    from pandas.tseries.frequencies import to_offset
+
+    offset = to_offset(freq)
+    steps = np.asarray(steps, dtype=np.int64)
+    if isinstance(offset, pd.offsets.Tick) or (isinstance(offset, pd.offsets.Day) and stamps.tz is None):
+        return stamps + pd.to_timedelta(steps * pd.Timedelta(offset).value, unit="ns")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if len(set(steps.tolist())) == 1:
+            return stamps + int(steps[0]) * offset if len(steps) else stamps
+        return pd.DatetimeIndex([stamp + int(k) * offset for stamp, k in zip(stamps, steps)])
 
 
 def series_label(key: str) -> str:
@@ -95,10 +161,10 @@ def load_series(frame: pd.DataFrame, options: DataOptions) -> SeriesSet:
     groups = [(str(key), part) for key, part in frame.groupby(id_col, sort=True)] if id_col else [("", frame)]
     series = [prepare_one(key, part, time_col, targets, options) for key, part in groups]
     freq = common_freq([s[2] for s in series], options.freq)
-    return SeriesSet(
-        ids=[s[0] for s in series],
-        values=[s[1] for s in series],
-        index=[s[2] for s in series],
+    return SeriesSet.from_arrays(
+        [s[0] for s in series],
+        [s[1] for s in series],
+        [s[2] for s in series],
         targets=targets,
         freq=freq,
         time_col=time_col,
