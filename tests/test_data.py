@@ -356,12 +356,19 @@ def test_unknown_id_col(load):
         load(days([1, 2, 3]), id_col="shop")
 
 
-def test_id_with_a_single_point_is_refused(load):
+def test_id_with_a_single_point_is_refused_when_strict(load):
     rows = [f"a,2024-01-0{d},{d}" for d in range(1, 5)] + ["b,2024-01-01,9"]
     with pytest.raises(DataError) as caught:
-        load(csv("id,date,value", rows), id_col="id")
+        load(csv("id,date,value", rows), id_col="id", strict=True)
     message = one_line(caught)
     assert "series 'b'" in message and "1 point" in message
+
+
+def test_id_with_a_single_point_is_left_out_of_a_panel(load):
+    rows = [f"a,2024-01-0{d},{d}" for d in range(1, 5)] + ["b,2024-01-01,9"]
+    series = load(csv("id,date,value", rows), id_col="id")
+    assert series.ids == ["a"] and series.lengths == [4]
+    assert series.skipped == [("b", "has only 1 point(s): too short to infer a frequency or to forecast")]
 
 
 def test_missing_id_is_refused_not_dropped(load):
@@ -373,16 +380,21 @@ def test_missing_id_is_refused_not_dropped(load):
 def test_different_frequencies_across_ids(load):
     rows = [f"a,2024-01-0{d},{d}" for d in range(1, 5)] + [f"b,2024-01-0{d},{d}" for d in (1, 3, 5, 7)]
     with pytest.raises(DataError) as caught:
-        load(csv("id,date,value", rows), id_col="id")
-    assert "different frequencies" in one_line(caught) and "--freq" in str(caught.value)
+        load(csv("id,date,value", rows), id_col="id", strict=True)
+    assert "different frequencies (2D, D)" in one_line(caught) and "--freq" in str(caught.value)
+    series = load(csv("id,date,value", rows), id_col="id")
+    assert series.ids == ["a"] and series.freq == "D"
+    assert series.skipped == [("b", "has the frequency 2D, not the others' D: pass --freq to use one")]
 
 
 def test_missing_value_in_one_id_names_the_series(load):
     rows = [f"a,2024-01-0{d},{d}" for d in range(1, 5)] + ["b,2024-01-01,1", "b,2024-01-02,", "b,2024-01-03,3"]
     with pytest.raises(DataError) as caught:
-        load(csv("id,date,value", rows), id_col="id")
+        load(csv("id,date,value", rows), id_col="id", strict=True)
     message = one_line(caught)
     assert "series 'b'" in message and "data row 6" in message
+    [(key, reason)] = load(csv("id,date,value", rows), id_col="id").skipped
+    assert key == "b" and reason.startswith("has 1 missing value(s) (first at data row 6, 2024-01-02") and "--fill" in reason
 
 
 # ---- SeriesSet ---------------------------------------------------------------------------------------

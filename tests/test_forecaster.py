@@ -132,7 +132,7 @@ def test_early_stopping_keeps_the_best_validation_check_and_refits_for_its_steps
 
     from tsgate import train as training
     from tsgate.models import RecurrentForecaster
-    from tsgate.windows import build_windows, validation_length
+    from tsgate.windows import validation_length, windows_of
 
     series = sine_series()
     # anchor "last": the untrained network (the last value repeated) is soon beaten, so a trained check wins.
@@ -142,8 +142,8 @@ def test_early_stopping_keeps_the_best_validation_check_and_refits_for_its_steps
     checks = watched.history_[0]
     n = len(series.values[0])
     train_length = n - validation_length(n, 6, 0.2)
-    data = build_windows([watched.scaling_.transform(0, series.values[0])], [train_length], 24, 6)
-    every, budget = training.check_every(len(data.train_starts), 32), 30 * -(-len(data.train_starts) // 32)
+    data = windows_of([watched.scaling_.transform(0, series.values[0])], [train_length], 24, 6, dtype=torch.float32)
+    every, budget = training.check_every(len(data.train), 32), 30 * -(-len(data.train) // 32)
     assert checks[0]["step"] == 0 and checks[0]["train_loss"] is None  # the untrained network is a candidate
     assert [c["step"] for c in checks] == [every * k for k in range(len(checks))]
     assert all(c["train_loss"] > 0 for c in checks[1:])
@@ -153,7 +153,7 @@ def test_early_stopping_keeps_the_best_validation_check_and_refits_for_its_steps
     assert watched.metrics_["best_steps"] == [best["step"]]
     assert watched.metrics_["steps_run"] == checks[-1]["step"]  # no refit
     # The weights kept are the best check's, not the last step's.
-    kept = training.evaluate_loss(watched.members_[0], data.windows, data.val_starts, data, "mae")
+    kept = training.evaluate_loss(watched.members_[0], data, data.val_starts, "mae")
     assert kept == pytest.approx(best["val_loss"], rel=1e-9)
     assert checks[-1]["val_loss"] > best["val_loss"] * 1.01
 

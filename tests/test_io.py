@@ -5,6 +5,7 @@ import os
 import stat
 import sys
 
+import pandas as pd
 import pytest
 
 from tsgate.errors import DataError, OutputError
@@ -150,6 +151,82 @@ def test_crlf_line_endings(tmp_path):
     frame = read_csv(write(tmp_path, DAILY.replace("\n", "\r\n")))
     assert list(frame.columns) == ["date", "value"]
     assert frame["value"].tolist() == [1.5, 2.5, 3.5]
+
+
+# ---- large files: read straight from the path, by chunks, text as categories ----------------------
+
+
+def long_rows(n, start=0):
+    return "".join(f"s{i % 7},2024-01-{i % 28 + 1:02d},{i}.5\n" for i in range(start, start + n))
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 500 rows after a head of 100, so that a few thousand rows take several chunks."""
+    import tsgate.io
+
+    monkeypatch.setattr(tsgate.io, "CHUNK_ROWS", 500)
+    monkeypatch.setattr(tsgate.io, "HEAD_ROWS", 100)
+
+
+def test_text_columns_come_back_as_categories(tmp_path, small_chunks):
+    frame = read_csv(write(tmp_path, "id,date,value\n" + long_rows(3000)))
+    assert [str(t) for t in frame.dtypes] == ["category", "category", "float64"]
+    assert len(frame) == 3000 and frame["id"].cat.categories.tolist() == [f"s{k}" for k in range(7)]
+    assert frame["id"].astype(str).tolist()[:8] == ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s0"]
+    assert frame["value"].iloc[-1] == 2999.5
+
+
+def test_large_stdin_and_path_give_the_same_frame(tmp_path, monkeypatch, small_chunks):
+    text = "id,date,value\n" + long_rows(3000)
+    from_path = read_csv(write(tmp_path, text))
+    fake_stdin(monkeypatch, text.encode())
+    assert read_csv("-").equals(from_path)
+
+
+def test_chunks_mixing_integers_and_decimals_give_decimals(tmp_path, small_chunks):
+    text = "id,count\n" + "".join(f"a,{i}\n" for i in range(1200)) + "a,1.5\na,\n"
+    frame = read_csv(write(tmp_path, text))
+    assert frame["count"].dtype == "float64" and frame["count"].iloc[1199] == 1199.0
+    assert frame["count"].iloc[-2] == 1.5 and frame["count"].isna().tolist()[-1]
+
+
+def test_a_column_that_turns_to_text_late_is_read_as_one_piece(tmp_path, small_chunks):
+    # Numbers in the first chunks, text at the end: the whole column stays text, "007" included.
+    text = "id,code,value\n" + "".join(f"{i % 5},{i:03d},{i}\n" for i in range(1200)) + "x,x7,1\n"
+    frame = read_csv(write(tmp_path, text))
+    assert frame["code"].tolist()[:2] == ["000", "001"] and frame["code"].iloc[-1] == "x7"
+    assert frame["id"].tolist()[:2] == ["0", "1"] and frame["id"].iloc[-1] == "x"
+    assert frame["value"].dtype == "int64" and len(frame) == 1201
+
+
+def test_a_text_column_blank_for_a_whole_chunk(tmp_path, small_chunks):
+    text = "id,note,value\n" + "".join(f"a,n{i % 3},{i}\n" for i in range(600)) + "".join(f"a,,{i}\n" for i in range(600))
+    frame = read_csv(write(tmp_path, text))
+    assert isinstance(frame["note"].dtype, pd.CategoricalDtype) and frame["note"].cat.categories.tolist() == ["n0", "n1", "n2"]
+    assert frame["note"].isna().sum() == 600 and frame["note"].iloc[599] == "n2"
+
+
+def test_a_bad_byte_past_the_head_names_its_offset(tmp_path):
+    head = "id,date,value\n" + long_rows(5000)  # well past the first 64 KiB
+    path = write(tmp_path, (head + "caf\xe9,2024-01-01,1\n").encode("latin-1"))
+    with pytest.raises(DataError) as caught:
+        read_csv(path)
+    message = str(caught.value)
+    assert f"byte 0xe9 at offset {len(head) + 3}" in message and "--encoding" in message
+    assert read_csv(path, encoding="latin-1")["id"].iloc[-1] == "café"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_large_files_with_a_byte_order_mark(tmp_path, encoding):
+    text = "id\tdate\tvalue\n" + long_rows(5000).replace(",", "\t")
+    frame = read_csv(write(tmp_path, text.encode(encoding)))
+    assert list(frame.columns) == ["id", "date", "value"] and len(frame) == 5000
+
+
+def test_a_large_file_of_blank_lines_is_empty(tmp_path):
+    with pytest.raises(DataError, match="is empty"):
+        read_csv(write(tmp_path, " \n" * 50000))
 
 
 # ---- writing ---------------------------------------------------------------------------------

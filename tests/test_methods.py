@@ -17,7 +17,7 @@ from tsgate.auto import auto_lookback, calendar_cycles, calendar_features, choos
 from tsgate.config import ModelConfig
 from tsgate.data import DataOptions, load_series
 from tsgate.models import RecurrentForecaster, anchor_forecast, window_stats
-from tsgate.windows import build_windows
+from tsgate.windows import windows_of
 
 DATA = Path(__file__).parent / "data"
 
@@ -101,9 +101,9 @@ def test_forecasts_move_with_an_affine_change_of_the_data():
 
 def test_every_window_reaches_the_last_point_and_validation_targets_line_up():
     values = [np.arange(50.0)[:, None], np.arange(30.0)[:, None]]
-    data = build_windows(values, [40, 24], lookback=8, horizon=3)
-    assert int(data.all_starts.max()) + 8 + 3 == 80  # the last window ends at the last point of the last series
-    short = build_windows(values, [40, 24], lookback=5, horizon=3)
+    data = windows_of(values, [40, 24], lookback=8, horizon=3)
+    assert int(data.all.tensor().max()) + 8 + 3 == 80  # the last window ends at the last point of the last series
+    short = windows_of(values, [40, 24], lookback=5, horizon=3)
     targets = lambda d: [int(s) + d.lookback for s in d.val_starts]  # noqa: E731
     assert targets(data) == targets(short)  # members with other lookbacks validate on the same points
 

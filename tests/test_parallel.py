@@ -18,7 +18,7 @@ from tsgate.config import ModelConfig, TrainConfig
 from tsgate.ensemble import MemberTask, train_member
 from tsgate.errors import OptionError, TrainingError
 from tsgate.train import configure_torch
-from tsgate.windows import build_windows
+from tsgate.windows import windows_of
 
 runner = CliRunner()
 TIMING_KEYS = ("seconds", "_ms")
@@ -26,7 +26,7 @@ TIMING_KEYS = ("seconds", "_ms")
 
 def member_tasks(lr=3e-3, n=3):
     values = synthetic_sine(n=200)["load"].to_numpy()[:, None]
-    data = build_windows([(values - values.mean()) / values.std()], [160], 12, 4)
+    data = windows_of([(values - values.mean()) / values.std()], [160], 12, 4)
     model = ModelConfig("gru", 1, 12, 4, 8)
     return [MemberTask(model, TrainConfig(steps=30, lr=lr, seed=seed), data, "cpu") for seed in range(n)]
 

@@ -557,7 +557,7 @@ CASES = [
     Case("all_missing_target", csv_text(sine_frame().assign(load=np.nan)), {"*": r"no values"},
          extra={"train": ["--target", "load"], "compare": ["--target", "load"]}),
     Case("id_with_single_point", long_text(single_point_id=True), {"*": r"series 'd' has only 1 point"},
-         extra=LONG, layout="long"),
+         extra={name: [*args, "--strict"] for name, args in {**LONG, "forecast": []}.items()}, layout="long"),
     Case("id_cell_missing", csv_text(with_cell(synthetic_long(n=60), 4, "store", None)), {"*": r"id column 'store' is empty at data row 4"},
          extra=LONG, layout="long"),
     Case("lookback_larger_than_series", sine_text(80),
@@ -740,4 +740,4 @@ def test_forecast_plain_data_on_a_long_model(tmp_path, long_model):
 def test_forecast_unknown_id(tmp_path, long_model):
     data = tmp_path / "data.csv"
     synthetic_long(ids=("a", "zz"), n=30).to_csv(data, index=False)
-    check_error(invoke("forecast", long_model, data), r"series 'zz' was not in the training data")
+    check_error(invoke("forecast", long_model, data, "--strict"), r"series 'zz' was not in the training data")

@@ -66,14 +66,27 @@ def choose_anchor(kind: str, season: int | None, lookback: int, scaled_train: li
 
 
 def in_sample_error(series: list[np.ndarray], season: int, horizon: int) -> float:
-    """Mean absolute error of repeating the last `season` values over `horizon` steps, from every origin."""
-    errors = []
-    for values in series:
-        for step in range(horizon):
-            lag = season * (step // season + 1)  # the value `step` steps ahead repeats the one `lag` before it
-            if len(values) > lag:
-                errors.append(np.abs(values[lag:] - values[:-lag]).mean())
-    return float(np.mean(errors)) if errors else math.inf
+    """Mean absolute error of repeating the last `season` values over `horizon` steps, from every
+    origin: the mean over series and steps of each series' mean error at that step's lag.
+
+    All series at once: a panel's ten thousand series cost one pass per distinct lag."""
+    lengths = np.array([len(values) for values in series], dtype=np.int64)
+    flat = np.concatenate(series)
+    owners = np.repeat(np.arange(len(series)), lengths)
+    position = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    lags = [season * (step // season + 1) for step in range(horizon)]  # step `step` repeats the value `lag` before it
+    total, count = 0.0, 0
+    for lag in sorted(set(lags)):
+        usable = lengths > lag
+        if not usable.any():
+            continue
+        inside = position[lag:] >= lag  # both points of the difference lie in one series
+        errors = np.abs(flat[lag:] - flat[:-lag]).mean(axis=1)[inside]
+        sums = np.bincount(owners[lag:][inside], weights=errors, minlength=len(series))
+        means = sums[usable] / (lengths[usable] - lag)
+        total += lags.count(lag) * means.sum()
+        count += lags.count(lag) * int(usable.sum())
+    return total / count if count else math.inf
 
 
 # ---- calendar inputs -----------------------------------------------------------------------
@@ -115,3 +128,36 @@ def calendar_features(index, cycles: tuple[str, ...]) -> np.ndarray:
         angle = 2 * np.pi * np.asarray(phases[cycle], dtype=np.float64)
         columns += [np.sin(angle), np.cos(angle)]
     return np.stack(columns, axis=1) if columns else np.zeros((len(index), 0))
+
+
+def calendar_on_grid(first, last, freq: str, cycles: tuple[str, ...], series_index=None):
+    """Calendar inputs for series from `first` to `last` (DatetimeIndex, (S,) each) on one shared
+    grid: (features (G, F), each series' first grid position (S,)). Where the series do not share
+    a grid, the grid is their own stamps end to end (`series_index()` gives them)."""
+    from tsgate.timegrid import grid_through
+
+    on_grid = grid_through(first.append(last), freq)
+    if on_grid is not None:
+        grid, positions = on_grid
+        return calendar_features(grid, cycles), positions[:len(first)]
+    indexes = series_index()
+    starts = np.concatenate([[0], np.cumsum([len(index) for index in indexes])[:-1]])
+    return np.concatenate([calendar_features(index, cycles) for index in indexes]), starts
+
+
+def context_calendar(last, length: int, freq: str, cycles: tuple[str, ...]) -> np.ndarray:
+    """Calendar inputs (S, L, F) of the `length` steps ending at each of `last`."""
+    import warnings
+
+    import pandas as pd
+
+    from tsgate.timegrid import grid_through
+
+    on_grid = grid_through(last, freq, before=length - 1)
+    if on_grid is not None:
+        grid, positions = on_grid
+        features = calendar_features(grid, cycles)
+        return features[positions[:, None] - (length - 1) + np.arange(length)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.stack([calendar_features(pd.date_range(end=stamp, periods=length, freq=freq), cycles) for stamp in last])

@@ -149,6 +149,7 @@ TimeCol = Annotated[Optional[str], typer.Option("--time-col", help="Timestamp co
 IdCol = Annotated[Optional[str], typer.Option("--id-col", help="Series id column, for many series in long format (one global model).", rich_help_panel=DATA_HELP)]
 Freq = Annotated[Optional[str], typer.Option("--freq", help="Frequency as a pandas alias (D, h, 30min, W, MS). Default: inferred.", rich_help_panel=DATA_HELP)]
 FillOpt = Annotated[Optional[Fill], typer.Option("--fill", help="Fill missing values and gaps. Default: missing values are an error.", rich_help_panel=DATA_HELP)]
+Strict = Annotated[bool, typer.Option("--strict", help="In a file of many series, refuse one that cannot be used (too short, constant, gaps without --fill, unknown to the model) instead of leaving it out with a note.", rich_help_panel=DATA_HELP)]
 Sep = Annotated[Optional[str], typer.Option("--sep", help="Field separator. Default: detected among , ; tab |.", rich_help_panel=DATA_HELP)]
 Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of the CSV (a UTF-8 BOM is always accepted).", rich_help_panel=DATA_HELP)]
 
@@ -203,10 +204,10 @@ def split_targets(target: Optional[list[str]]) -> tuple[str, ...]:
     return tuple(name.strip() for item in target or () for name in item.split(",") if name.strip())
 
 
-def read_series(data, target, time_col, id_col, freq, fill, sep, encoding):
+def read_series(data, target, time_col, id_col, freq, fill, sep, encoding, strict=False):
     from tsgate.data import DataOptions
 
-    options = DataOptions(split_targets(target), time_col, id_col, freq, fill.value if fill else None)
+    options = DataOptions(split_targets(target), time_col, id_col, freq, fill.value if fill else None, strict=strict)
     return load_data(data, options, sep, encoding)
 
 
@@ -287,6 +288,7 @@ def train(
     id_col: IdCol = None,
     freq: Freq = None,
     fill: FillOpt = None,
+    strict: Strict = False,
     sep: Sep = None,
     encoding: Encoding = "utf-8",
     steps: Steps = T.steps,
@@ -307,23 +309,34 @@ def train(
     debug: Debug = False,
 ):
     """Train one backbone on a CSV and write a model file."""
+    from tsgate import distributed
     from tsgate.io import check_writable
     from tsgate.parallel import start_early
 
     output = output or default_model_path(data, model.value)
     check_writable(output)
     forecaster = make_forecaster(backbone=model, **forecaster_options(locals()))
-    workers = forecaster.workers(jobs)
+    world = join_torchrun(forecaster, data)
+    workers = 1 if world else forecaster.workers(jobs)  # under torchrun, the processes are torchrun's
+    quiet = quiet or not distributed.is_main()
     start_early(workers if ensemble > 1 or model == Backbone.auto else 1)  # one network trains here
-    series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
-    console = people_console()
-    show_notes(console, series.notes, quiet)
-    with progress_bar(console, quiet or not console.is_terminal, f"training {model.value}") as update:
-        on_progress = update and (lambda step, steps, train_loss, val_loss: update(
-            step, steps, detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
-        forecaster.fit(series, on_progress=on_progress, jobs=workers)
+    try:
+        series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding, strict)
+        console = people_console()
+        show_notes(console, series.notes, quiet)
+        with progress_bar(console, quiet or not console.is_terminal, f"training {model.value}") as update:
+            on_progress = update and (lambda step, steps, train_loss, val_loss: update(
+                step, steps, detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
+            with distributed.failures_as_errors():
+                forecaster.fit(series, on_progress=on_progress, jobs=workers, strict=strict)
+    finally:
+        distributed.stop()
+    if world is not None and not world.main:
+        return  # rank 0 writes the model file and the summary
+    show_notes(console, panel_notes(forecaster.skipped_, len(forecaster.ids_), int(forecaster.constant_.sum())), quiet)
     forecaster.save(output)
-    summary = {**forecaster.metrics_, "model_file": str(output), "series": len(series.ids), "targets": series.targets}
+    summary = {**forecaster.metrics_, "model_file": str(output), "series": len(forecaster.ids_), "targets": series.targets,
+               "skipped_ids": [key for key, _ in forecaster.skipped_]}
     if fmt == SummaryFormat.json:
         from tsgate.render import to_json
 
@@ -332,15 +345,54 @@ def train(
         print_summary(console, summary)
 
 
+def join_torchrun(forecaster, data: str):
+    """The torchrun world this process is part of (None: a single process), joined before any data is read."""
+    from tsgate import distributed
+    from tsgate.errors import OptionError
+
+    if distributed.requested() is None:
+        return None
+    if data == "-":
+        raise OptionError("under torchrun every process reads DATA itself: give a file path, not '-' (stdin)")
+    from tsgate.train import resolve_device
+
+    return distributed.start(resolve_device(forecaster.check_options().device).type)
+
+
+def single_process(command: str) -> None:
+    """forecast and compare are quick or parallel on their own: torchrun is for train."""
+    from tsgate import distributed
+    from tsgate.errors import OptionError
+
+    if distributed.requested() is not None:
+        raise OptionError(f"'tsgate {command}' does not run under torchrun: run it as one process (torchrun is for 'tsgate train')")
+
+
 def default_model_path(data: str, backbone: str) -> Path:
     stem = "stdin" if data == "-" else Path(data).stem
     return Path(f"{stem}-{backbone}.tsgate")
 
 
+def panel_notes(skipped: list[tuple[str, str]], used: int, constant: int = 0) -> list[str]:
+    """One note naming the series left out (the first few, then a count), one counting constant ones."""
+    from tsgate.data import series_label
+
+    notes = []
+    if skipped:
+        key, why = skipped[0]
+        others = ", ".join(repr(key) for key, _ in skipped[1:4]) + (f" and {len(skipped) - 4} more" if len(skipped) > 4 else "")
+        also = f"; also {others}" if others else ""
+        notes.append(f"left out {len(skipped)} of {len(skipped) + used} series: {series_label(key)} {why}{also} "
+                     "(--strict refuses them instead)")
+    if constant:
+        notes.append(f"{constant} series are constant over their training part: they forecast their last value")
+    return notes
+
+
 def show_notes(console, notes: list[str], quiet: bool) -> None:
     if not quiet:
         for note in notes:
-            console.print(f"[yellow]note:[/] {note}", highlight=False)
+            console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)  # one note, one line
 
 
 def print_summary(console, summary: dict) -> None:
@@ -356,7 +408,9 @@ def print_summary(console, summary: dict) -> None:
               ("calendar", "calendar inputs"), ("steps_run", "optimizer steps, refits included"),
               ("best_steps", "best step of each member"), ("best_val_loss", "validation loss (mean over members)"),
               ("val_mae", "validation MAE of the ensemble (data units)"),
-              ("calibration_windows", "held-out windows calibrating the intervals"), ("train_seconds", "training time (s)"),
+              ("calibration_windows", "held-out windows calibrating the intervals"), ("series", "series learned from"),
+              ("series_skipped", "series left out"), ("series_constant", "constant series (forecast as such)"),
+              ("train_seconds", "training time (s)"),
               ("model_file", "model file")]
     for key, label in labels:
         value = summary[key]
@@ -387,17 +441,20 @@ def forecast(
     data: Annotated[Optional[str], typer.Argument(metavar="DATA", help="CSV with the same columns as in training ('-' for stdin). Default: continue the training data.")] = None,
     freq: Freq = None,
     fill: FillOpt = None,
+    strict: Strict = False,
     sep: Sep = None,
     encoding: Encoding = "utf-8",
     level: LevelOpt = None,
     fmt: FormatOpt = OutputFormat.auto,
     output: OutputOpt = None,
+    quiet: Quiet = False,
     debug: Debug = False,
 ):
     """Forecast the next horizon after each series, with timestamps, on the original scale."""
     from tsgate.forecaster import Forecaster
     from tsgate.intervals import check_levels
 
+    single_process("forecast")
     levels = check_levels(level)
     if output:
         from tsgate.io import check_writable
@@ -406,8 +463,12 @@ def forecast(
     forecaster = Forecaster.load(model_file)
     series = None
     if data is not None:
-        series = load_data(data, forecaster.data_options(freq, fill.value if fill else None), sep, encoding)
-    frame = forecaster.predict(series, levels)
+        series = load_data(data, forecaster.data_options(freq, fill.value if fill else None, strict), sep, encoding)
+    prediction = forecaster.predict_array(series, levels, strict)
+    frame = forecaster.frame(prediction)
+    if series is not None:
+        skipped = series.skipped + prediction.skipped
+        show_notes(people_console(), series.notes + panel_notes(skipped, len(prediction.numbers)), quiet)
     emit(frame, fmt.value, output, title="forecast", view=lambda: forecast_view(frame, forecaster.targets_, levels))
 
 
@@ -493,6 +554,7 @@ def compare(
     id_col: IdCol = None,
     freq: Freq = None,
     fill: FillOpt = None,
+    strict: Strict = False,
     sep: Sep = None,
     encoding: Encoding = "utf-8",
     steps: Steps = T.steps,
@@ -520,15 +582,16 @@ def compare(
     from tsgate.intervals import check_levels
     from tsgate.parallel import start_early
 
+    single_process("compare")
     check_output_targets(output, save_dir)
     template = make_forecaster(backbone="gru", **forecaster_options(locals()))  # compare sets each backbone
     workers = template.workers(jobs)
     start_early(workers)
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season,
                              check_levels(level))
-    series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding)
+    series = read_series(data, target, time_col, id_col, freq, fill, sep, encoding, strict)
     console = people_console()
-    show_notes(console, series.notes, quiet)
+    show_notes(console, series.notes + panel_notes(series.skipped, len(series.ids)), quiet)
     with progress_bar(console, quiet or not console.is_terminal, "comparing") as update:
         result = run_comparison(series, template, options, update, save_dir, workers)
     show_notes(console, result.notes, quiet)

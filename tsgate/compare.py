@@ -139,7 +139,7 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
                  for backbone in options.models for offset in range(options.seeds)]
     label = f"training {len(fits)} fits on {min(workers, len(fits))} process{'es' if min(workers, len(fits)) > 1 else ''}"
     progress = on_step and (lambda done, total, train_loss, val_loss: on_step(done, total, label))
-    run_fits([fit.forecaster.fitting(fit.train_set) for fit in fits], workers, progress,
+    run_fits([fit.forecaster.fitting(fit.train_set, strict=True) for fit in fits], workers, progress,
              sum(fit.forecaster.expected_steps(fit.train_set) for fit in fits))
     for fit in fits:
         runs.append(backbone_run(fit))
@@ -208,7 +208,7 @@ def baseline_runs(train_set, truth, scoring: Scoring, template, season, fold, sp
     from tsgate.windows import fit_scaling
 
     lookback, horizon = template.resolve_lookback(train_set), template.horizon  # ridge reads what the networks read
-    scaling = fit_scaling("standard", train_set.values, train_set.lengths, train_set.labels)
+    scaling = fit_scaling("standard", train_set.flat, train_set.offsets, train_set.lengths, train_set.labels)
     scaled = [scaling.transform(n, v) for n, v in enumerate(train_set.values)]
     recent = np.stack([recent_scale(v, span) for v in scaled]) * scaling.scale  # (S, C), raw
     cycle = train_set.last_points(season or 1)  # (S, season, C)
@@ -298,7 +298,7 @@ def backbone_run(fit: PlannedFit) -> Run:
     """The fitted forecaster's scores on its fold's test points."""
     forecaster, scoring = fit.forecaster, fit.scoring
     started = time.perf_counter()
-    prediction = forecaster.predict_array(fit.train_set, scoring.levels)
+    prediction = forecaster.predict_array(fit.train_set, scoring.levels, strict=True)  # every series, every fold
     forecast_ms = 1000 * (time.perf_counter() - started) / len(prediction.values)
     metrics = forecaster.metrics_
     return Run(forecaster.backbone, forecaster.seed, fit.fold, *scoring.score(prediction.values, fit.truth, prediction.bounds),

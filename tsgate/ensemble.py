@@ -38,7 +38,7 @@ class MemberTask:
         """The watched run's most steps, the unit of progress (a refit-only task has none)."""
         if self.refit_steps is not None:
             return 0
-        return training.step_budget(self.train, len(self.data.train_starts))
+        return training.step_budget(self.train, len(self.data.train))
 
 
 @dataclass

@@ -101,32 +101,55 @@ class Forecaster:
 
     def resolve_lookback(self, series) -> int:
         """The base lookback for these series: the given one (checked against every series), or the auto choice."""
+        return self.usable(series, strict=True)[1]
+
+    def usable(self, series, strict: bool = False):
+        """(the series a fit learns from, the base lookback, [(id, why)] of series left out).
+
+        A panel (several series, not `strict`) leaves out the series too short for the lookback,
+        horizon and validation, where one series or `strict` refuses them as before. With lookback
+        auto, a panel's lookback is the one that 90% of its series can hold, so a few short
+        series do not shorten every other series' view."""
         from tsgate.auto import auto_lookback
         from tsgate.baselines import infer_season
-        from tsgate.windows import check_length, validation_length
+        from tsgate.windows import check_length, validation_lengths
 
-        val_lengths = [validation_length(n, self.horizon, self.val_fraction) for n in series.lengths]
+        lengths = series.length_array
+        val = validation_lengths(lengths, self.horizon, self.val_fraction)
+        lenient = len(lengths) > 1 and not strict
         if self.lookback == "auto":
-            return auto_lookback(infer_season(series.freq), self.horizon, self.train_lengths(series))
-        for length, val, label in zip(series.lengths, val_lengths, series.labels):
-            check_length(length, self.lookback, self.horizon, val, label)
-        return self.lookback
+            train = lengths - val
+            room = train[train > self.horizon] if lenient else train  # a panel leaves out what holds no window at all
+            typical = np.percentile(room, 10, method="lower") if lenient and len(room) else train.min()
+            base = auto_lookback(infer_season(series.freq), self.horizon, [int(typical)])
+        else:
+            base = self.lookback
+        short = lengths < base + self.horizon + val
+        if not short.any():
+            return series, base, []
+        first = int(np.flatnonzero(short)[0])
+        if not lenient or short.all():
+            check_length(int(lengths[first]), base, self.horizon, int(val[first]), series.labels[first])
+        left_out = [(series.ids[k], f"has {lengths[k]} points, fewer than the {base + self.horizon + val[k]} that lookback "
+                     f"{base} + horizon {self.horizon} + validation {val[k]} need") for k in np.flatnonzero(short)]
+        return series.subset(np.flatnonzero(~short)), base, left_out
 
-    def train_lengths(self, series) -> list[int]:
+    def train_lengths(self, series) -> np.ndarray:
         """Each series' length without its validation part."""
-        from tsgate.windows import validation_length
+        from tsgate.windows import validation_lengths
 
-        return [n - validation_length(n, self.horizon, self.val_fraction) for n in series.lengths]
+        return series.length_array - validation_lengths(series.length_array, self.horizon, self.val_fraction)
 
     # ---- fit ---------------------------------------------------------------------------
 
-    def fit(self, series, on_progress=None, jobs: int = 1) -> "Forecaster":
+    def fit(self, series, on_progress=None, jobs: int = 1, strict: bool = False) -> "Forecaster":
         """Train on a SeriesSet; `on_progress(done, total, train_loss, val_loss)` reports steps.
         The members train on up to `jobs` worker processes (on CPU; one at a time on a GPU);
-        the result does not depend on `jobs`."""
+        the result does not depend on `jobs`. In a panel, series too short to learn from are left
+        out (`skipped_` says which) and constant ones forecast their constant, unless `strict`."""
         from tsgate.ensemble import run_fits
 
-        run_fits([self.fitting(series)], self.workers(jobs), on_progress, self.expected_steps(series))
+        run_fits([self.fitting(series, strict)], self.workers(jobs), on_progress, self.expected_steps(series))
         return self
 
     def workers(self, jobs: int | None) -> int:
@@ -137,32 +160,39 @@ class Forecaster:
         jobs = check_jobs(jobs)
         return jobs if resolve_device(self.check_options().device).type == "cpu" else 1
 
-    def fitting(self, series):
+    def fitting(self, series, strict: bool = False):
         """The fit as a generator: it yields lists of ensemble.MemberTask, is sent their
         TrainedMember, and sets the fitted attributes at its end (ensemble.run_fits drives it)."""
         from tsgate import train as training
-        from tsgate.auto import calendar_cycles, calendar_features, choose_anchor, member_lookbacks
+        from tsgate.auto import calendar_cycles, calendar_on_grid, choose_anchor, member_lookbacks
         from tsgate.baselines import infer_season
         from tsgate.ensemble import MemberTask, with_refit
-        from tsgate.intervals import interval_span, recent_scale
-        from tsgate.windows import build_windows, fit_scaling
+        from tsgate.intervals import interval_span, recent_scales_at
+        from tsgate.windows import build_windows, fit_scaling, storage_dtype
 
         train_config = self.check_options()
-        base = self.resolve_lookback(series)
+        panel = len(series.ids) > 1 and not strict
+        series, base, left_out = self.usable(series, strict)
         train_lengths = self.train_lengths(series)
-        lookbacks = member_lookbacks(base, self.ensemble, self.horizon, min(train_lengths) - self.horizon,
+        lookbacks = member_lookbacks(base, self.ensemble, self.horizon, int(train_lengths.min()) - self.horizon,
                                      auto=self.lookback == "auto")
         device = training.resolve_device(train_config.device)
         training.configure_torch(train_config.threads)
 
-        scaling = fit_scaling(train_config.scaler, series.values, train_lengths, series.labels)
-        scaled = [scaling.transform(i, v) for i, v in enumerate(series.values)]
+        scaling = fit_scaling(train_config.scaler, series.flat, series.offsets, train_lengths, series.labels,
+                              constant="flag" if panel else "error")
+        learn = ~scaling.is_constant()  # constant series forecast their constant: nothing to learn
+        if not learn.any():
+            raise DataError(f"all {len(learn)} series are constant over their training part: there is nothing to learn")
+        scaled = scaling.transform_flat(series.flat, series.series_of_rows())  # (T_total, C)
         cycles = calendar_cycles(series.freq) if self.calendar else ()
-        calendar = [calendar_features(index, cycles) for index in series.index] if cycles else None
-        anchor_season = choose_anchor(self.anchor, infer_season(series.freq), min(lookbacks),
-                                      [v[:t] for v, t in zip(scaled, train_lengths)], self.horizon)
+        calendar = calendar_on_grid(series.first, series.last, series.freq, cycles, lambda: series.index) if cycles else None
+        scaled_train = [part[:t] for part, t, keep in zip(np.split(scaled, series.offsets[1:-1]), train_lengths, learn) if keep]
+        anchor_season = choose_anchor(self.anchor, infer_season(series.freq), min(lookbacks), scaled_train, self.horizon)
+        del scaled_train
         started = time.perf_counter()
-        windows = {lookback: build_windows(scaled, train_lengths, lookback, self.horizon, calendar)
+        windows = {lookback: build_windows(scaled, series.offsets, train_lengths, lookback, self.horizon, calendar, learn,
+                                           storage_dtype(train_config.scaler))
                    for lookback in sorted(set(lookbacks))}
         own_seconds = time.perf_counter() - started  # this process's part; the members time their own
 
@@ -188,35 +218,38 @@ class Forecaster:
         held_out = ensemble_validation_errors(members, calibration_data)  # before any refit: unseen windows
         val_mae = float((np.abs(held_out) * scaling.scale[calibration_data.series_of_val][:, None, :]).mean())
         span = interval_span(infer_season(series.freq), self.horizon)
-        calibration = calibrate_intervals(held_out, calibration_data, scaled, span)
+        offsets = series.offsets
+        calibration = calibrate_intervals(held_out, calibration_data, scaled, offsets, span)
         own_seconds += time.perf_counter() - started
         seconds = own_seconds + sum(t.seconds for name, t in trials.items() if name != backbone) + sum(m.seconds for m in members)
 
         self.backbone_, self.cycles_, self.calibration_ = backbone, cycles, calibration
         self.members_ = [member.network() for member in members]
+        self.skipped_ = list(series.skipped) + left_out
+        self.constant_ = scaling.is_constant()
         self.metrics_ = self.summary_metrics(members, trials, device, val_mae, seconds)
         self.member_seeds_ = [member.seed for member in members]
         self.train_config_, self.scaling_ = train_config, scaling
         self.ids_, self.targets_, self.freq_ = list(series.ids), list(series.targets), series.freq
         self.time_col_, self.id_col_ = series.time_col, series.id_col
         self.context_ = series.last_points(max(lookbacks))  # (S, L_max, C), raw
-        self.interval_scale_ = np.stack([recent_scale(v, span) for v in scaled]) * scaling.scale  # (S, C), raw
-        self.last_timestamps_ = [idx[-1] for idx in series.index]
+        ends = offsets[1:]  # the recent scale at each series' end
+        self.interval_scale_ = recent_scales_at(scaled, ends, span, offsets[:-1]) * scaling.scale  # (S, C), raw
+        self.last_timestamps_ = series.last
         self.history_ = [member.history for member in members]
         return self
 
     def expected_steps(self, series) -> int:
         """The progress bar's total: the most watched steps of every network the fit trains."""
         from tsgate.train import step_budget
-        from tsgate.windows import validation_length
 
         runs = self.ensemble + (len(BACKBONE_NAMES) - 1 if self.backbone == "auto" else 0)
         lookback = 1 if self.lookback == "auto" else self.lookback
-        windows = sum(max(n - validation_length(n, self.horizon, self.val_fraction) - lookback - self.horizon + 1, 1)
-                      for n in series.lengths)
-        return runs * step_budget(self.check_options(), windows)
+        windows = np.maximum(self.train_lengths(series) - lookback - self.horizon + 1, 1).sum()
+        return runs * step_budget(self.check_options(), int(windows))
 
     def summary_metrics(self, members, trials, device, val_mae: float, seconds: float) -> dict:
+        from tsgate import distributed
         from tsgate.kernels import fast_path_name
         from tsgate.models import parameter_count
 
@@ -239,6 +272,9 @@ class Forecaster:
             "best_val_loss": float(np.mean([m.best_val_loss for m in members])),
             "val_mae": val_mae,
             "calibration_windows": len(self.calibration_.scores),
+            "world_size": world.size if (world := distributed.current()) else 1,  # torchrun processes
+            "series_skipped": len(self.skipped_),
+            "series_constant": int(self.constant_.sum()),
             "interval_span": self.calibration_.span,
             "train_seconds": seconds,
             "seconds_per_step": seconds / max(steps, 1),
@@ -256,32 +292,35 @@ class Forecaster:
         self.check_fitted()
         return self.context_.shape[1]
 
-    def predict(self, series=None, levels=()):
+    def predict(self, series=None, levels=(), strict: bool = False):
         """The next `horizon` points after each series (default: after the training data) as a DataFrame;
         with `levels` (percentages), each target is followed by its `<target>_lo_<level>` and
         `<target>_hi_<level>` interval bounds."""
+        return self.frame(self.predict_array(series, levels, strict))
+
+    def frame(self, prediction: "Prediction"):
+        """A Prediction as the DataFrame `predict` returns, built for all series at once."""
         import pandas as pd
 
         from tsgate.intervals import bound_columns
+        from tsgate.timegrid import future_stamps
 
-        prediction = self.predict_array(series, levels)
-        frames = []
-        for row, (number, stamp) in enumerate(zip(prediction.numbers, prediction.last_timestamps)):
-            columns = {}
-            for c, target in enumerate(self.targets_):
-                columns[target] = prediction.values[row, :, c]
-                for level, (lower, upper) in prediction.bounds.items():
-                    low_name, high_name = bound_columns(target, level)
-                    columns[low_name], columns[high_name] = lower[row, :, c], upper[row, :, c]
-            frame = pd.DataFrame(columns)
-            frame.insert(0, self.time_col_, future_timestamps(stamp, self.freq_, self.horizon))
-            if self.id_col_:
-                frame.insert(0, self.id_col_, self.ids_[number])
-            frames.append(frame)
-        return pd.concat(frames, ignore_index=True)
+        columns = {}
+        if self.id_col_:
+            columns[self.id_col_] = np.repeat(np.asarray(self.ids_, dtype=object)[prediction.numbers], self.horizon)
+        columns[self.time_col_] = future_stamps(prediction.last_timestamps, self.freq_, self.horizon)
+        flat = lambda array, c: array[:, :, c].ravel()  # noqa: E731 - (S, H, C) -> S * H rows, series by series
+        for c, target in enumerate(self.targets_):
+            columns[target] = flat(prediction.values, c)
+            for level, (lower, upper) in prediction.bounds.items():
+                low_name, high_name = bound_columns(target, level)
+                columns[low_name], columns[high_name] = flat(lower, c), flat(upper, c)
+        return pd.DataFrame(columns)
 
-    def predict_array(self, series=None, levels=()) -> "Prediction":
-        """Raw-scale forecasts (S, H, C) after each series' end, with interval bounds at `levels`."""
+    def predict_array(self, series=None, levels=(), strict: bool = False) -> "Prediction":
+        """Raw-scale forecasts (S, H, C) after each series' end, with interval bounds at `levels`.
+        In new data of several series, a series the model cannot forecast (unknown to it, or
+        shorter than its lookback) is left out and listed in `skipped`, unless `strict`."""
         from tsgate.intervals import check_levels
 
         self.check_fitted()
@@ -289,70 +328,72 @@ class Forecaster:
         if levels and self.calibration_ is None:
             raise ModelFileError("this model has no interval calibration (it was trained by tsgate 0.2 or older): "
                                  "retrain it to forecast with --level")
-        numbers, context, last, scales = self.forecast_inputs(series)
+        numbers, context, last, scales, skipped = self.forecast_inputs(series, strict)
         values = self.predict_values(numbers, context, last)
         bounds = self.calibration_.bounds(values, scales, levels) if levels else {}
         check_forecast_finite(values, bounds, [self.ids_[n] for n in numbers])
-        return Prediction(numbers, values, last, bounds)
+        return Prediction(numbers, values, last, bounds, skipped)
 
-    def predict_values(self, numbers: list[int], context: np.ndarray, last_timestamps: list) -> np.ndarray:
+    def predict_values(self, numbers: np.ndarray, context: np.ndarray, last_timestamps) -> np.ndarray:
         """Raw-scale forecasts (S, H, C): the median of the members' forecasts from raw contexts
-        (S, L_max, C) of the stored series `numbers`, ending at `last_timestamps`."""
-        forecasts = self.member_forecasts(numbers, context, last_timestamps)  # (K, S, H, C)
-        return np.median(forecasts, axis=0)
+        (S, L_max, C) of the stored series `numbers`, ending at `last_timestamps`. A series that was
+        constant in training forecasts its last value."""
+        values = np.median(self.member_forecasts(numbers, context, last_timestamps), axis=0)  # (K, S, H, C) -> (S, H, C)
+        constant = self.constant_[numbers]
+        values[constant] = context[constant, -1:, :]
+        return values
 
-    def member_forecasts(self, numbers: list[int], context: np.ndarray, last_timestamps: list) -> np.ndarray:
+    def member_forecasts(self, numbers: np.ndarray, context: np.ndarray, last_timestamps) -> np.ndarray:
         """Each member's raw-scale forecasts, (K, S, H, C)."""
         import torch
 
+        from tsgate.auto import context_calendar
         from tsgate.train import predict_inputs
 
-        inputs = np.stack([self.scaling_.transform(n, c) for n, c in zip(numbers, context)])  # (S, L_max, C)
+        inputs = self.scaling_.transform(numbers, context)  # (S, L_max, C)
         if self.cycles_:
-            inputs = np.concatenate([inputs, self.context_calendar(last_timestamps, inputs.shape[1])], axis=2)
+            inputs = np.concatenate([inputs, context_calendar(last_timestamps, inputs.shape[1], self.freq_, self.cycles_)], axis=2)
         inputs = torch.from_numpy(inputs)
         outputs = [predict_inputs(network, inputs[:, -network.config.lookback:]).numpy() for network in self.members_]
-        return np.stack([[self.scaling_.inverse(n, o) for n, o in zip(numbers, output)] for output in outputs])
+        return np.stack([self.scaling_.inverse(numbers, output) for output in outputs])
 
-    def context_calendar(self, last_timestamps: list, length: int) -> np.ndarray:
-        """Calendar inputs (S, L, F) of the `length` steps ending at each series' last timestamp."""
-        import pandas as pd
-
-        from tsgate.auto import calendar_features
-
-        return np.stack([calendar_features(pd.date_range(end=last, periods=length, freq=self.freq_), self.cycles_)
-                         for last in last_timestamps])
-
-    def forecast_inputs(self, series):
-        """(series numbers, raw contexts (S, L_max, C), last timestamps, recent scales (S, C) for the
-        intervals) from new data or from what was stored at the end of the training data."""
-        from tsgate.data import series_label
-
+    def forecast_inputs(self, series, strict: bool = False):
+        """(series numbers (S,), raw contexts (S, L_max, C), last timestamps, recent scales (S, C) for the
+        intervals, [(id, why)] left out) from new data or from what was stored at the end of the training data."""
         if series is None:
-            return list(range(len(self.ids_))), self.context_, self.last_timestamps_, self.interval_scale_
+            return np.arange(len(self.ids_)), self.context_, self.last_timestamps_, self.interval_scale_, []
         self.check_compatible(series)
         positions = {key: number for number, key in enumerate(self.ids_)}
-        numbers, contexts, scales, needed = [], [], [], self.context_length
-        for key, values in zip(series.ids, series.values):
-            label = series_label(key)
-            if key not in positions:
-                known = ", ".join(self.ids_[:10]) + (" ..." if len(self.ids_) > 10 else "")
-                raise DataError(f"{label} was not in the training data (known ids: {known}): the model has no scaler for it")
-            if len(values) < needed:
-                raise DataError(f"{label} has {len(values)} points, fewer than the model's lookback {needed}: give more history")
-            numbers.append(positions[key])
-            contexts.append(values[-needed:])
-            scales.append(self.interval_scale(positions[key], values))
-        return numbers, np.stack(contexts), [idx[-1] for idx in series.index], np.stack(scales)
+        numbers = np.array([positions.get(key, -1) for key in series.ids])
+        needed = self.context_length
+        problems = np.where(numbers < 0, "unknown", np.where(series.length_array < needed, "short", ""))
+        skipped = [(key, self.forecast_problem(kind, series.length_array[k]))
+                   for k, (key, kind) in enumerate(zip(series.ids, problems)) if kind]
+        if skipped and (strict or len(series.ids) == 1 or len(skipped) == len(series.ids)):
+            from tsgate.data import series_label
 
-    def interval_scale(self, number: int, values: np.ndarray) -> np.ndarray:
-        """The intervals' recent scale (C,) of stored series `number` at the end of raw `values` (T, C)."""
-        from tsgate.intervals import recent_scale
+            key, why = skipped[0]
+            raise DataError(f"{series_label(key)} {why}")
+        usable = series.subset(np.flatnonzero(problems == "")) if skipped else series
+        numbers = numbers[problems == ""]
+        return numbers, usable.last_points(needed), usable.last, self.interval_scales(numbers, usable), skipped
+
+    def forecast_problem(self, kind: str, length: int) -> str:
+        """Why a series of new data cannot be forecast, as the end of a sentence naming it."""
+        if kind == "unknown":
+            known = ", ".join(self.ids_[:10]) + (" ..." if len(self.ids_) > 10 else "")
+            return f"was not in the training data (known ids: {known}): the model has no scaler for it"
+        return f"has {length} points, fewer than the model's lookback {self.context_length}: give more history"
+
+    def interval_scales(self, numbers: np.ndarray, series) -> np.ndarray:
+        """The intervals' recent scales (S, C) of the stored series `numbers` at the end of `series`, raw units."""
+        from tsgate.intervals import recent_scales_at
 
         if self.calibration_ is None:
-            return np.full(len(self.targets_), np.nan)
-        span = self.calibration_.span
-        return recent_scale(self.scaling_.transform(number, values[-span:]), span) * self.scaling_.scale[number]
+            return np.full((len(numbers), len(self.targets_)), np.nan)
+        scaled = self.scaling_.transform_flat(series.flat, numbers[series.series_of_rows()])
+        offsets = series.offsets
+        return recent_scales_at(scaled, offsets[1:], self.calibration_.span, offsets[:-1]) * self.scaling_.scale[numbers]
 
     def check_compatible(self, series) -> None:
         if list(series.targets) != self.targets_:
@@ -375,6 +416,7 @@ class Forecaster:
         tensors["scaling.center"] = torch.from_numpy(self.scaling_.center)
         tensors["scaling.scale"] = torch.from_numpy(self.scaling_.scale)
         tensors["context"] = torch.from_numpy(np.ascontiguousarray(self.context_))
+        tensors["series.constant"] = torch.from_numpy(self.constant_.astype(np.uint8))
         if self.calibration_ is not None:
             tensors["calibration.scores"] = torch.from_numpy(self.calibration_.scores)
             tensors["calibration.weights"] = torch.from_numpy(self.calibration_.weights)
@@ -402,6 +444,7 @@ class Forecaster:
                 "time_col": self.time_col_,
                 "id_col": self.id_col_,
                 "last_timestamps": [stamp.isoformat() for stamp in self.last_timestamps_],
+                "skipped": [[key, why] for key, why in self.skipped_],
             },
             "metrics": steady,
             "history": self.history_,
@@ -438,7 +481,12 @@ class Forecaster:
         forecaster.context_ = tensors["context"].numpy()
         forecaster.ids_, forecaster.targets_, forecaster.freq_ = list(data["ids"]), list(data["targets"]), data["freq"]
         forecaster.time_col_, forecaster.id_col_ = data["time_col"], data["id_col"]
-        forecaster.last_timestamps_ = [pd.Timestamp(text) for text in data["last_timestamps"]]
+        forecaster.last_timestamps_ = pd.DatetimeIndex([pd.Timestamp(text) for text in data["last_timestamps"]]).as_unit("ns")
+        forecaster.skipped_ = [(str(key), str(why)) for key, why in data.get("skipped", [])]  # absent before 0.5
+        constant = tensors.get("series.constant")
+        forecaster.constant_ = np.zeros(len(forecaster.ids_), dtype=bool) if constant is None else constant.numpy().astype(bool)
+        if len(forecaster.constant_) != len(forecaster.ids_):
+            raise ValueError("the constant-series flags do not match the series")
         forecaster.history_ = meta["history"]
         forecaster.metrics_ = dict(meta["metrics"])
         longest = max(network.config.lookback for network in forecaster.members_)
@@ -451,12 +499,13 @@ class Forecaster:
                                                                                    (len(forecaster.ids_), shared.horizon, shared.n_targets))
         return forecaster
 
-    def data_options(self, freq=None, fill=None):
+    def data_options(self, freq=None, fill=None, strict: bool = False):
         """The DataOptions that read new data the way the training data was read."""
         from tsgate.data import DataOptions
 
         self.check_fitted()
-        return DataOptions(target=tuple(self.targets_), time_col=self.time_col_, id_col=self.id_col_, freq=freq, fill=fill)
+        return DataOptions(target=tuple(self.targets_), time_col=self.time_col_, id_col=self.id_col_, freq=freq, fill=fill,
+                           strict=strict)
 
     def get_params(self) -> dict:
         """The constructor arguments, as scikit-learn's get_params gives them."""
@@ -469,10 +518,11 @@ class Forecaster:
 
 
 class Prediction(NamedTuple):
-    numbers: list[int]  # the stored series each row forecasts
+    numbers: np.ndarray  # (S,) the stored series each row forecasts
     values: np.ndarray  # (S, H, C) raw-scale forecasts
-    last_timestamps: list  # the last timestamp before each forecast
+    last_timestamps: object  # DatetimeIndex (S,): the last timestamp before each forecast
     bounds: dict  # {level: (lower, upper)}, each (S, H, C); empty without levels
+    skipped: list = []  # [(id, why)] of the series of new data left out
 
 
 def check_forecast_finite(values: np.ndarray, bounds: dict, ids: list) -> None:
@@ -494,21 +544,18 @@ def ensemble_validation_errors(members, data) -> np.ndarray:
     Members with other lookbacks have other windows, but their validation targets are the same
     points in the same order (windows.build_windows), so their forecasts line up.
     """
-    from tsgate.windows import split_batch
-
-    _, truth = split_batch(data.windows, data.val_starts, data.lookback, data.n_targets)  # (N, H, C)
+    _, truth = data.gather(data.val_starts)  # (N, H, C)
     return np.median(np.stack([m.val_forecasts for m in members]), axis=0) - truth.numpy()
 
 
-def calibrate_intervals(errors: np.ndarray, data, scaled: list[np.ndarray], span: int):
-    """The interval calibration from held-out errors (N, H, C) of the validation windows of `data`."""
+def calibrate_intervals(errors: np.ndarray, data, scaled: np.ndarray, offsets: np.ndarray, span: int):
+    """The interval calibration from held-out errors (N, H, C) of the validation windows of `data`,
+    over the scaled series end to end (T_total, C) split at `offsets`."""
     from tsgate.intervals import calibrate, recent_scales_at
 
-    scales = np.empty((len(errors), errors.shape[2]))
-    for number, values in enumerate(scaled):
-        mine = data.series_of_val == number
-        scales[mine] = recent_scales_at(values, data.origin_of_val[mine], span)
-    return calibrate(errors, scales, data.series_of_val, span)
+    owners = data.series_of_val
+    scales = recent_scales_at(scaled, offsets[owners] + data.origin_of_val, span, offsets[owners])
+    return calibrate(errors, scales, owners, span)
 
 
 def load_member(tensors: dict, k: int, config: ModelConfig):
@@ -537,14 +584,3 @@ def load_calibration(tensors: dict, settings: dict | None, shape: tuple[int, int
     if len(weights) == 0 or (weights <= 0).any() or (scores < 0).any() or (scale <= 0).any():
         raise ValueError("the interval calibration holds impossible values")
     return Calibration(scores, weights, int(settings["span"])), scale
-
-
-def future_timestamps(last, freq: str, horizon: int):
-    """`horizon` timestamps after `last`, continuing the series' frequency."""
-    import warnings
-
-    import pandas as pd
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pd.date_range(last, periods=horizon + 1, freq=freq)[1:]

@@ -72,11 +72,12 @@ def recent_scale(values: np.ndarray, span: int) -> np.ndarray:
     return np.maximum(np.abs(np.diff(tail, axis=0)).mean(axis=0), MIN_SCALE)
 
 
-def recent_scales_at(values: np.ndarray, origins: np.ndarray, span: int) -> np.ndarray:
-    """recent_scale of values[:origin] for each origin at once, (N, C), from cumulative sums."""
+def recent_scales_at(values: np.ndarray, origins: np.ndarray, span: int, starts=0) -> np.ndarray:
+    """recent_scale of values[start:origin] for each origin (and its series' start, for series end
+    to end in `values`) at once, (N, C), from cumulative sums."""
     steps = np.abs(np.diff(values, axis=0))  # step i is the change from point i to point i + 1
     total = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(steps, axis=0)])
-    first = np.maximum(origins - span, 0)  # the earliest point in the span
+    first = np.maximum(origins - span, starts)  # the earliest point in the span
     count = origins - 1 - first  # steps between points first .. origin - 1
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (total[origins - 1] - total[first]) / count[:, None]

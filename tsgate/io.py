@@ -5,6 +5,8 @@ Nothing here knows about time series; `data.py` validates what this reads.
 
 from __future__ import annotations
 
+import codecs
+import io
 import os
 import sys
 import tempfile
@@ -17,31 +19,53 @@ from tsgate.errors import DataError, OutputError
 # Candidate separators, in the order that wins a tie.
 SEPARATORS = (",", ";", "\t", "|")
 SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+HEAD_BYTES = 1 << 16  # read first: the codec (byte-order mark) and the header line that picks the separator
+HEAD_ROWS = 1000  # rows that decide which columns hold text, read compactly as categories
+CHUNK_ROWS = 1_000_000  # rows pandas parses at a time: its tokenizer holds one chunk, not the whole file
 
 
 def read_source_bytes(source: str) -> bytes:
     """The raw bytes of a path, or of stdin when source is "-"."""
     if source == "-":
         return sys.stdin.buffer.read()
+    try:
+        return checked_path(source).read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {source}: {exc.strerror or exc}") from exc
+
+
+def read_head(source: str) -> bytes:
+    """The first HEAD_BYTES of a file, enough to choose the codec and the separator."""
+    try:
+        with checked_path(source).open("rb") as handle:
+            return handle.read(HEAD_BYTES)
+    except OSError as exc:
+        raise DataError(f"cannot read {source}: {exc.strerror or exc}") from exc
+
+
+def checked_path(source: str) -> Path:
     path = Path(source)
     if not path.exists():
         raise DataError(f"file not found: {source}")
     if path.is_dir():
         raise DataError(f"{source} is a folder, not a CSV file")
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    return path
+
+
+def pick_codec(raw: bytes, encoding: str) -> str:
+    """The codec that decodes `raw`: for UTF-8, the byte-order mark decides."""
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        # Spreadsheets save "Unicode text" as UTF-16 with a BOM; the BOM says so unambiguously.
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return "utf-16"
+        return "utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8"  # -sig drops a UTF-8 BOM
+    return encoding
 
 
 def decode_text(raw: bytes, encoding: str, source: str) -> str:
     """Decode bytes, dropping a UTF-8 byte-order mark; say how to fix a wrong encoding."""
-    codec = encoding
-    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-        # Spreadsheets save "Unicode text" as UTF-16 with a BOM; the BOM says so unambiguously.
-        codec = "utf-16" if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8-sig"  # -sig drops a UTF-8 BOM
     try:
-        return raw.decode(codec)
+        return raw.decode(pick_codec(raw, encoding))
     except LookupError as exc:
         raise DataError(f"unknown encoding {encoding!r}: use a Python codec name such as utf-8 or latin-1") from exc
     except UnicodeDecodeError as exc:
@@ -49,6 +73,22 @@ def decode_text(raw: bytes, encoding: str, source: str) -> str:
             f"{display_name(source)} is not valid {encoding} (byte 0x{raw[exc.start]:02x} at offset {exc.start}): "
             "pass --encoding with the file's encoding, e.g. --encoding latin-1"
         ) from exc
+
+
+def header_line(head: bytes, codec: str, complete: bool) -> str | None:
+    """The header line decoded from the file's first bytes; None when those cannot tell.
+
+    None for blank text (the whole file decides whether it is empty), a header longer than the
+    head, bytes the codec refuses or an unknown codec: the caller then decodes the whole file,
+    which raises today's messages (with the offending byte's offset).
+    """
+    try:
+        text = codecs.getincrementaldecoder(codec)().decode(head, final=complete)
+    except Exception:  # an unknown codec, a bad byte, a codec that is no text encoding (hex): the caller's decode says which
+        return None
+    if not isinstance(text, str) or not text.strip() or ("\n" not in text and not complete):
+        return None
+    return text.split("\n", 1)[0]
 
 
 def sniff_separator(text: str) -> str:
@@ -60,30 +100,53 @@ def sniff_separator(text: str) -> str:
 
 
 def read_csv(source: str, sep: str | None = None, encoding: str = "utf-8"):
-    """Read a CSV (path or "-") into a DataFrame of strings and numbers, unvalidated."""
-    import io
+    """Read a CSV (path or "-") into a DataFrame of numbers and text, unvalidated.
 
-    import pandas as pd
-
-    raw = read_source_bytes(source)
-    text = decode_text(raw, encoding, source)
-    if not text.strip():
-        raise DataError(f"{display_name(source)} is empty: expected a header row and data rows")
-    sep = sep if sep else sniff_separator(text)
+    A path goes to pandas as a path (no copy of the file in memory); stdin is read as bytes. Text
+    columns come back as categories: an id or a date repeated over ten million rows is then a
+    small code per row, not a Python string per row.
+    """
+    raw = sys.stdin.buffer.read() if source == "-" else None
+    head = raw[:HEAD_BYTES] if raw is not None else read_head(source)
+    codec = pick_codec(head, encoding)
+    header = header_line(head, codec, complete=len(head) < HEAD_BYTES or (raw is not None and len(raw) == len(head)))
+    if header is None:  # rare (see header_line): today's checks on the whole decoded text
+        text = decode_text(raw if raw is not None else read_source_bytes(source), encoding, source)
+        if not text.strip():
+            raise DataError(f"{display_name(source)} is empty: expected a header row and data rows")
+        header = text.split("\n", 1)[0]
+        del text
+    sep = sep if sep else sniff_separator(header)
     if sep == "\\t":
         sep = "\t"
     try:
+        frame = parse_csv(io.BytesIO(raw) if raw is not None else source, sep, codec, source)
+    except UnicodeDecodeError:  # a bad byte past the head: decoding it all names the byte and its offset
+        decode_text(raw if raw is not None else read_source_bytes(source), encoding, source)
+        raise
+    if frame.empty:
+        raise DataError(f"{display_name(source)} has a header but no data rows")
+    # A separator at the end of every line makes a nameless, empty last column: drop it.
+    blank = [c for c in frame.columns if str(c).startswith("Unnamed: ") and frame[c].isna().all()]
+    return frame.drop(columns=blank)
+
+
+def parse_csv(target, sep: str, codec: str, source: str):
+    """pandas' parse of `target` (a path or a byte buffer), with its errors turned into DataErrors."""
+    import pandas as pd
+
+    options = dict(
+        sep=sep,
+        thousands="," if sep != "," else None,
+        skipinitialspace=True,
+        index_col=False,  # rows longer than the header are an error, not silently an index
+        low_memory=False,  # each chunk parsed whole: one dtype per column, no DtypeWarning on stderr
+        encoding=codec,
+    )
+    try:
         with warnings.catch_warnings():
-            # index_col=False: rows longer than the header are an error, not silently an index.
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(
-                io.StringIO(text),
-                sep=sep,
-                thousands="," if sep != "," else None,
-                skipinitialspace=True,
-                index_col=False,
-                low_memory=False,  # one dtype per column, and no DtypeWarning on stderr
-            )
+            return parse_in_chunks(target, options)
     except pd.errors.ParserWarning as exc:
         raise DataError(
             f"{display_name(source)} has data rows with more fields than its header "
@@ -96,13 +159,60 @@ def read_csv(source: str, sep: str | None = None, encoding: str = "utf-8"):
         ) from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{display_name(source)} has no columns: expected a header row") from exc
+    except UnicodeDecodeError:
+        raise  # a ValueError too, but the caller names the bad byte
     except ValueError as exc:  # pandas refuses the separator itself, e.g. a line break
         raise DataError(f"cannot read {display_name(source)} with --sep {sep!r} ({first_line(exc)}): pass one character such as , ; | or \\t") from exc
-    if frame.empty:
-        raise DataError(f"{display_name(source)} has a header but no data rows")
-    # A separator at the end of every line makes a nameless, empty last column: drop it.
-    blank = [c for c in frame.columns if str(c).startswith("Unnamed: ") and frame[c].isna().all()]
-    return frame.drop(columns=blank)
+
+
+def parse_in_chunks(target, options: dict):
+    """The whole table, parsed CHUNK_ROWS rows at a time so that pandas' tokenizer stays small.
+
+    The first HEAD_ROWS rows choose the text columns, read as categories. The chunks are then
+    joined column by column; should the chunks disagree on a column's type (numbers early, text
+    later), the file is parsed again in one piece, which gives exactly what one parse gives.
+    """
+    import pandas as pd
+
+    head = pd.read_csv(target, nrows=HEAD_ROWS, **options)
+    text = {name: "category" for name in head.columns if pd.api.types.infer_dtype(head[name], skipna=True) == "string"}
+    if len(head) < HEAD_ROWS:  # the head is the whole table
+        return head.astype(text)
+    rewind(target)
+    chunks = list(pd.read_csv(target, chunksize=CHUNK_ROWS, dtype=text, **options))
+    frame = join_chunks(chunks)
+    if frame is None:
+        del chunks
+        rewind(target)
+        frame = pd.read_csv(target, dtype=text, **options)
+    return frame
+
+
+def join_chunks(chunks: list):
+    """The chunks as one frame; None when a column's type differs between them."""
+    import pandas as pd
+    from pandas.api.types import union_categoricals
+
+    columns = {}
+    for number, name in enumerate(chunks[0].columns):
+        parts = [chunk.iloc[:, number] for chunk in chunks]
+        kinds = {str(part.dtype) for part in parts}  # "category" for every categorical
+        if kinds == {"int64", "float64"}:
+            kinds = {"float64"}  # integers in one chunk, blanks or decimals in another: floats, as in one parse
+        if len(kinds) > 1:
+            return None
+        if isinstance(parts[0].dtype, pd.CategoricalDtype):
+            if len({str(part.cat.categories.dtype) for part in parts}) > 1:  # a chunk of blanks has no text categories
+                parts = [part.cat.set_categories(part.cat.categories.astype(str)) for part in parts]
+            columns[name] = pd.Series(union_categoricals(parts, sort_categories=True), name=name)
+        else:
+            columns[name] = pd.concat(parts, ignore_index=True).astype(kinds.pop())
+    return pd.DataFrame(columns, columns=chunks[0].columns, copy=False)
+
+
+def rewind(target) -> None:
+    if hasattr(target, "seek"):
+        target.seek(0)
 
 
 def display_name(source: str) -> str:

@@ -11,6 +11,8 @@ member lookback) under "context" (S, L, C). Since tsgate 0.3, the interval calib
 "calibration.scores" (N, H, C) and "calibration.weights" (N,) of the held-out windows, and
 "calibration.scale" (S, C), each series' recent scale at the end of its training data; the
 JSON's "intervals" holds the span that scale reads. Files without them forecast points only.
+Since tsgate 0.5, "series.constant" (S,) flags the series that were constant over their training
+part (forecast as their last value); files without it have none.
 
 Format 1 (tsgate 0.1: one network under "model.") is upgraded on loading.
 

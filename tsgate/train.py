@@ -11,10 +11,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from tsgate import distributed
 from tsgate.config import TrainConfig
 from tsgate.errors import OptionError, TrainingError
 from tsgate.optim import ClippedAdam
-from tsgate.windows import WindowSet, split_batch
+from tsgate.windows import StartRanges, WindowSet
 
 # Windows per forward pass when evaluating: bounds memory on long series. Smaller chunks keep a
 # pass in cache: 6,000 validation windows took 0.11/0.30/0.18 s (RNN/GRU/LSTM) in chunks of 1,024
@@ -57,9 +58,8 @@ def watch(model: nn.Module, data: WindowSet, config: TrainConfig, device: torch.
     """Train on the training windows with early stopping on the validation windows; the best
     weights are loaded into `model` when it returns."""
     model.to(device)
-    windows = data.windows.to(device, dtype=window_dtype(device))
-    watched = run_steps(model, windows, data.train_starts, data, config, device, on_progress,
-                        val_starts=data.val_starts.to(device))
+    data = data.to(device, window_dtype(device, data))
+    watched = run_steps(model, data, data.train, config, device, on_progress, val_starts=data.val_starts)
     model.load_state_dict(watched.best_state)
     return watched
 
@@ -71,8 +71,8 @@ def refit(model: nn.Module, initial_state: dict, data: WindowSet, config: TrainC
     if not config.refit or steps < 1:
         return 0
     model.load_state_dict(initial_state)
-    windows = data.windows.to(device, dtype=window_dtype(device))
-    run_steps(model, windows, data.all_starts, data, config, device, stop_at=steps)
+    data = data.to(device, window_dtype(device, data))
+    run_steps(model, data, data.all, config, device, stop_at=steps)
     return steps
 
 
@@ -85,9 +85,9 @@ class WatchedRun:
     history: list[dict]
 
 
-def run_steps(model, windows, starts, data: WindowSet, config: TrainConfig, device, on_progress=None,
+def run_steps(model, data: WindowSet, starts: StartRanges, config: TrainConfig, device, on_progress=None,
               val_starts=None, stop_at: int | None = None) -> WatchedRun:
-    """Adam steps over shuffled batches of `starts` with a cosine learning-rate schedule.
+    """Adam steps over shuffled batches of the windows at `starts` with a cosine learning-rate schedule.
 
     With `val_starts`, checks the validation loss every `check_every` steps and stops
     after `patience` checks without improvement; with `stop_at`, runs exactly that many
@@ -95,22 +95,23 @@ def run_steps(model, windows, starts, data: WindowSet, config: TrainConfig, devi
     is the watched run again, cut at its best step, on more windows.
     """
     generator = batch_generator(config.seed)
+    objective = distributed.wrap(Objective(model, config.loss))  # under torchrun: gradients averaged over processes
     optimizer = ClippedAdam(model.parameters(), config.clip)
-    budget = step_budget(config, len(data.train_starts))  # the refit keeps the watched run's schedule
+    budget = step_budget(config, len(data.train))  # the refit keeps the watched run's schedule
     last_step = stop_at or budget
-    every = check_every(len(data.train_starts), config.batch_size)
+    every = check_every(len(data.train), config.batch_size)
     best = WatchedRun(0, 0, math.inf, copy.deepcopy(model.state_dict()), [])
     if val_starts is not None:  # step 0 is a candidate: the anchor alone, where the head starts at zero
-        best.best_val_loss = evaluate_loss(model, windows, val_starts, data, config.loss)
+        best.best_val_loss = validation_loss(model, data, val_starts, config.loss, device)
         best.history.append({"step": 0, "train_loss": None, "val_loss": best.best_val_loss})
     losses, step, checks_since_best = [], 0, 0
     model.train()
-    for batch in batches(starts.to(device), config.batch_size, generator):
-        losses.append(train_step(model, windows, batch, data, config, optimizer, config.lr * cosine_factor(step, budget)))
+    for batch in batches(starts, config.batch_size, generator):
+        losses.append(train_step(objective, data, batch, optimizer, config.lr * cosine_factor(step, budget)))
         step += 1
         if val_starts is not None and (step % every == 0 or step == last_step):
-            train_loss = sum(losses) / len(losses)
-            val_loss = evaluate_loss(model, windows, val_starts, data, config.loss)
+            train_loss = distributed.total(sum(losses), device) / len(losses)
+            val_loss = validation_loss(model, data, val_starts, config.loss, device)
             check_finite(train_loss, val_loss, step, best.history[0]["val_loss"])
             losses = []
             best.history.append({"step": step, "train_loss": train_loss, "val_loss": val_loss})
@@ -127,7 +128,7 @@ def run_steps(model, windows, starts, data: WindowSet, config: TrainConfig, devi
         if step >= last_step:
             break
     if val_starts is None and losses:  # a refit has no validation checks: still refuse a loss gone non-finite
-        mean = sum(losses) / len(losses)
+        mean = distributed.total(sum(losses), device) / len(losses)
         check_finite(mean, mean, step, math.inf)
     best.steps_run = step
     return best
@@ -157,21 +158,42 @@ def batch_generator(seed: int) -> torch.Generator:
     return generator
 
 
-def batches(starts: torch.Tensor, batch_size: int, generator: torch.Generator):
-    """Endless shuffled batches of window starts, one permutation per pass."""
+def batches(starts: StartRanges, batch_size: int, generator: torch.Generator):
+    """Endless shuffled batches of window starts, one permutation per pass.
+
+    The permutation is of window numbers, in int32 where they fit: the only array per window
+    that training holds (4 bytes each), mapped to starts one batch at a time."""
+    total = len(starts)
+    dtype = torch.int32 if total < 2**31 else torch.int64
+    device = starts.first.device
     while True:
-        order = starts[torch.randperm(len(starts), generator=generator).to(starts.device)]
-        for first in range(0, len(order), batch_size):
-            yield order[first:first + batch_size]
+        order = torch.randperm(total, generator=generator, dtype=dtype)
+        for first in range(0, total, batch_size):
+            yield starts.at(order[first:first + batch_size].to(device))
 
 
-def train_step(model, windows, batch, data: WindowSet, config: TrainConfig, optimizer: ClippedAdam, lr: float) -> float:
-    x, y = split_batch(windows, batch, data.lookback, data.n_targets)  # (B, L, I), (B, H, C)
-    loss = window_loss(model, x, y, config.loss)
+class Objective(nn.Module):
+    """The training loss as a module, so that DistributedDataParallel can wrap it under torchrun."""
+
+    def __init__(self, model: nn.Module, kind: str):
+        super().__init__()
+        self.model, self.kind = model, kind
+
+    def forward(self, x, y):
+        return window_loss(self.model, x, y, self.kind)
+
+
+def train_step(objective, data: WindowSet, batch, optimizer: ClippedAdam, lr: float) -> float:
+    """One Adam step on this process's share of `batch`; returns its part of the batch's mean loss
+    (the parts of all processes add up to the mean over the whole batch)."""
+    mine, weight = distributed.share(batch)
+    x, y = data.gather(mine)  # (B, L, I), (B, H, C)
+    loss = objective(x, y) * weight
     optimizer.zero_grad()
     loss.backward()
     optimizer.step(lr)
-    return loss.item()
+    world = distributed.current()
+    return loss.item() / (world.size if world else 1)
 
 
 LOSSES = {"mae": nn.functional.l1_loss, "huber": nn.functional.huber_loss, "mse": nn.functional.mse_loss}
@@ -183,19 +205,23 @@ def window_loss(model, x, y, kind: str, reduction: str = "mean"):
     return LOSSES[kind](forecast / scale, y / scale, reduction=reduction)
 
 
-def window_dtype(device: torch.device) -> torch.dtype:
-    """Windows stay in float64 (the network itself is float32) where the device has it: normalising
-    a window of large values subtracts nearly equal numbers. MPS has no float64."""
-    return torch.float32 if device.type == "mps" else torch.float64
+def window_dtype(device: torch.device, data: WindowSet) -> torch.dtype:
+    """The windows' own dtype (windows.storage_dtype), but float32 on MPS, which has no float64."""
+    return torch.float32 if device.type == "mps" else data.flat.dtype
+
+
+def validation_loss(model, data: WindowSet, starts, kind: str, device) -> float:
+    """evaluate_loss, computed by the main process alone and shared with the others under torchrun."""
+    return distributed.from_main(evaluate_loss(model, data, starts, kind) if distributed.is_main() else math.nan, device)
 
 
 @torch.inference_mode()
-def evaluate_loss(model, windows, starts, data: WindowSet, kind: str) -> float:
+def evaluate_loss(model, data: WindowSet, starts, kind: str) -> float:
     """The training loss over the windows at `starts`, streamed chunk by chunk."""
     model.eval()
     total, count = 0.0, 0
     for first in range(0, len(starts), EVAL_CHUNK):
-        x, y = split_batch(windows, starts[first:first + EVAL_CHUNK], data.lookback, data.n_targets)
+        x, y = data.gather(starts[first:first + EVAL_CHUNK])
         total += float(window_loss(model, x, y, kind, reduction="sum"))
         count += y.numel()
     return total / count
@@ -206,11 +232,12 @@ def validation_forecasts(model, data: WindowSet) -> np.ndarray:
     """Forecasts (N, H, C) in scaled units over the validation windows, made on the model's device."""
     model.eval()
     device = next(model.parameters()).device
+    data = data.to(device, window_dtype(device, data))
     forecasts = []
     starts = data.val_starts
     for first in range(0, len(starts), EVAL_CHUNK):
-        x, _ = split_batch(data.windows, starts[first:first + EVAL_CHUNK], data.lookback, data.n_targets)
-        forecasts.append(model(x.to(device, dtype=window_dtype(device))).cpu().numpy())
+        x, _ = data.gather(starts[first:first + EVAL_CHUNK])
+        forecasts.append(model(x).cpu().numpy())
     return np.concatenate(forecasts)
 
 

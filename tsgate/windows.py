@@ -8,7 +8,7 @@ validation, so nothing from the validation period leaks into training.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,12 +22,26 @@ class Scaling:
 
     center: np.ndarray  # (S, C)
     scale: np.ndarray  # (S, C)
+    constant: np.ndarray | None = None  # (S,) bool: constant over the training part (None: none were)
 
-    def transform(self, series: int, values: np.ndarray) -> np.ndarray:
-        return (values - self.center[series]) / self.scale[series]
+    def transform(self, series, values: np.ndarray) -> np.ndarray:
+        """Series number(s) `series`: values (T, C) of one series, or (S, T, C) of the series `series` lists."""
+        return (values - self.expand(self.center, series, values)) / self.expand(self.scale, series, values)
 
-    def inverse(self, series: int, values: np.ndarray) -> np.ndarray:
-        return values * self.scale[series] + self.center[series]
+    def inverse(self, series, values: np.ndarray) -> np.ndarray:
+        return values * self.expand(self.scale, series, values) + self.expand(self.center, series, values)
+
+    def transform_flat(self, flat: np.ndarray, owners: np.ndarray) -> np.ndarray:
+        """Rows (T_total, C) of series end to end, where row i belongs to series owners[i]."""
+        return (flat - self.center[owners]) / self.scale[owners]
+
+    @staticmethod
+    def expand(table: np.ndarray, series, values: np.ndarray) -> np.ndarray:
+        rows = table[series]
+        return rows if np.ndim(series) == 0 else rows[:, None, :] if values.ndim == 3 else rows
+
+    def is_constant(self) -> np.ndarray:
+        return np.zeros(len(self.center), dtype=bool) if self.constant is None else self.constant
 
 
 def fit_affine(kind: str, train_part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,26 +71,80 @@ def unit_if_zero(scale: np.ndarray) -> np.ndarray:
     return np.where(scale < 10 * np.finfo(np.float64).eps, 1.0, scale)
 
 
-def fit_scaling(kind: str, values: list[np.ndarray], train_lengths: list[int], labels: list[str]) -> Scaling:
-    centers, scales = [], []
-    for series, length, label in zip(values, train_lengths, labels):
-        train_part = series[:length]
-        spread = np.ptp(train_part, axis=0)
-        if np.any(spread == 0):
-            column = int(np.flatnonzero(spread == 0)[0])
-            raise DataError(
-                f"{label} is constant ({train_part[0, column]:g}) over its training part: "
-                "there is nothing to learn; drop it or forecast it as a constant"
-            )
-        center, scale = fit_affine(kind, train_part)
-        centers.append(center)
-        scales.append(scale)
-    return Scaling(np.asarray(centers, dtype="float64"), np.asarray(scales, dtype="float64"))
+def fit_scaling(kind: str, flat: np.ndarray, offsets: np.ndarray, train_lengths, labels: list[str],
+                constant: str = "error") -> Scaling:
+    """Each series' scaler, fitted on its training part, for all series at once (segment reductions
+    over `flat`, no loop over series). A series constant over its training part is an error
+    (`constant="error"`), or is allowed and flagged (`constant="flag"`) with a unit scale."""
+    train_lengths = np.asarray(train_lengths, dtype=np.int64)
+    part = flat[ragged_arange(offsets[:-1], train_lengths)]
+    starts = np.concatenate([[0], np.cumsum(train_lengths)[:-1]])
+    low, high = np.minimum.reduceat(part, starts, axis=0), np.maximum.reduceat(part, starts, axis=0)
+    flat_columns = high == low  # (S, C)
+    if constant == "error" and flat_columns.any():
+        series, column = (int(i) for i in np.argwhere(flat_columns)[0])
+        raise DataError(
+            f"{labels[series]} is constant ({low[series, column]:g}) over its training part: "
+            "there is nothing to learn; drop it or forecast it as a constant"
+        )
+    center, scale = segment_affine(kind, part, starts, train_lengths, low, high)
+    return Scaling(center, scale, flat_columns.all(axis=1))
+
+
+def segment_affine(kind: str, part: np.ndarray, starts: np.ndarray, lengths: np.ndarray, low: np.ndarray,
+                   high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """fit_affine of every segment of `part` (series end to end, segments at `starts`): (S, C) each."""
+    counts = lengths[:, None].astype(np.float64)
+    if kind == "none":
+        return np.zeros_like(low), np.ones_like(low)
+    if kind == "standard":
+        mean = np.add.reduceat(part, starts, axis=0) / counts
+        deviation = part - np.repeat(mean, lengths, axis=0)
+        return mean, unit_if_zero(np.sqrt(np.add.reduceat(deviation * deviation, starts, axis=0) / counts))
+    if kind == "robust":
+        lower, median, upper = segment_percentiles(part, starts, lengths, (25, 50, 75))
+        return median, unit_if_zero(upper - lower)
+    if kind == "minmax":
+        return low, unit_if_zero(high - low)
+    raise OptionError(f"unknown --scaler {kind!r}: use one of {', '.join(SCALERS)}")
+
+
+def segment_percentiles(part: np.ndarray, starts: np.ndarray, lengths: np.ndarray, qs) -> list[np.ndarray]:
+    """np.percentile (linear method) of every segment and column: one (S, C) array per q."""
+    owners = np.repeat(np.arange(len(starts)), lengths)
+    ordered = np.empty_like(part)
+    for column in range(part.shape[1]):
+        ordered[:, column] = part[np.lexsort((part[:, column], owners)), column]
+    results = []
+    for q in qs:
+        virtual = (lengths - 1) * (q / 100.0)
+        below = np.floor(virtual).astype(np.int64)
+        above = np.minimum(below + 1, lengths - 1)
+        t = (virtual - below)[:, None]
+        a, b = ordered[starts + below], ordered[starts + above]
+        # numpy's own interpolation (np.lib._function_base_impl._lerp), for identical results.
+        results.append(np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t))
+    return results
+
+
+def ragged_arange(starts, counts, step: int = 1) -> np.ndarray:
+    """np.concatenate([start + step * np.arange(count) for each start, count]) without the loop."""
+    starts, counts = np.asarray(starts, dtype=np.int64), np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts, counts) + step * (np.arange(total, dtype=np.int64) - offsets)
 
 
 def validation_length(length: int, horizon: int, fraction: float) -> int:
     """Points held out at the end of a series for early stopping: at least one horizon."""
     return max(horizon, math.ceil(fraction * length))
+
+
+def validation_lengths(lengths, horizon: int, fraction: float) -> np.ndarray:
+    """validation_length of every series at once."""
+    return np.maximum(horizon, np.ceil(fraction * np.asarray(lengths, dtype=np.float64))).astype(np.int64)
 
 
 def check_length(length: int, lookback: int, horizon: int, validation: int, label: str) -> None:
@@ -93,63 +161,151 @@ def check_length(length: int, lookback: int, horizon: int, validation: int, labe
 MAX_VAL_WINDOWS = 8192
 
 
+class StartRanges:
+    """Window starts held as one range per series, never as one index per window: a panel of ten
+    million windows costs a few arrays of S numbers. Start k of the whole set is found by a
+    binary search over the series' cumulative counts."""
+
+    def __init__(self, first, counts):
+        import torch
+
+        self.first = torch.as_tensor(np.asarray(first, dtype=np.int64))
+        counts = torch.as_tensor(np.asarray(counts, dtype=np.int64))
+        self.ends = torch.cumsum(counts, 0)  # (S,) the index just past each series' starts
+        self.before = self.ends - counts
+
+    def __len__(self) -> int:
+        return int(self.ends[-1]) if len(self.ends) else 0
+
+    def at(self, k):
+        """Flat window starts (LongTensor) for indices `k` into the set, in the same order."""
+        import torch
+
+        k = k.to(torch.int64)
+        series = torch.searchsorted(self.ends, k, right=True)
+        return self.first[series] + (k - self.before[series])
+
+    def to(self, device) -> "StartRanges":
+        moved = StartRanges.__new__(StartRanges)
+        moved.first, moved.ends, moved.before = self.first.to(device), self.ends.to(device), self.before.to(device)
+        return moved
+
+    def tensor(self):
+        """Every start, materialised (for small sets and tests)."""
+        import torch
+
+        return self.at(torch.arange(len(self)))
+
+
 @dataclass
 class WindowSet:
     """Training and validation windows over one concatenated, scaled tensor.
 
-    `windows` is a view (N, L + H, I) over `flat` (T_total, I): no window is copied
-    until a batch is gathered from it by index. The first `n_targets` of the I
-    channels are the series' values; the rest are calendar inputs.
+    `flat` (T_total, C) holds the series end to end; a window is `lookback + horizon` rows of
+    it, gathered by start index when a batch is drawn (`gather`), so no window exists until
+    then. Calendar inputs come from one shared time grid (`calendar`, (G, F)): series s starts
+    at grid position `grid_start[s]`, so they cost G rows, not T_total.
     """
 
-    flat: "object"  # torch.Tensor (T_total, I), float64
-    windows: "object"  # torch.Tensor view (N_all, L + H, I)
-    train_starts: "object"  # torch.LongTensor of window starts whose targets are training data
+    flat: "object"  # torch.Tensor (T_total, C)
+    offsets: "object"  # torch.LongTensor (S + 1,): where each series starts in flat
+    train: StartRanges  # windows whose targets are training data
+    all: StartRanges  # every window: what a refit learns from
     val_starts: "object"  # torch.LongTensor of window starts whose targets are validation data
-    all_starts: "object"  # torch.LongTensor of every window start: what a refit learns from
     series_of_val: np.ndarray  # series number of each validation window, for inverse scaling
     origin_of_val: np.ndarray  # position in its series of each validation window's first target
     lookback: int
-    n_targets: int
+    horizon: int
+    calendar: "object" = None  # torch.Tensor (G, F) calendar inputs on the shared grid, or None
+    grid_start: "object" = None  # torch.LongTensor (S,) each series' first grid position
+
+    @property
+    def n_targets(self) -> int:
+        return self.flat.shape[1]
+
+    @property
+    def windows(self):
+        """Every window as a view (T_total - span + 1, span, C) of flat (targets only)."""
+        return self.flat.unfold(0, self.lookback + self.horizon, 1).transpose(1, 2)
+
+    def to(self, device, dtype) -> "WindowSet":
+        """The same windows with their tensors on `device`, values in `dtype`."""
+        calendar = None if self.calendar is None else self.calendar.to(device, dtype)
+        grid_start = None if self.grid_start is None else self.grid_start.to(device)
+        return replace(self, flat=self.flat.to(device, dtype), offsets=self.offsets.to(device), train=self.train.to(device),
+                       all=self.all.to(device), val_starts=self.val_starts.to(device), calendar=calendar,
+                       grid_start=grid_start)
+
+    def gather(self, starts):
+        """Windows at flat positions `starts`: inputs (B, L, I) with calendar inputs after the
+        targets, and targets (B, H, C)."""
+        import torch
+
+        batch = self.windows.index_select(0, starts)  # (B, span, C), the only copy
+        inputs, targets = batch[:, :self.lookback], batch[:, self.lookback:]
+        if self.calendar is not None:
+            series = torch.searchsorted(self.offsets, starts, right=True) - 1
+            grid = self.grid_start[series] + (starts - self.offsets[series])  # (B,) first grid position
+            steps = grid[:, None] + torch.arange(self.lookback, device=starts.device)  # (B, L)
+            inputs = torch.cat([inputs, self.calendar[steps]], dim=2)
+        return inputs, targets
 
 
-def build_windows(scaled: list[np.ndarray], train_lengths: list[int], lookback: int, horizon: int,
-                  calendar: list[np.ndarray] | None = None) -> WindowSet:
-    """Windows over the scaled series (T_i, C), with per-step calendar inputs (T_i, F) beside them if given."""
+def storage_dtype(scaler: str):
+    """float32 windows for scaled series, whose values are a few units around zero: half the memory
+    of float64 and as exact for the network, which is float32. Unscaled series (scaler "none") keep
+    float64, because normalising a window of large values subtracts nearly equal numbers."""
+    import torch
+
+    return torch.float64 if scaler == "none" else torch.float32
+
+
+def build_windows(scaled: np.ndarray, offsets: np.ndarray, train_lengths, lookback: int, horizon: int,
+                  calendar: tuple[np.ndarray, np.ndarray] | None = None, learn=None, dtype=None) -> WindowSet:
+    """Windows over scaled series end to end (T_total, C) split at `offsets`; `calendar` is
+    (grid features (G, F), each series' first grid position (S,)); only the series that `learn`
+    marks (default: all) give windows; values are stored as `dtype` (default float64)."""
     import torch
 
     span = lookback + horizon
-    parts = scaled if calendar is None else [np.hstack([v, f]) for v, f in zip(scaled, calendar)]
-    flat = torch.from_numpy(np.concatenate(parts).astype(np.float64))  # (T_total, I)
-    windows = flat.unfold(0, span, 1).transpose(1, 2)  # (T_total - span + 1, span, I), a view
-    total_val = sum(len(v) - t - horizon + 1 for v, t in zip(scaled, train_lengths))
-    stride = max(1, -(-total_val // MAX_VAL_WINDOWS))
-    train, val, every, owners, origins = [], [], [], [], []
-    offset = 0
-    for number, (series, train_length) in enumerate(zip(scaled, train_lengths)):
-        length = len(series)
-        # Training targets end at or before train_length; validation targets lie in [train_length, length).
-        train.append(offset + np.arange(0, train_length - span + 1))
-        val_range = np.arange(length - span, train_length - lookback - 1, -stride)[::-1]
-        val.append(offset + val_range)
-        origins.append(val_range + lookback)
-        every.append(offset + np.arange(0, length - span + 1))
-        owners.append(np.full(len(val_range), number))
-        offset += length
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lengths, train_lengths = np.diff(offsets), np.asarray(train_lengths, dtype=np.int64)
+    learn = np.ones(len(lengths), dtype=bool) if learn is None else np.asarray(learn, dtype=bool)
+    first = offsets[:-1]
+    # Training targets end at or before train_length; validation targets lie in [train_length, length).
+    train_counts = np.where(learn, np.maximum(train_lengths - span + 1, 0), 0)
+    all_counts = np.where(learn, np.maximum(lengths - span + 1, 0), 0)
+    val_counts_full = np.where(learn, np.maximum(lengths - train_lengths - horizon + 1, 0), 0)
+    stride = max(1, -(-int(val_counts_full.sum()) // MAX_VAL_WINDOWS))
+    # Every stride-th start counted back from each series' last window, oldest first.
+    val_counts = -(-val_counts_full // stride)
+    last_val = lengths - span
+    oldest = last_val - stride * (val_counts - 1)
+    val_local = ragged_arange(oldest, val_counts, stride)
+    owners = np.repeat(np.arange(len(lengths)), val_counts)
+    torch_dtype = torch.float64 if dtype is None else dtype
+    grid = None if calendar is None else (torch.from_numpy(np.ascontiguousarray(calendar[0])).to(torch_dtype),
+                                          torch.from_numpy(np.asarray(calendar[1], dtype=np.int64)))
     return WindowSet(
-        flat=flat,
-        windows=windows,
-        train_starts=torch.from_numpy(np.concatenate(train)),
-        val_starts=torch.from_numpy(np.concatenate(val)),
-        all_starts=torch.from_numpy(np.concatenate(every)),
-        series_of_val=np.concatenate(owners),
-        origin_of_val=np.concatenate(origins),
+        flat=torch.from_numpy(np.ascontiguousarray(scaled)).to(torch_dtype),
+        offsets=torch.from_numpy(offsets),
+        train=StartRanges(first, train_counts),
+        all=StartRanges(first, all_counts),
+        val_starts=torch.from_numpy(first[owners] + val_local),
+        series_of_val=owners,
+        origin_of_val=val_local + lookback,
         lookback=lookback,
-        n_targets=scaled[0].shape[1],
+        horizon=horizon,
+        calendar=None if grid is None else grid[0],
+        grid_start=None if grid is None else grid[1],
     )
 
 
-def split_batch(windows, starts, lookback: int, n_targets: int):
-    """Gather windows by start index: inputs (B, L, I) and targets (B, H, C)."""
-    batch = windows.index_select(0, starts)  # (B, L + H, I), the only copy
-    return batch[:, :lookback], batch[:, lookback:, :n_targets]
+def windows_of(values: list[np.ndarray], train_lengths, lookback: int, horizon: int,
+               calendar: list[np.ndarray] | None = None, dtype=None) -> WindowSet:
+    """build_windows from one scaled (T_i, C) array per series and, if given, one (T_i, F) array
+    of calendar inputs per series (a small set's convenience: it copies them end to end)."""
+    lengths = [len(v) for v in values]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    grid = None if calendar is None else (np.concatenate(calendar), offsets[:-1])
+    return build_windows(np.concatenate(values), offsets, train_lengths, lookback, horizon, grid, dtype=dtype)

@@ -1,0 +1,132 @@
+"""Panels with awkward series: constant, too short and normal series side by side, through the CLI
+and the Forecaster, and the panel's vectorised forecast against series forecast one at a time."""
+
+import json
+from io import StringIO
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FAST, synthetic_long
+from typer.testing import CliRunner
+
+from tsgate.cli import app
+from tsgate.data import DataOptions, load_series
+from tsgate.forecaster import Forecaster
+from tsgate.io import read_csv
+
+runner = CliRunner()
+LOUD = [option for option in FAST if option != "--quiet"]  # notes are what these tests read
+
+
+def invoke(*args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+def awkward_panel(path):
+    """Two normal daily series, one all zeros (constant) and one of 12 points (too short)."""
+    frame = synthetic_long(ids=("a", "b", "flat", "tiny"), n=120)
+    frame.loc[frame["store"] == "flat", "sales"] = 0.0
+    frame = frame[(frame["store"] != "tiny") | (frame["date"] >= frame["date"].max() - pd.Timedelta(days=11))]
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def panel_csv(tmp_path):
+    return awkward_panel(tmp_path / "panel.csv")
+
+
+def test_a_panel_trains_on_what_it_can_and_says_what_it_left_out(panel_csv, tmp_path):
+    model = tmp_path / "m.tsgate"
+    result = invoke("train", panel_csv, "--id-col", "store", "-o", model, "--format", "json", *LOUD)
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["series"] == 3 and summary["series_skipped"] == 1 and summary["skipped_ids"] == ["tiny"]
+    assert summary["series_constant"] == 1
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert any("left out 1 of 4 series: series 'tiny' has 12 points" in line for line in notes), result.stderr
+    assert any("1 series are constant" in line for line in notes), result.stderr
+
+    forecast = invoke("forecast", model, "--format", "csv")
+    assert forecast.exit_code == 0, forecast.stderr
+    frame = pd.read_csv(StringIO(forecast.stdout))
+    assert sorted(frame["store"].unique()) == ["a", "b", "flat"]
+    assert (frame.loc[frame["store"] == "flat", "sales"] == 0.0).all()  # a constant forecasts its constant
+    assert frame.loc[frame["store"] == "a", "sales"].std() > 0
+
+
+def test_forecast_of_new_panel_data_leaves_out_what_the_model_cannot_forecast(panel_csv, tmp_path):
+    model = tmp_path / "m.tsgate"
+    assert invoke("train", panel_csv, "--id-col", "store", "-o", model, *FAST).exit_code == 0
+    result = invoke("forecast", model, panel_csv, "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(pd.read_csv(StringIO(result.stdout))["store"].unique()) == ["a", "b", "flat"]
+    assert "series 'tiny' was not in the training data" in result.stderr
+    strict = invoke("forecast", model, panel_csv, "--strict")
+    assert strict.exit_code == 2 and "series 'tiny' was not in the training data" in strict.stderr
+    assert strict.stdout == ""
+
+
+def test_strict_restores_the_refusal(panel_csv, tmp_path):
+    model = tmp_path / "m.tsgate"
+    result = invoke("train", panel_csv, "--id-col", "store", "-o", model, "--strict", *FAST)
+    assert result.exit_code == 2 and not model.exists()
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "series 'tiny' has 12 points" in result.stderr or "constant" in result.stderr
+
+
+def test_a_single_constant_series_keeps_its_clear_error(tmp_path):
+    path = tmp_path / "flat.csv"
+    pd.DataFrame({"date": pd.date_range("2024-01-01", periods=60, freq="D"), "y": 3.0}).to_csv(path, index=False)
+    result = invoke("train", path, "-o", tmp_path / "m.tsgate", *FAST)
+    assert result.exit_code == 2 and "is constant (3)" in result.stderr
+
+
+def load(path, **options):
+    return load_series(read_csv(str(path)), DataOptions(id_col="store", **options))
+
+
+def test_a_few_short_series_do_not_shorten_the_panels_lookback(tmp_path):
+    frame = synthetic_long(ids=tuple(f"s{k:02d}" for k in range(20)), n=200)
+    frame = frame[(frame["store"] != "s07") | (frame["date"] >= frame["date"].max() - pd.Timedelta(days=29))]
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    series = load(tmp_path / "p.csv")
+    horizon = 7
+    usable, lookback, left_out = Forecaster(horizon=horizon).usable(series)
+    alone, lookback_alone, _ = Forecaster(horizon=horizon).usable(series.subset([k for k in range(20) if k != 7]))
+    room = 30 - 7 - horizon  # the 30-point series: minus its validation part and one horizon
+    assert lookback == lookback_alone > room  # it would have forced a shorter lookback on all
+    assert [key for key, _ in left_out] == ["s07"] and usable.ids == alone.ids
+    # --strict keeps every series, as before: the shortest one sets everyone's lookback.
+    kept, strict_lookback, none_left_out = Forecaster(horizon=horizon).usable(series, strict=True)
+    assert strict_lookback == room and none_left_out == [] and kept is series
+
+
+def test_the_panels_forecast_equals_each_series_forecast_alone(tmp_path):
+    frame = synthetic_long(ids=("a", "b", "c", "d"), n=90)
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    series = load(tmp_path / "p.csv")
+    model = Forecaster(horizon=5, hidden=8, steps=30, ensemble=2, device="cpu").fit(series)
+    together = model.predict(series, levels=(80,))
+    for key in ("c", "a"):
+        one = series.subset([series.ids.index(key)])
+        alone = model.predict(one, levels=(80,))
+        pd.testing.assert_frame_equal(together[together["store"] == key].reset_index(drop=True), alone)
+    assert together["date"].iloc[0] == series.last[0] + pd.Timedelta(days=1)
+    assert np.isfinite(together.drop(columns=["store", "date"]).to_numpy()).all()
+
+
+def test_series_the_loader_cannot_read_are_left_out_of_train_and_compare(tmp_path):
+    frame = synthetic_long(ids=("a", "b", "gappy", "one"), n=120)
+    frame = frame[~((frame["store"] == "gappy") & frame.index.isin(frame.index[frame["store"] == "gappy"][50:53]))]
+    frame = frame[(frame["store"] != "one") | (frame["date"] == frame["date"].min())]
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    model = tmp_path / "m.tsgate"
+    result = invoke("train", tmp_path / "p.csv", "--id-col", "store", "-o", model, "--format", "json", *LOUD)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["skipped_ids"] == ["gappy", "one"]
+    assert "left out 2 of 4 series: series 'gappy' has no regular frequency" in result.stderr
+    compared = invoke("compare", tmp_path / "p.csv", "--id-col", "store", "--models", "rnn", "--format", "csv", *LOUD)
+    assert compared.exit_code == 0, compared.stderr
+    assert "left out 2 of 4 series" in compared.stderr
