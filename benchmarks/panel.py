@@ -174,7 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--steps", type=int, default=300, help="optimizer steps timed per panel")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 512], help="global batches for 1 vs 2 processes")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 512, 1024, 2048], help="global batches for 1 vs 2 processes")
     parser.add_argument("--measure-one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--time-steps", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=128, help=argparse.SUPPRESS)

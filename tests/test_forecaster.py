@@ -142,7 +142,7 @@ def test_early_stopping_keeps_the_best_validation_check_and_refits_for_its_steps
     checks = watched.history_[0]
     n = len(series.values[0])
     train_length = n - validation_length(n, 6, 0.2)
-    data = windows_of([watched.scaling_.transform(0, series.values[0])], [train_length], 24, 6, dtype=torch.float32)
+    data = windows_of([watched.scaling_.transform(0, series.values[0])], [train_length], 24, 6, dtype=np.float32)
     every, budget = training.check_every(len(data.train), 32), 30 * -(-len(data.train) // 32)
     assert checks[0]["step"] == 0 and checks[0]["train_loss"] is None  # the untrained network is a candidate
     assert [c["step"] for c in checks] == [every * k for k in range(len(checks))]

@@ -62,9 +62,9 @@ def test_forecast_of_new_panel_data_leaves_out_what_the_model_cannot_forecast(pa
     result = invoke("forecast", model, panel_csv, "--format", "csv")
     assert result.exit_code == 0, result.stderr
     assert sorted(pd.read_csv(StringIO(result.stdout))["store"].unique()) == ["a", "b", "flat"]
-    assert "series 'tiny' was not in the training data" in result.stderr
+    assert "series 'tiny' was left out of the model's training data (it has 12 points" in result.stderr
     strict = invoke("forecast", model, panel_csv, "--strict")
-    assert strict.exit_code == 2 and "series 'tiny' was not in the training data" in strict.stderr
+    assert strict.exit_code == 2 and "series 'tiny' was left out of the model's training data" in strict.stderr
     assert strict.stdout == ""
 
 
@@ -87,20 +87,25 @@ def load(path, **options):
     return load_series(read_csv(str(path)), DataOptions(id_col="store", **options))
 
 
-def test_a_few_short_series_do_not_shorten_the_panels_lookback(tmp_path):
+def test_a_panel_leaves_out_what_its_lookback_cannot_hold(tmp_path):
     frame = synthetic_long(ids=tuple(f"s{k:02d}" for k in range(20)), n=200)
-    frame = frame[(frame["store"] != "s07") | (frame["date"] >= frame["date"].max() - pd.Timedelta(days=29))]
+    short = {"s03": 30, "s07": 12}  # 30 points: a window with a shorter lookback fits; 12: no window at all
+    for key, length in short.items():
+        frame = frame[(frame["store"] != key) | (frame["date"] > frame["date"].max() - pd.Timedelta(days=length))]
     frame.to_csv(tmp_path / "p.csv", index=False)
     series = load(tmp_path / "p.csv")
     horizon = 7
+    # A lookback given: every series shorter than lookback + horizon + validation is left out.
+    usable, lookback, left_out = Forecaster(horizon=horizon, lookback=21).usable(series)
+    assert lookback == 21 and [key for key, _ in left_out] == ["s03", "s07"]
+    assert usable.ids == [key for key in series.ids if key not in short]
+    assert "has 30 points, fewer than the 35 that lookback 21 + horizon 7 + validation 7 need" in left_out[0][1]
+    # auto: the lookback fits the shortest series that holds a window (as for one series); s07 holds none.
     usable, lookback, left_out = Forecaster(horizon=horizon).usable(series)
-    alone, lookback_alone, _ = Forecaster(horizon=horizon).usable(series.subset([k for k in range(20) if k != 7]))
-    room = 30 - 7 - horizon  # the 30-point series: minus its validation part and one horizon
-    assert lookback == lookback_alone > room  # it would have forced a shorter lookback on all
-    assert [key for key, _ in left_out] == ["s07"] and usable.ids == alone.ids
-    # --strict keeps every series, as before: the shortest one sets everyone's lookback.
-    kept, strict_lookback, none_left_out = Forecaster(horizon=horizon).usable(series, strict=True)
-    assert strict_lookback == room and none_left_out == [] and kept is series
+    assert lookback == 30 - 7 - horizon and [key for key, _ in left_out] == ["s07"]
+    # --strict refuses the series with no window instead.
+    with pytest.raises(Exception, match="series 's07'|shortest series"):
+        Forecaster(horizon=horizon).usable(series, strict=True)
 
 
 def test_the_panels_forecast_equals_each_series_forecast_alone(tmp_path):

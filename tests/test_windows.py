@@ -206,7 +206,7 @@ def test_shapes_and_dtypes():
     np.testing.assert_array_equal(data.all.tensor().numpy(), expected)
     assert set(data.train.tensor().tolist()) <= set(expected.tolist())
     assert set(data.val_starts.tolist()) <= set(expected.tolist())
-    assert windows_of(values, train_lengths, lookback, horizon, dtype=torch.float32).flat.dtype == torch.float32
+    assert windows_of(values, train_lengths, lookback, horizon, dtype=np.float32).flat.dtype == torch.float32
 
 
 def test_start_ranges_find_the_kth_start_of_the_set():

@@ -69,12 +69,25 @@ def in_sample_error(series: list[np.ndarray], season: int, horizon: int) -> floa
     """Mean absolute error of repeating the last `season` values over `horizon` steps, from every
     origin: the mean over series and steps of each series' mean error at that step's lag.
 
-    All series at once: a panel's ten thousand series cost one pass per distinct lag."""
+    Series are taken a group of about a million points at a time, all of a group at once."""
+    from tsgate.windows import series_chunks
+
     lengths = np.array([len(values) for values in series], dtype=np.int64)
-    flat = np.concatenate(series)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    lags = [season * (step // season + 1) for step in range(horizon)]  # step `step` repeats the value `lag` before it
+    total, count = 0.0, 0
+    for first, stop in series_chunks(offsets):
+        group_total, group_count = error_sums(series[first:stop], lags)
+        total, count = total + group_total, count + group_count
+    return total / count if count else math.inf
+
+
+def error_sums(series: list[np.ndarray], lags: list[int]) -> tuple[float, int]:
+    """(sum, count) of the per-series, per-step mean errors behind in_sample_error, for a group of series."""
+    lengths = np.array([len(values) for values in series], dtype=np.int64)
+    flat = np.concatenate(series).astype(np.float64, copy=False)
     owners = np.repeat(np.arange(len(series)), lengths)
     position = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    lags = [season * (step // season + 1) for step in range(horizon)]  # step `step` repeats the value `lag` before it
     total, count = 0.0, 0
     for lag in sorted(set(lags)):
         usable = lengths > lag
@@ -83,10 +96,9 @@ def in_sample_error(series: list[np.ndarray], season: int, horizon: int) -> floa
         inside = position[lag:] >= lag  # both points of the difference lie in one series
         errors = np.abs(flat[lag:] - flat[:-lag]).mean(axis=1)[inside]
         sums = np.bincount(owners[lag:][inside], weights=errors, minlength=len(series))
-        means = sums[usable] / (lengths[usable] - lag)
-        total += lags.count(lag) * means.sum()
+        total += lags.count(lag) * (sums[usable] / (lengths[usable] - lag)).sum()
         count += lags.count(lag) * int(usable.sum())
-    return total / count if count else math.inf
+    return total, count
 
 
 # ---- calendar inputs -----------------------------------------------------------------------

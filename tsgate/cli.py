@@ -467,7 +467,7 @@ def forecast(
     prediction = forecaster.predict_array(series, levels, strict)
     frame = forecaster.frame(prediction)
     if series is not None:
-        skipped = series.skipped + prediction.skipped
+        skipped = [*series.skipped, *prediction.skipped]
         show_notes(people_console(), series.notes + panel_notes(skipped, len(prediction.numbers)), quiet)
     emit(frame, fmt.value, output, title="forecast", view=lambda: forecast_view(frame, forecaster.targets_, levels))
 

@@ -106,10 +106,6 @@ class SeriesSet:
             warnings.simplefilter("ignore")
             return [pd.date_range(start, periods=int(n), freq=self.freq) for start, n in zip(self.first, self.lengths)]
 
-    def series_of_rows(self) -> np.ndarray:
-        """(T_total,) the series number of each row of `flat`."""
-        return np.repeat(np.arange(len(self.ids)), self.length_array)
-
     def last_points(self, n: int) -> np.ndarray:
         """The last `n` values of every series, (S, n, C); each series must have at least `n`."""
         return self.flat[self.offsets[1:, None] - n + np.arange(n)]
@@ -130,17 +126,24 @@ class SeriesSet:
 
 
 def shift_stamps(stamps: pd.DatetimeIndex, steps: np.ndarray, freq: str) -> pd.DatetimeIndex:
-    """Each stamp moved `steps[i]` steps of `freq` forward, without a loop for fixed-length steps."""
+    """Each stamp moved `steps[i]` steps of `freq` forward: by arithmetic for fixed-length steps, by
+    positions on one shared grid for calendar steps (months, weeks), one by one only off such a grid."""
     from pandas.tseries.frequencies import to_offset
+
+    from tsgate.timegrid import grid_through
 
     offset = to_offset(freq)
     steps = np.asarray(steps, dtype=np.int64)
     if isinstance(offset, pd.offsets.Tick) or (isinstance(offset, pd.offsets.Day) and stamps.tz is None):
         return stamps + pd.to_timedelta(steps * pd.Timedelta(offset).value, unit="ns")
+    if len(steps) == 0:
+        return stamps
+    on_grid = grid_through(stamps, freq, after=int(steps.max()))
+    if on_grid is not None:
+        grid, positions = on_grid
+        return grid[positions + steps]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if len(set(steps.tolist())) == 1:
-            return stamps + int(steps[0]) * offset if len(steps) else stamps
         return pd.DatetimeIndex([stamp + int(k) * offset for stamp, k in zip(stamps, steps)])
 
 

@@ -108,8 +108,8 @@ class Forecaster:
 
         A panel (several series, not `strict`) leaves out the series too short for the lookback,
         horizon and validation, where one series or `strict` refuses them as before. With lookback
-        auto, a panel's lookback is the one that 90% of its series can hold, so a few short
-        series do not shorten every other series' view."""
+        auto, the lookback fits the shortest series that can hold a training window at all (as for
+        one series), and a panel leaves out the ones that cannot."""
         from tsgate.auto import auto_lookback
         from tsgate.baselines import infer_season
         from tsgate.windows import check_length, validation_lengths
@@ -119,9 +119,9 @@ class Forecaster:
         lenient = len(lengths) > 1 and not strict
         if self.lookback == "auto":
             train = lengths - val
-            room = train[train > self.horizon] if lenient else train  # a panel leaves out what holds no window at all
-            typical = np.percentile(room, 10, method="lower") if lenient and len(room) else train.min()
-            base = auto_lookback(infer_season(series.freq), self.horizon, [int(typical)])
+            holding = train[train > self.horizon]  # a training window with a lookback of one step fits
+            pool = holding if lenient and len(holding) else train
+            base = auto_lookback(infer_season(series.freq), self.horizon, pool.tolist())
         else:
             base = self.lookback
         short = lengths < base + self.horizon + val
@@ -167,7 +167,7 @@ class Forecaster:
         from tsgate.auto import calendar_cycles, calendar_on_grid, choose_anchor, member_lookbacks
         from tsgate.baselines import infer_season
         from tsgate.ensemble import MemberTask, with_refit
-        from tsgate.intervals import interval_span, recent_scales_at
+        from tsgate.intervals import interval_span, recent_scales_of_series
         from tsgate.windows import build_windows, fit_scaling, storage_dtype
 
         train_config = self.check_options()
@@ -184,7 +184,7 @@ class Forecaster:
         learn = ~scaling.is_constant()  # constant series forecast their constant: nothing to learn
         if not learn.any():
             raise DataError(f"all {len(learn)} series are constant over their training part: there is nothing to learn")
-        scaled = scaling.transform_flat(series.flat, series.series_of_rows())  # (T_total, C)
+        scaled = scaling.transform_flat(series.flat, series.offsets, dtype=storage_dtype(train_config.scaler))  # (T_total, C)
         cycles = calendar_cycles(series.freq) if self.calendar else ()
         calendar = calendar_on_grid(series.first, series.last, series.freq, cycles, lambda: series.index) if cycles else None
         scaled_train = [part[:t] for part, t, keep in zip(np.split(scaled, series.offsets[1:-1]), train_lengths, learn) if keep]
@@ -192,7 +192,7 @@ class Forecaster:
         del scaled_train
         started = time.perf_counter()
         windows = {lookback: build_windows(scaled, series.offsets, train_lengths, lookback, self.horizon, calendar, learn,
-                                           storage_dtype(train_config.scaler))
+                                           scaled.dtype)
                    for lookback in sorted(set(lookbacks))}
         own_seconds = time.perf_counter() - started  # this process's part; the members time their own
 
@@ -233,8 +233,8 @@ class Forecaster:
         self.ids_, self.targets_, self.freq_ = list(series.ids), list(series.targets), series.freq
         self.time_col_, self.id_col_ = series.time_col, series.id_col
         self.context_ = series.last_points(max(lookbacks))  # (S, L_max, C), raw
-        ends = offsets[1:]  # the recent scale at each series' end
-        self.interval_scale_ = recent_scales_at(scaled, ends, span, offsets[:-1]) * scaling.scale  # (S, C), raw
+        everyone = np.arange(len(series.ids))  # the recent scale at each series' end, raw units:
+        self.interval_scale_ = recent_scales_of_series(scaled, offsets, everyone, series.length_array, span) * scaling.scale
         self.last_timestamps_ = series.last
         self.history_ = [member.history for member in members]
         return self
@@ -309,12 +309,11 @@ class Forecaster:
         if self.id_col_:
             columns[self.id_col_] = np.repeat(np.asarray(self.ids_, dtype=object)[prediction.numbers], self.horizon)
         columns[self.time_col_] = future_stamps(prediction.last_timestamps, self.freq_, self.horizon)
-        flat = lambda array, c: array[:, :, c].ravel()  # noqa: E731 - (S, H, C) -> S * H rows, series by series
-        for c, target in enumerate(self.targets_):
-            columns[target] = flat(prediction.values, c)
+        for c, target in enumerate(self.targets_):  # (S, H) per column -> S * H rows, series by series
+            columns[target] = prediction.values[:, :, c].ravel()
             for level, (lower, upper) in prediction.bounds.items():
                 low_name, high_name = bound_columns(target, level)
-                columns[low_name], columns[high_name] = flat(lower, c), flat(upper, c)
+                columns[low_name], columns[high_name] = lower[:, :, c].ravel(), upper[:, :, c].ravel()
         return pd.DataFrame(columns)
 
     def predict_array(self, series=None, levels=(), strict: bool = False) -> "Prediction":
@@ -367,7 +366,7 @@ class Forecaster:
         numbers = np.array([positions.get(key, -1) for key in series.ids])
         needed = self.context_length
         problems = np.where(numbers < 0, "unknown", np.where(series.length_array < needed, "short", ""))
-        skipped = [(key, self.forecast_problem(kind, series.length_array[k]))
+        skipped = [(key, self.forecast_problem(key, kind, series.length_array[k]))
                    for k, (key, kind) in enumerate(zip(series.ids, problems)) if kind]
         if skipped and (strict or len(series.ids) == 1 or len(skipped) == len(series.ids)):
             from tsgate.data import series_label
@@ -378,8 +377,11 @@ class Forecaster:
         numbers = numbers[problems == ""]
         return numbers, usable.last_points(needed), usable.last, self.interval_scales(numbers, usable), skipped
 
-    def forecast_problem(self, kind: str, length: int) -> str:
+    def forecast_problem(self, key: str, kind: str, length: int) -> str:
         """Why a series of new data cannot be forecast, as the end of a sentence naming it."""
+        left_out = dict(self.skipped_)
+        if kind == "unknown" and key in left_out:
+            return f"was left out of the model's training data (it {left_out[key]})"
         if kind == "unknown":
             known = ", ".join(self.ids_[:10]) + (" ..." if len(self.ids_) > 10 else "")
             return f"was not in the training data (known ids: {known}): the model has no scaler for it"
@@ -387,13 +389,13 @@ class Forecaster:
 
     def interval_scales(self, numbers: np.ndarray, series) -> np.ndarray:
         """The intervals' recent scales (S, C) of the stored series `numbers` at the end of `series`, raw units."""
-        from tsgate.intervals import recent_scales_at
+        from tsgate.intervals import recent_scales_of_series
 
         if self.calibration_ is None:
             return np.full((len(numbers), len(self.targets_)), np.nan)
-        scaled = self.scaling_.transform_flat(series.flat, numbers[series.series_of_rows()])
-        offsets = series.offsets
-        return recent_scales_at(scaled, offsets[1:], self.calibration_.span, offsets[:-1]) * self.scaling_.scale[numbers]
+        scaled = self.scaling_.transform_flat(series.flat, series.offsets, numbers)
+        scales = recent_scales_of_series(scaled, series.offsets, np.arange(len(numbers)), series.length_array, self.calibration_.span)
+        return scales * self.scaling_.scale[numbers]
 
     def check_compatible(self, series) -> None:
         if list(series.targets) != self.targets_:
@@ -522,7 +524,7 @@ class Prediction(NamedTuple):
     values: np.ndarray  # (S, H, C) raw-scale forecasts
     last_timestamps: object  # DatetimeIndex (S,): the last timestamp before each forecast
     bounds: dict  # {level: (lower, upper)}, each (S, H, C); empty without levels
-    skipped: list = []  # [(id, why)] of the series of new data left out
+    skipped: tuple = ()  # (id, why) of each series of new data left out
 
 
 def check_forecast_finite(values: np.ndarray, bounds: dict, ids: list) -> None:
@@ -551,11 +553,10 @@ def ensemble_validation_errors(members, data) -> np.ndarray:
 def calibrate_intervals(errors: np.ndarray, data, scaled: np.ndarray, offsets: np.ndarray, span: int):
     """The interval calibration from held-out errors (N, H, C) of the validation windows of `data`,
     over the scaled series end to end (T_total, C) split at `offsets`."""
-    from tsgate.intervals import calibrate, recent_scales_at
+    from tsgate.intervals import calibrate, recent_scales_of_series
 
     owners = data.series_of_val
-    scales = recent_scales_at(scaled, offsets[owners] + data.origin_of_val, span, offsets[owners])
-    return calibrate(errors, scales, owners, span)
+    return calibrate(errors, recent_scales_of_series(scaled, offsets, owners, data.origin_of_val, span), owners, span)
 
 
 def load_member(tensors: dict, k: int, config: ModelConfig):

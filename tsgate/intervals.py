@@ -84,6 +84,23 @@ def recent_scales_at(values: np.ndarray, origins: np.ndarray, span: int, starts=
     return np.where(count[:, None] > 0, np.maximum(mean, MIN_SCALE), MIN_SCALE)
 
 
+def recent_scales_of_series(scaled: np.ndarray, offsets: np.ndarray, owners: np.ndarray, positions: np.ndarray,
+                            span: int) -> np.ndarray:
+    """recent_scale of series owners[i] before its point positions[i], for series end to end in
+    `scaled` (split at `offsets`): (N, C), computed in float64 a chunk of series at a time."""
+    from tsgate.windows import series_chunks
+
+    scales = np.empty((len(owners), scaled.shape[1]))
+    for first, stop in series_chunks(offsets):
+        mine = (owners >= first) & (owners < stop)
+        if mine.any():
+            base = offsets[first]
+            starts = offsets[owners[mine]] - base
+            values = scaled[base:offsets[stop]].astype(np.float64)
+            scales[mine] = recent_scales_at(values, starts + positions[mine], span, starts)
+    return scales
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Scaled absolute errors of held-out forecasts, and how much each counts."""

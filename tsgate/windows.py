@@ -31,9 +31,16 @@ class Scaling:
     def inverse(self, series, values: np.ndarray) -> np.ndarray:
         return values * self.expand(self.scale, series, values) + self.expand(self.center, series, values)
 
-    def transform_flat(self, flat: np.ndarray, owners: np.ndarray) -> np.ndarray:
-        """Rows (T_total, C) of series end to end, where row i belongs to series owners[i]."""
-        return (flat - self.center[owners]) / self.scale[owners]
+    def transform_flat(self, flat: np.ndarray, offsets: np.ndarray, numbers=None, dtype=np.float64) -> np.ndarray:
+        """Series end to end (T_total, C), split at `offsets`, scaled by the scalers of the stored series
+        `numbers` (default: 0, 1, ...), as `dtype`, chunk by chunk."""
+        numbers = np.arange(len(offsets) - 1) if numbers is None else np.asarray(numbers)
+        scaled = np.empty(flat.shape, dtype=dtype)
+        for first, stop in series_chunks(offsets):
+            rows = slice(offsets[first], offsets[stop])
+            owners = numbers[np.repeat(np.arange(first, stop), np.diff(offsets[first:stop + 1]))]
+            scaled[rows] = (flat[rows] - self.center[owners]) / self.scale[owners]
+        return scaled
 
     @staticmethod
     def expand(table: np.ndarray, series, values: np.ndarray) -> np.ndarray:
@@ -71,24 +78,44 @@ def unit_if_zero(scale: np.ndarray) -> np.ndarray:
     return np.where(scale < 10 * np.finfo(np.float64).eps, 1.0, scale)
 
 
+# Series per chunk of preprocessing (scaling, anchor choice, recent scales): whole series of about
+# this many rows at a time, so its temporary arrays stay a few tens of MB for any panel.
+CHUNK_ROWS = 1 << 20
+
+
+def series_chunks(offsets: np.ndarray, rows: int = CHUNK_ROWS) -> list[tuple[int, int]]:
+    """Consecutive groups [first, stop) of whole series, about `rows` rows each (a longer series is a group alone)."""
+    count = len(offsets) - 1
+    cuts = np.searchsorted(offsets[1:], np.arange(rows, int(offsets[-1]), rows), side="left") + 1
+    edges = np.unique(np.concatenate([[0], np.minimum(cuts, count), [count]])).astype(np.int64)
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+
+
 def fit_scaling(kind: str, flat: np.ndarray, offsets: np.ndarray, train_lengths, labels: list[str],
                 constant: str = "error") -> Scaling:
     """Each series' scaler, fitted on its training part, for all series at once (segment reductions
-    over `flat`, no loop over series). A series constant over its training part is an error
-    (`constant="error"`), or is allowed and flagged (`constant="flag"`) with a unit scale."""
-    train_lengths = np.asarray(train_lengths, dtype=np.int64)
-    part = flat[ragged_arange(offsets[:-1], train_lengths)]
-    starts = np.concatenate([[0], np.cumsum(train_lengths)[:-1]])
-    low, high = np.minimum.reduceat(part, starts, axis=0), np.maximum.reduceat(part, starts, axis=0)
-    flat_columns = high == low  # (S, C)
+    over `flat`, chunk by chunk, no loop over series). A series constant over its training part is an
+    error (`constant="error"`), or is allowed and flagged (`constant="flag"`) with a unit scale."""
+    offsets, train_lengths = np.asarray(offsets, dtype=np.int64), np.asarray(train_lengths, dtype=np.int64)
+    centers, scales, flats = [], [], []
+    for first, stop in series_chunks(offsets):
+        lengths = train_lengths[first:stop]
+        part = flat[ragged_arange(offsets[first:stop], lengths)]
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        low, high = np.minimum.reduceat(part, starts, axis=0), np.maximum.reduceat(part, starts, axis=0)
+        center, scale = segment_affine(kind, part, starts, lengths, low, high)
+        centers.append(center)
+        scales.append(scale)
+        flats.append(high == low)
+    flat_columns = np.concatenate(flats)  # (S, C)
     if constant == "error" and flat_columns.any():
         series, column = (int(i) for i in np.argwhere(flat_columns)[0])
+        value = flat[offsets[series], column]
         raise DataError(
-            f"{labels[series]} is constant ({low[series, column]:g}) over its training part: "
+            f"{labels[series]} is constant ({value:g}) over its training part: "
             "there is nothing to learn; drop it or forecast it as a constant"
         )
-    center, scale = segment_affine(kind, part, starts, train_lengths, low, high)
-    return Scaling(center, scale, flat_columns.all(axis=1))
+    return Scaling(np.concatenate(centers), np.concatenate(scales), flat_columns.all(axis=1))
 
 
 def segment_affine(kind: str, part: np.ndarray, starts: np.ndarray, lengths: np.ndarray, low: np.ndarray,
@@ -251,20 +278,18 @@ class WindowSet:
         return inputs, targets
 
 
-def storage_dtype(scaler: str):
-    """float32 windows for scaled series, whose values are a few units around zero: half the memory
-    of float64 and as exact for the network, which is float32. Unscaled series (scaler "none") keep
+def storage_dtype(scaler: str) -> np.dtype:
+    """float32 for scaled series, whose values are a few units around zero: half the memory of
+    float64 and as exact for the network, which is float32. Unscaled series (scaler "none") keep
     float64, because normalising a window of large values subtracts nearly equal numbers."""
-    import torch
-
-    return torch.float64 if scaler == "none" else torch.float32
+    return np.dtype(np.float64 if scaler == "none" else np.float32)
 
 
 def build_windows(scaled: np.ndarray, offsets: np.ndarray, train_lengths, lookback: int, horizon: int,
                   calendar: tuple[np.ndarray, np.ndarray] | None = None, learn=None, dtype=None) -> WindowSet:
     """Windows over scaled series end to end (T_total, C) split at `offsets`; `calendar` is
     (grid features (G, F), each series' first grid position (S,)); only the series that `learn`
-    marks (default: all) give windows; values are stored as `dtype` (default float64)."""
+    marks (default: all) give windows; values are stored as numpy `dtype` (default float64)."""
     import torch
 
     span = lookback + horizon
@@ -283,11 +308,11 @@ def build_windows(scaled: np.ndarray, offsets: np.ndarray, train_lengths, lookba
     oldest = last_val - stride * (val_counts - 1)
     val_local = ragged_arange(oldest, val_counts, stride)
     owners = np.repeat(np.arange(len(lengths)), val_counts)
-    torch_dtype = torch.float64 if dtype is None else dtype
-    grid = None if calendar is None else (torch.from_numpy(np.ascontiguousarray(calendar[0])).to(torch_dtype),
+    dtype = np.dtype(np.float64 if dtype is None else dtype)
+    grid = None if calendar is None else (torch.from_numpy(np.ascontiguousarray(calendar[0], dtype=dtype)),
                                           torch.from_numpy(np.asarray(calendar[1], dtype=np.int64)))
     return WindowSet(
-        flat=torch.from_numpy(np.ascontiguousarray(scaled)).to(torch_dtype),
+        flat=torch.from_numpy(np.ascontiguousarray(scaled, dtype=dtype)),  # no copy when `scaled` is already it
         offsets=torch.from_numpy(offsets),
         train=StartRanges(first, train_counts),
         all=StartRanges(first, all_counts),
