@@ -52,6 +52,15 @@ def test_train_in_a_broken_torchrun_environment_fails_before_reading_anything(tm
     assert result.stderr.count("\n") == 1 and "MASTER_ADDR" in result.stderr
 
 
+def test_a_world_of_one_trains_as_a_single_process(panel, tmp_path, monkeypatch):
+    for name, value in {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0"}.items():  # torchrun --nproc-per-node 1
+        monkeypatch.setenv(name, value)
+    model = tmp_path / "m.tsgate"
+    result = runner.invoke(app, ["train", str(panel), "-o", str(model), *SMALL])
+    assert result.exit_code == 0, result.stderr
+    assert Forecaster.load(model).metrics_["world_size"] == 1 and distributed.current() is None
+
+
 @pytest.mark.parametrize("command", ["forecast", "compare"])
 def test_only_train_runs_under_torchrun(command, tmp_path, monkeypatch):
     for name, value in {"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}.items():
