@@ -142,13 +142,14 @@ def calendar_features(index, cycles: tuple[str, ...]) -> np.ndarray:
     return np.stack(columns, axis=1) if columns else np.zeros((len(index), 0))
 
 
-def calendar_on_grid(first, last, freq: str, cycles: tuple[str, ...], series_index=None):
+def calendar_on_grid(first, last, series_lengths: np.ndarray, freq: str, cycles: tuple[str, ...], series_index=None):
     """Calendar inputs for series from `first` to `last` (DatetimeIndex, (S,) each) on one shared
     grid: (features (G, F), each series' first grid position (S,)). Where the series do not share
-    a grid, the grid is their own stamps end to end (`series_index()` gives them)."""
+    a grid, or it would be much longer than the series together (series far apart in time), the
+    grid is their own stamps end to end (`series_index()` gives them)."""
     from tsgate.timegrid import grid_through
 
-    on_grid = grid_through(first.append(last), freq)
+    on_grid = grid_through(first.append(last), freq, most=2 * int(series_lengths.sum()) + 10_000)
     if on_grid is not None:
         grid, positions = on_grid
         return calendar_features(grid, cycles), positions[:len(first)]

@@ -268,6 +268,12 @@ def people_console():
   cat readings.csv | tsgate train - --target load --model lstm -o load.tsgate
 
   tsgate train sample_data/us_unemployment_by_industry.csv --id-col industry --format json -o jobs.tsgate
+
+  torchrun --nproc-per-node 2 -m tsgate train stores.csv --id-col store --batch-size 512 -o stores.tsgate
+
+Many series (--id-col): a series too short or unreadable is left out with a note and a constant one
+forecasts its last value (--strict refuses both). Under torchrun every process reads DATA and trains on its share of each batch; rank 0
+writes the model (see README, "Several processes or machines: torchrun").
 """)
 def train(
     data: DataArg,

@@ -186,7 +186,8 @@ class Forecaster:
             raise DataError(f"all {len(learn)} series are constant over their training part: there is nothing to learn")
         scaled = scaling.transform_flat(series.flat, series.offsets, dtype=storage_dtype(train_config.scaler))  # (T_total, C)
         cycles = calendar_cycles(series.freq) if self.calendar else ()
-        calendar = calendar_on_grid(series.first, series.last, series.freq, cycles, lambda: series.index) if cycles else None
+        calendar = calendar_on_grid(series.first, series.last, series.length_array, series.freq, cycles,
+                                    lambda: series.index) if cycles else None
         scaled_train = [part[:t] for part, t, keep in zip(np.split(scaled, series.offsets[1:-1]), train_lengths, learn) if keep]
         anchor_season = choose_anchor(self.anchor, infer_season(series.freq), min(lookbacks), scaled_train, self.horizon)
         del scaled_train

@@ -15,14 +15,23 @@ import numpy as np
 import pandas as pd
 
 
-def grid_through(stamps: pd.DatetimeIndex, freq: str, before: int = 0, after: int = 0):
+def grid_through(stamps: pd.DatetimeIndex, freq: str, before: int = 0, after: int = 0, most: int | None = None):
     """(grid, positions): a regular grid at `freq` from `before` steps ahead of the earliest stamp
-    to `after` steps past the latest, and each stamp's position on it; None if a stamp is off it."""
+    to `after` steps past the latest, and each stamp's position on it; None if a stamp is off it,
+    or if the grid would be longer than `most` points (series far apart in time at a fine step)."""
+    from pandas.tseries.frequencies import to_offset
+
+    most = most if most is not None else max(100_000, 4 * len(stamps) * (before + after + 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         start = pd.date_range(end=stamps.min(), periods=before + 1, freq=freq)[0]
         end = pd.date_range(start=stamps.max(), periods=after + 1, freq=freq)[-1]
+        offset = to_offset(freq)
+        if isinstance(offset, pd.offsets.Tick) and (end - start) // pd.Timedelta(offset) + 1 > most:
+            return None
         grid = pd.date_range(start, end, freq=freq)
+    if len(grid) > most:
+        return None
     positions = grid.get_indexer(stamps)
     return None if (positions < 0).any() else (grid, positions)
 
