@@ -363,8 +363,9 @@ class Forecaster:
         if series is None:
             return np.arange(len(self.ids_)), self.context_, self.last_timestamps_, self.interval_scale_, []
         self.check_compatible(series)
-        positions = {key: number for number, key in enumerate(self.ids_)}
-        numbers = np.array([positions.get(key, -1) for key in series.ids])
+        import pandas as pd
+
+        numbers = pd.Index(self.ids_).get_indexer(series.ids)  # -1: not a series of the model
         needed = self.context_length
         problems = np.where(numbers < 0, "unknown", np.where(series.length_array < needed, "short", ""))
         skipped = [(key, self.forecast_problem(key, kind, series.length_array[k]))
