@@ -27,7 +27,7 @@ def train(csv, model_path, *extra):
 
 
 def test_every_command_has_help_with_examples():
-    for command in ("train", "forecast", "compare"):
+    for command in ("train", "forecast", "compare", "inspect"):
         result = invoke(command, "--help")
         assert result.exit_code == 0
         assert "Examples" in result.stdout and f"tsgate {command}" in result.stdout

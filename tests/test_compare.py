@@ -20,7 +20,7 @@ from tsgate.data import DataOptions, load_series
 from tsgate.errors import OptionError
 from tsgate.models import ModelConfig, expected_parameter_count
 
-ROW_KEYS = {"model", "kind", "rank", "parameters", "train_seconds", "seconds_per_step", "steps_run", "forecast_ms",
+ROW_KEYS = {"model", "kind", "rank", "parameters", "train_seconds", "seconds_per_step", "steps_run", "forecast_ms", "effective_memory",
             "mae", "mae_std", "rmse", "rmse_std", "smape", "smape_std", "mase", "mase_std", "dm_p"}
 TEMPLATE = dict(lookback=24, horizon=6, hidden=8, epochs=2, batch_size=64)
 

@@ -184,6 +184,7 @@ Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an e
 LevelOpt = Annotated[Optional[list[float]], typer.Option("--level", help="Prediction interval level in percent, strictly between 0 and 100; repeat for several (--level 80 --level 95).", rich_help_panel=OUT_HELP)]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="auto: table on a terminal, CSV when piped (or by -o's suffix).", rich_help_panel=OUT_HELP)]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the result to this file (atomically) instead of stdout.", rich_help_panel=OUT_HELP)]
+PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="Also draw a picture into this file: PNG, SVG or PDF by its suffix (written atomically; stdout is unchanged).", rich_help_panel=OUT_HELP)]
 
 
 def version_callback(value: bool):
@@ -310,6 +311,7 @@ def train(
     seed: Seed = T.seed,
     threads: Threads = T.threads,
     jobs: Jobs = None,
+    plot: PlotOpt = None,
     fmt: Annotated[SummaryFormat, typer.Option("--format", "-f", help="table: summary on stderr; json: summary as JSON on stdout.", rich_help_panel=OUT_HELP)] = SummaryFormat.table,
     quiet: Quiet = False,
     debug: Debug = False,
@@ -321,6 +323,7 @@ def train(
 
     output = output or default_model_path(data, model.value)
     check_writable(output)
+    check_plot(plot)
     forecaster = make_forecaster(backbone=model, **forecaster_options(locals()))
     world = join_torchrun(forecaster, data)
     workers = 1 if world else forecaster.workers(jobs)  # under torchrun, the processes are torchrun's
@@ -341,6 +344,10 @@ def train(
         return  # rank 0 writes the model file and the summary
     show_notes(console, panel_notes(forecaster.skipped_, len(forecaster.ids_), int(forecaster.constant_.sum())), quiet)
     forecaster.save(output)
+    if plot:
+        from tsgate.plots import plot_training
+
+        plot_training(forecaster.history_, plot, title=f"training {forecaster.backbone_} ({data})")
     summary = {**forecaster.metrics_, "model_file": str(output), "series": len(forecaster.ids_), "targets": series.targets,
                "skipped_ids": [key for key, _ in forecaster.skipped_]}
     if fmt == SummaryFormat.json:
@@ -363,6 +370,14 @@ def join_torchrun(forecaster, data: str):
     from tsgate.train import resolve_device
 
     return distributed.start(resolve_device(forecaster.check_options().device).type)
+
+
+def check_plot(plot) -> None:
+    """A --plot file is checked (suffix, folder) before any work, like -o."""
+    if plot is not None:
+        from tsgate.plots import check_plot_path
+
+        check_plot_path(plot)
 
 
 def single_process(command: str) -> None:
@@ -453,6 +468,7 @@ def forecast(
     level: LevelOpt = None,
     fmt: FormatOpt = OutputFormat.auto,
     output: OutputOpt = None,
+    plot: PlotOpt = None,
     quiet: Quiet = False,
     debug: Debug = False,
 ):
@@ -466,6 +482,7 @@ def forecast(
         from tsgate.io import check_writable
 
         check_writable(output)
+    check_plot(plot)
     forecaster = Forecaster.load(model_file)
     series = None
     if data is not None:
@@ -475,7 +492,48 @@ def forecast(
     if series is not None:
         skipped = [*series.skipped, *prediction.skipped]
         show_notes(people_console(), series.notes + panel_notes(skipped, len(prediction.numbers)), quiet)
-    emit(frame, fmt.value, output, title="forecast", view=lambda: forecast_view(frame, forecaster.targets_, levels))
+    recent = forecaster.recent_history(prediction, series)
+    emit(frame, fmt.value, output, title="forecast", view=lambda: forecast_view(frame, forecaster.targets_, levels),
+         footer=sparklines(forecaster, prediction, recent) if output is None and sys.stdout.isatty() else "")
+    if plot:
+        from tsgate.plots import plot_forecast
+
+        plot_forecast(*forecast_panels(forecaster, prediction, recent), plot, target=forecaster.targets_[0])
+
+
+def forecast_panels(forecaster, prediction, recent):
+    """(history, forecast) of each series for plots.plot_forecast: the first target, intervals as bands."""
+    import warnings
+
+    import pandas as pd
+
+    from tsgate.data import series_label
+    from tsgate.timegrid import future_stamps
+
+    horizon = prediction.values.shape[1]
+    future = future_stamps(prediction.last_timestamps, forecaster.freq_, horizon)
+    history, forecast = [], []
+    for row, number in enumerate(prediction.numbers):
+        label = series_label(forecaster.ids_[number])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stamps = pd.date_range(end=prediction.last_timestamps[row], periods=recent.shape[1], freq=forecaster.freq_)
+        bounds = {level: (low[row, :, 0], high[row, :, 0]) for level, (low, high) in prediction.bounds.items()}
+        history.append((label, stamps, recent[row, :, 0]))
+        forecast.append((label, future[row * horizon:(row + 1) * horizon], prediction.values[row, :, 0], bounds))
+    return history, forecast
+
+
+def sparklines(forecaster, prediction, recent, most: int = 10) -> str:
+    """One line per series (the first `most`): its recent history, a bar, then its forecast."""
+    from tsgate.data import series_label
+    from tsgate.plots import sparkline
+
+    lines = [f"{series_label(forecaster.ids_[number])}: {sparkline(recent[row, :, 0], prediction.values[row, :, 0])}"
+             for row, number in enumerate(prediction.numbers[:most])]
+    if len(prediction.numbers) > most:
+        lines.append(f"... and {len(prediction.numbers) - most} more series")
+    return "\n".join(lines)
 
 
 def forecast_view(frame, targets: list[str], levels: tuple[float, ...]):
@@ -508,6 +566,77 @@ def emit(frame, fmt: str, output: Optional[Path], title: str, document: dict | N
         write_atomic(output, text)
     else:
         sys.stdout.write(text)
+
+
+# ---- inspect ---------------------------------------------------------------------------------
+
+
+@app.command(name="inspect", epilog="""Examples:
+
+  tsgate inspect air.tsgate sample_data/air_passengers.csv             # gate statistics and effective memory
+  tsgate inspect air.tsgate --format json | jq .memory                   # over the end of the training data
+  tsgate inspect air.tsgate sample_data/air_passengers.csv --plot gates.png
+
+How to read it: each row is one gate of one layer, averaged over the windows, steps and units:
+mean and spread of its activation, and the share of values saturated (a sigmoid gate within 0.05
+of 0 or 1, a tanh value beyond ±0.95). GRU's update gate z is the share of the state kept per
+step (memory of about 1/(1-z) steps), LSTM's forget gate f the share of the cell kept. The memory
+profile is how much the forecast depends on each past step (gradient magnitude, summing to one);
+the effective memory is the number of recent steps that carry 90% of it. JSON has every per-step
+value; table, CSV and Markdown give the per-gate summary.
+""")
+def inspect_command(
+    model_file: Annotated[Path, typer.Argument(metavar="MODEL", help="A model file written by 'tsgate train'.")],
+    data: Annotated[Optional[str], typer.Argument(metavar="DATA", help="CSV with the same columns as in training ('-' for stdin). Default: the end of the training data stored in the model.")] = None,
+    windows: Annotated[int, typer.Option("--windows", help="Most windows to run the network over, spread evenly over DATA.")] = 512,
+    freq: Freq = None,
+    fill: FillOpt = None,
+    strict: Strict = False,
+    sep: Sep = None,
+    encoding: Encoding = "utf-8",
+    fmt: FormatOpt = OutputFormat.auto,
+    output: OutputOpt = None,
+    plot: PlotOpt = None,
+    quiet: Quiet = False,
+    debug: Debug = False,
+):
+    """What the gates do on your data, and how far back the trained network looks."""
+    from tsgate.errors import OptionError
+    from tsgate.forecaster import Forecaster
+    from tsgate.gates import inspect_forecaster
+
+    single_process("inspect")
+    if windows < 1:
+        raise OptionError(f"--windows must be at least 1, got {windows}")
+    if output:
+        from tsgate.io import check_writable
+
+        check_writable(output)
+    check_plot(plot)
+    forecaster = Forecaster.load(model_file)
+    series = None
+    if data is not None:
+        series = load_data(data, forecaster.data_options(freq, fill.value if fill else None, strict), sep, encoding)
+        show_notes(people_console(), series.notes + panel_notes(series.skipped, len(series.ids)), quiet)
+    report = inspect_forecaster(forecaster, series, windows)
+    memory = report["memory"]
+    footer = "\n".join([f"effective memory: the last {memory['effective']} of {report['lookback']} steps carry "
+                        f"{memory['share']:.0%} of the forecast's dependence on its window", *report["reading"]])
+    emit(gate_frame(report), fmt.value, output, document=report, footer=footer,
+         title=f"tsgate inspect: {report['backbone']}, lookback {report['lookback']}, {report['windows']} windows")
+    if plot:
+        from tsgate.plots import plot_inspection
+
+        plot_inspection(report, plot)
+
+
+def gate_frame(report: dict):
+    """One row per layer and gate: mean, spread and saturated share of its activations."""
+    import pandas as pd
+
+    return pd.DataFrame([{"layer": layer["layer"], "gate": name, "mean": gate["mean"], "std": gate["std"],
+                          "saturated": gate["saturated"]}
+                         for layer in report["layers"] for name, gate in layer["gates"].items()])
 
 
 # ---- compare ---------------------------------------------------------------------------------
@@ -577,6 +706,7 @@ def compare(
     threads: Threads = T.threads,
     jobs: Jobs = None,
     level: LevelOpt = None,
+    plot: PlotOpt = None,
     save_dir: Annotated[Optional[Path], typer.Option("--save-dir", help="Keep every trained model here as BACKBONE-seedN-foldK.tsgate.", rich_help_panel=OUT_HELP)] = None,
     fmt: FormatOpt = OutputFormat.auto,
     output: OutputOpt = None,
@@ -590,6 +720,7 @@ def compare(
 
     single_process("compare")
     check_output_targets(output, save_dir)
+    check_plot(plot)
     template = make_forecaster(backbone="gru", **forecaster_options(locals()))  # compare sets each backbone
     workers = template.workers(jobs)
     start_early(workers)
@@ -602,6 +733,10 @@ def compare(
         result = run_comparison(series, template, options, update, save_dir, workers)
     show_notes(console, result.notes, quiet)
     emit_comparison(result, fmt.value, output, console, quiet)
+    if plot:
+        from tsgate.plots import plot_comparison
+
+        plot_comparison(result.rows, plot, metric="mase")
 
 
 def check_output_targets(output: Optional[Path], save_dir: Optional[Path]) -> None:
@@ -649,6 +784,7 @@ def comparison_view(rows: list[dict], levels: list[float] = ()):
         "rank": row["rank"], "model": row["model"], "params": number(row["parameters"], "{:d}"),
         "train s": number(row["train_seconds"]), "ms/step": number(row["seconds_per_step"] and 1000 * row["seconds_per_step"]),
         "steps": number(row["steps_run"], "{:.0f}"), "ms/forecast": number(row["forecast_ms"]),
+        "memory": number(row["effective_memory"], "{:.3g}"),
         "MAE": spread(row, "mae"), "RMSE": spread(row, "rmse"), "sMAPE %": spread(row, "smape"),
         "MASE": spread(row, "mase"), "DM p": number(row["dm_p"], "{:.2g}"),
         **{f"{title} {level_name(level)}%": spread(row, f"{metric}_{level_name(level)}")

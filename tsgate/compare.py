@@ -58,6 +58,7 @@ class Run:
     seconds_per_step: float | None = None
     steps_run: int | None = None
     forecast_ms: float | None = None
+    effective_memory: int | None = None  # steps carrying 90% of the forecast's dependence on its window
 
 
 @dataclass
@@ -303,7 +304,19 @@ def backbone_run(fit: PlannedFit) -> Run:
     metrics = forecaster.metrics_
     return Run(forecaster.backbone, forecaster.seed, fit.fold, *scoring.score(prediction.values, fit.truth, prediction.bounds),
                parameters=metrics["parameters"], train_seconds=metrics["train_seconds"],
-               seconds_per_step=metrics["seconds_per_step"], steps_run=metrics["steps_run"], forecast_ms=forecast_ms)
+               seconds_per_step=metrics["seconds_per_step"], steps_run=metrics["steps_run"], forecast_ms=forecast_ms,
+               effective_memory=memory_of(forecaster, fit.train_set))
+
+
+def memory_of(forecaster, train_set) -> int:
+    """The effective memory (gates.effective_memory) of the first network over its training windows."""
+    from tsgate import gates
+
+    network = forecaster.members_[0]
+    return gates.effective_memory(gates.memory_profile(network, gates.model_inputs(forecaster, train_set, MEMORY_WINDOWS)))
+
+
+MEMORY_WINDOWS = 256  # windows spread over the training data that measure a network's memory
 
 
 def summarise(runs: list[Run], names: list[str], seeds: int, horizon: int, metrics: tuple[str, ...] = METRICS) -> list[dict]:
@@ -329,7 +342,7 @@ def summary_row(name: str, runs: list[Run], metrics: tuple[str, ...] = METRICS) 
         per_seed.setdefault(run.seed, []).append(run)
     row = {"model": name, "kind": "baseline" if name in BASELINES else "recurrent", "rank": None,
            "parameters": runs[0].parameters}
-    for column in ("train_seconds", "seconds_per_step", "steps_run", "forecast_ms"):
+    for column in ("train_seconds", "seconds_per_step", "steps_run", "forecast_ms", "effective_memory"):
         row[column] = mean_or_none([getattr(r, column) for r in runs])
     for metric in metrics:
         seed_means = [np.mean([r.scores[metric] for r in group]) for group in per_seed.values()]

@@ -317,6 +317,17 @@ class Forecaster:
                 columns[low_name], columns[high_name] = lower[:, :, c].ravel(), upper[:, :, c].ravel()
         return pd.DataFrame(columns)
 
+    def recent_history(self, prediction: "Prediction", series=None) -> np.ndarray:
+        """Raw values (S, n, C) just before each forecast of `prediction`, for people to see them
+        together: the stored context, or up to four horizons of the end of `series`."""
+        import pandas as pd
+
+        if series is None:
+            return self.context_[prediction.numbers]
+        rows = pd.Index(series.ids).get_indexer([self.ids_[n] for n in prediction.numbers])
+        shown = series.subset(rows)
+        return shown.last_points(int(min(shown.length_array.min(), max(self.context_length, 4 * self.horizon))))
+
     def predict_array(self, series=None, levels=(), strict: bool = False) -> "Prediction":
         """Raw-scale forecasts (S, H, C) after each series' end, with interval bounds at `levels`.
         In new data of several series, a series the model cannot forecast (unknown to it, or

@@ -1,0 +1,300 @@
+"""What the gates do on the user's data, and how far back each trained network looks.
+
+Textbooks say GRU's update/reset gates and LSTM's input/forget/output gates and
+cell state "capture long-term dependencies". This module measures whether they
+do on a fitted model: it reruns member 0 over windows of the user's series,
+recomputes every gate at every step from the stock module's own weights (the
+equations of torch's nn.RNN / nn.GRU / nn.LSTM docs), summarises them, and
+measures by autograd how much the forecast depends on each past step. It
+computes plain data (numbers and lists, JSON-able); it never draws or prints.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SIGMOID_GATES = ("update", "reset", "input", "forget", "output")  # saturated: within 0.05 of 0 or 1
+TANH_VALUES = ("candidate", "cell_candidate", "hidden")  # saturated: |value| > 0.95
+SATURATION = 0.05
+MEMORY_SHARE = 0.9  # the share of the memory profile the effective memory holds
+
+
+# ---- inputs ----------------------------------------------------------------------------------
+
+
+def model_inputs(forecaster, series=None, max_windows: int = 512):
+    """The raw inputs (N, L, I) of member 0 in the units `RecurrentForecaster.forward` takes (scaled
+    values, then calendar inputs), float64. Without `series`: one window per stored series, ending
+    where the training data ended. With `series` (a SeriesSet laid out as in training): windows at
+    every start that fits in every known series long enough, thinned evenly to at most `max_windows`."""
+    import torch
+
+    from tsgate.errors import DataError, OptionError
+
+    forecaster.check_fitted()
+    if max_windows < 1:
+        raise OptionError(f"max_windows must be at least 1, got {max_windows}")
+    lookback = forecaster.members_[0].config.lookback
+    if series is None:
+        from tsgate.auto import context_calendar
+
+        context = forecaster.context_[:, -lookback:]  # (S, L, C) raw
+        inputs = forecaster.scaling_.transform(np.arange(len(context)), context)
+        if forecaster.cycles_:
+            calendar = context_calendar(forecaster.last_timestamps_, lookback, forecaster.freq_, forecaster.cycles_)
+            inputs = np.concatenate([inputs, calendar], axis=2)
+        return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
+
+    import pandas as pd
+
+    from tsgate.auto import calendar_on_grid
+
+    forecaster.check_compatible(series)
+    numbers = pd.Index(forecaster.ids_).get_indexer(series.ids)  # -1: a series the model has no scaler for
+    keep = np.flatnonzero((numbers >= 0) & (series.length_array >= lookback))
+    if not len(keep):
+        raise DataError(f"none of the {len(series.ids)} series is both in the model's training data and at least "
+                        f"{lookback} points long (the lookback of its first network): give the series it was trained on")
+    usable, numbers = series.subset(keep), numbers[keep]
+    scaled = forecaster.scaling_.transform_flat(usable.flat, usable.offsets, numbers)  # (T_total, C)
+    counts = usable.length_array - lookback + 1  # window starts per series
+    total = int(counts.sum())
+    chosen = np.arange(total) if total <= max_windows else np.linspace(0, total - 1, max_windows).round().astype(np.int64)
+    owner = np.searchsorted(np.cumsum(counts), chosen, side="right")  # (N,) which series each window is in
+    start = chosen - np.concatenate([[0], np.cumsum(counts)[:-1]])[owner]  # (N,) its start within that series
+    steps = start[:, None] + np.arange(lookback)  # (N, L) positions within the series
+    inputs = scaled[usable.offsets[owner][:, None] + steps]  # (N, L, C)
+    if forecaster.cycles_:
+        features, first = calendar_on_grid(usable.first, usable.last, usable.length_array, usable.freq,
+                                           forecaster.cycles_, lambda: usable.index)
+        inputs = np.concatenate([inputs, features[first[owner][:, None] + steps]], axis=2)
+    return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
+
+
+def recurrent_inputs(network, inputs):
+    """What network.rnn reads: windows (N, L, I) normalised as RecurrentForecaster.correction does."""
+    import torch
+
+    from tsgate.models import normalise, window_stats
+
+    inputs = torch.as_tensor(inputs).to(network.head.weight.device)
+    _, level, scale = window_stats(inputs[..., :network.config.n_targets], network.config)
+    return normalise(inputs, level, scale).to(network.head.weight.dtype)
+
+
+# ---- the gates, step by step -----------------------------------------------------------------
+
+
+def trace_gates(network, inputs) -> list[dict[str, np.ndarray]]:
+    """Per recurrent layer, each gate's activations (N, L, H) at every step, recomputed from the
+    stock module's weights with torch's documented equations (zero initial state; layer k > 0
+    reads layer k - 1's hidden state; no dropout, as in evaluation)."""
+    import torch
+
+    rnn, backbone = network.rnn, network.config.backbone
+    layers = []
+    with torch.no_grad():
+        x = recurrent_inputs(network, inputs)  # (N, L, I)
+        for k in range(rnn.num_layers):
+            w_ih, w_hh = getattr(rnn, f"weight_ih_l{k}"), getattr(rnn, f"weight_hh_l{k}")
+            b_ih, b_hh = getattr(rnn, f"bias_ih_l{k}"), getattr(rnn, f"bias_hh_l{k}")
+            projected = x @ w_ih.T + b_ih  # (N, L, G * H): the input's part of every gate, all steps at once
+            step = {"rnn": _rnn_step, "gru": _gru_step, "lstm": _lstm_step}[backbone]
+            trace = step(projected, w_hh, b_hh, getattr(rnn, "nonlinearity", "tanh"))
+            layers.append({name: values.cpu().numpy() for name, values in trace.items()})
+            x = trace["hidden"]
+    return layers
+
+
+def _rnn_step(projected, w_hh, b_hh, nonlinearity):
+    """h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)."""
+    import torch
+
+    act = torch.tanh if nonlinearity == "tanh" else torch.relu
+    h = projected.new_zeros(projected.shape[0], w_hh.shape[1])
+    hidden = []
+    for t in range(projected.shape[1]):
+        h = act(projected[:, t] + h @ w_hh.T + b_hh)
+        hidden.append(h)
+    return {"hidden": torch.stack(hidden, dim=1)}
+
+
+def _gru_step(projected, w_hh, b_hh, _):
+    """r, z = sigmoid(W_i x + b_i + W_h h + b_h); n = tanh(W_in x + b_in + r * (W_hn h + b_hn));
+    h_t = (1 - z) * n + z * h_{t-1}. torch stacks the blocks as r, z, n."""
+    import torch
+
+    h = projected.new_zeros(projected.shape[0], w_hh.shape[1])
+    out = {name: [] for name in ("reset", "update", "candidate", "hidden")}
+    for t in range(projected.shape[1]):
+        x_r, x_z, x_n = projected[:, t].chunk(3, dim=1)
+        h_r, h_z, h_n = (h @ w_hh.T + b_hh).chunk(3, dim=1)
+        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        n = torch.tanh(x_n + r * h_n)
+        h = (1 - z) * n + z * h
+        for name, value in zip(out, (r, z, n, h)):
+            out[name].append(value)
+    return {name: torch.stack(values, dim=1) for name, values in out.items()}
+
+
+def _lstm_step(projected, w_hh, b_hh, _):
+    """i, f, o = sigmoid(...); g = tanh(...); c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t).
+    torch stacks the blocks as i, f, g, o."""
+    import torch
+
+    h = projected.new_zeros(projected.shape[0], w_hh.shape[1])
+    c = torch.zeros_like(h)
+    out = {name: [] for name in ("input", "forget", "cell_candidate", "output", "cell", "hidden")}
+    for t in range(projected.shape[1]):
+        x_i, x_f, x_g, x_o = (projected[:, t] + h @ w_hh.T + b_hh).chunk(4, dim=1)
+        i, f, g, o = torch.sigmoid(x_i), torch.sigmoid(x_f), torch.tanh(x_g), torch.sigmoid(x_o)
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        for name, value in zip(out, (i, f, g, o, c, h)):
+            out[name].append(value)
+    return {name: torch.stack(values, dim=1) for name, values in out.items()}
+
+
+def gate_summary(trace: list[dict[str, np.ndarray]], backbone: str) -> list[dict]:
+    """Per layer, each gate's mean and spread overall and per step, and its share of saturated values."""
+    layers = []
+    for k, gates in enumerate(trace):
+        summary = {}
+        for name, values in gates.items():  # (N, L, H)
+            values = np.asarray(values, dtype=np.float64)
+            summary[name] = {
+                "mean": float(values.mean()),
+                "std": float(values.std()),
+                "mean_per_step": values.mean(axis=(0, 2)).tolist(),
+                "std_per_step": values.std(axis=(0, 2)).tolist(),
+                "saturated": saturated_share(name, values, backbone),
+            }
+        layers.append({"layer": k, "gates": summary})
+    return layers
+
+
+def saturated_share(name: str, values: np.ndarray, backbone: str) -> float | None:
+    """Share of values at a sigmoid's ends, at tanh's ends, or (the cell state, unbounded) near its largest size."""
+    if name in SIGMOID_GATES:
+        return float(((values < SATURATION) | (values > 1 - SATURATION)).mean())
+    if name == "cell":
+        largest = np.abs(values).max() if values.size else 0.0
+        return float((np.abs(values) > (1 - SATURATION) * largest).mean()) if largest > 0 else 0.0
+    if name in TANH_VALUES:
+        return float((np.abs(values) > 1 - SATURATION).mean())
+    return None
+
+
+# ---- memory ----------------------------------------------------------------------------------
+
+
+def network_forecast(network, inputs):
+    """RecurrentForecaster.forward by hand through the stock module, so gradients reach the inputs
+    whatever path kernels.recurrent_last_state would take: windows (N, L, I) -> forecasts (N, H, C)."""
+    from tsgate.models import normalise, window_stats
+
+    config = network.config
+    anchor, level, scale = window_stats(inputs[..., :config.n_targets], config)
+    normalised = normalise(inputs, level, scale).to(network.head.weight.dtype)  # (N, L, I)
+    out = network.head(network.rnn(normalised)[0][:, -1])  # (N, L, I) -> (N, hidden) -> (N, H * C)
+    if network.highway is not None:
+        out = out + network.highway(normalised[..., :config.n_targets].flatten(1))
+    correction = out.view(len(inputs), config.horizon, config.n_targets)
+    return anchor + scale * correction.to(inputs.dtype)
+
+
+def memory_profile(network, inputs) -> np.ndarray:
+    """(L,) each past step's share of the forecast's sensitivity, oldest first: |d sum(forecast) / d input|
+    summed over input channels, averaged over windows, normalised to sum to one (zeros if all zero)."""
+    import torch
+
+    was_training = network.training
+    network.eval()  # no dropout between layers: the forecast users get
+    try:
+        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):  # cuDNN's RNN backward needs train mode
+            x = torch.as_tensor(inputs).to(network.head.weight.device).detach().requires_grad_(True)
+            (gradient,) = torch.autograd.grad(network_forecast(network, x).sum(), x)  # (N, L, I)
+    finally:
+        network.train(was_training)
+    profile = gradient.abs().sum(dim=2).mean(dim=0).double().cpu().numpy()  # (L,)
+    total = profile.sum()
+    return profile / total if total > 0 and np.isfinite(total) else np.zeros_like(profile)
+
+
+def effective_memory(profile: np.ndarray, share: float = MEMORY_SHARE) -> int:
+    """The fewest most recent steps that carry `share` of the profile (1..L; L when it is all zero)."""
+    profile = np.asarray(profile, dtype=np.float64)
+    total = profile.sum()
+    if len(profile) == 0 or not total > 0:
+        return len(profile)
+    from_the_end = np.cumsum(profile[::-1])
+    # A relative tolerance: a uniform profile of ten steps reaches 0.9 at nine, not at 0.8999999999999999.
+    steps = int(np.searchsorted(from_the_end, share * total * (1 - 1e-9))) + 1
+    return min(max(steps, 1), len(profile))
+
+
+# ---- the report ------------------------------------------------------------------------------
+
+
+def inspect_forecaster(forecaster, series=None, max_windows: int = 512) -> dict:
+    """The gates and memory of member 0 on the forecaster's data (or on `series`), as JSON-able data."""
+    forecaster.check_fitted()
+    network = forecaster.members_[0]
+    inputs = model_inputs(forecaster, series, max_windows)
+    backbone = network.config.backbone
+    layers = gate_summary(trace_gates(network, inputs), backbone)
+    profile = memory_profile(network, inputs)
+    effective = effective_memory(profile, MEMORY_SHARE)
+    return {
+        "backbone": backbone,
+        "lookback": network.config.lookback,
+        "windows": len(inputs),
+        "layers": layers,
+        "memory": {"profile": profile.tolist(), "effective": effective, "share": MEMORY_SHARE},
+        "reading": reading(backbone, layers, profile, effective),
+    }
+
+
+def reading(backbone: str, layers: list[dict], profile: np.ndarray, effective: int) -> list[str]:
+    """A few sentences read off the numbers: what each layer's gates keep per step, and how far back the forecast looks."""
+    lookback = len(profile)
+    sentences = []
+    for layer in layers:
+        gates, name = layer["gates"], f"layer {layer['layer'] + 1}"
+        if backbone == "gru":
+            kept = gates["update"]["mean"]
+            sentences.append(f"{name}: the update gate keeps {kept:.0%} of the state per step (mean z = {kept:.2f}): "
+                             f"{memory_phrase(kept, lookback)}; the reset gate lets {gates['reset']['mean']:.0%} of the "
+                             f"old state into the candidate (mean r = {gates['reset']['mean']:.2f})")
+        elif backbone == "lstm":
+            kept = gates["forget"]["mean"]
+            sentences.append(f"{name}: the forget gate keeps {kept:.0%} of the cell per step (mean f = {kept:.2f}): "
+                             f"{memory_phrase(kept, lookback)}; the input gate writes {gates['input']['mean']:.0%} "
+                             f"(mean i = {gates['input']['mean']:.2f}) and the output gate shows "
+                             f"{gates['output']['mean']:.0%} (mean o = {gates['output']['mean']:.2f})")
+        else:
+            hidden = gates["hidden"]
+            sentences.append(f"{name}: a plain RNN has no gate, every step rewrites the state through tanh; "
+                             f"{hidden['saturated']:.0%} of its hidden values are saturated (|h| > {1 - SATURATION:.2f})")
+        sigmoid = {gate: gates[gate]["saturated"] for gate in SIGMOID_GATES if gate in gates}
+        if sigmoid:
+            gate, share = max(sigmoid.items(), key=lambda item: item[1])
+            sentences.append(f"{name}: the most saturated gate is the {gate} gate, with {share:.0%} of its values "
+                             f"within {SATURATION} of 0 or 1")
+    if profile.sum() > 0:
+        strongest = int(np.argmax(profile))
+        sentences.append(f"the forecast draws {MEMORY_SHARE:.0%} of its signal from the last {effective} of its "
+                         f"{lookback} steps; the step it leans on most is {lookback - strongest} back "
+                         f"({profile[strongest]:.0%} of the signal)")
+    else:
+        sentences.append(f"the forecast does not depend on any of its {lookback} input steps (all gradients are zero)")
+    return sentences
+
+
+def memory_phrase(kept: float, lookback: int) -> str:
+    """'memory of about N steps' for a share `kept` per step: a geometric decay lasts 1 / (1 - kept) steps."""
+    if kept >= 1 - 1e-6:
+        return "memory longer than any window"
+    steps = 1 / (1 - kept)
+    beyond = f", longer than the lookback of {lookback}" if steps > lookback else ""
+    return f"memory of about {steps:.1f} steps{beyond}"
