@@ -141,7 +141,7 @@ def test_gate_summary_saturation_and_per_step_lists():
     cell[1] = 10.0  # half at the largest size
     trace = [{"update": update, "hidden": hidden, "cell": cell}]
     (layer,) = gates.gate_summary(trace, "gru")
-    assert layer["layer"] == 0
+    assert layer["layer"] == 1  # counted from 1
     summary = layer["gates"]
     assert summary["update"]["saturated"] == pytest.approx(0.25)
     assert summary["update"]["mean_per_step"] == pytest.approx([0.5, 0.5, 0.5, 0.99])
@@ -151,7 +151,7 @@ def test_gate_summary_saturation_and_per_step_lists():
 
 
 def test_reading_computes_memory_from_the_mean_gate():
-    layers = [{"layer": 0, "gates": {"update": {"mean": 0.8, "saturated": 0.1}, "reset": {"mean": 0.3, "saturated": 0.4}}}]
+    layers = [{"layer": 1, "gates": {"update": {"mean": 0.8, "saturated": 0.1}, "reset": {"mean": 0.3, "saturated": 0.4}}}]
     profile = np.array([0.0, 0.05, 0.15, 0.8])
     sentences = gates.reading("gru", layers, profile, gates.effective_memory(profile))
     text = " ".join(sentences)

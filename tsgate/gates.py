@@ -169,7 +169,7 @@ def gate_summary(trace: list[dict[str, np.ndarray]], backbone: str) -> list[dict
                 "std_per_step": values.std(axis=(0, 2)).tolist(),
                 "saturated": saturated_share(name, values, backbone),
             }
-        layers.append({"layer": k, "gates": summary})
+        layers.append({"layer": k + 1, "gates": summary})  # counted from 1, as people do
     return layers
 
 
@@ -260,7 +260,7 @@ def reading(backbone: str, layers: list[dict], profile: np.ndarray, effective: i
     lookback = len(profile)
     sentences = []
     for layer in layers:
-        gates, name = layer["gates"], f"layer {layer['layer'] + 1}"
+        gates, name = layer["gates"], f"layer {layer['layer']}"
         if backbone == "gru":
             kept = gates["update"]["mean"]
             sentences.append(f"{name}: the update gate keeps {kept:.0%} of the state per step (mean z = {kept:.2f}): "
