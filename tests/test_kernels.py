@@ -258,3 +258,34 @@ def test_frozen_weights_still_give_input_gradients(use_path):
     got = torch.autograd.grad(kernels.recurrent_last_state(rnn, x).sum(), x)[0]
     want = torch.autograd.grad(stock(rnn, x).sum(), x)[0]
     torch.testing.assert_close(got, want, **TOL)
+
+
+def test_a_lock_left_by_a_killed_build_blocks_nothing(tmp_path):
+    """torch's builder waits for its lock file without a time limit; a build killed while holding it
+    (Ctrl-C during the first run) must not make later runs wait forever."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tsgate import kernels
+
+    if kernels._cpp_loops() is None:
+        pytest.skip(f"no C++ kernel here: {kernels._cpp_cache.get('error')}")
+    lock = kernels._build_folder(kernels._extension_name(kernels._SOURCE)) / "lock"
+    lock.touch()
+    try:
+        code = "from tsgate import kernels; assert kernels._cpp_loops() is not None, kernels._cpp_cache['error']"
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=tmp_path,
+                       env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))})
+    finally:
+        lock.unlink(missing_ok=True)
+    old = tmp_path / "lock"
+    old.touch()
+    os.utime(old, (time.time() - kernels.STALE_LOCK_SECONDS - 60,) * 2)
+    fresh = tmp_path / "fresh"
+    fresh.touch()
+    kernels._remove_stale_lock(old)
+    kernels._remove_stale_lock(fresh)
+    kernels._remove_stale_lock(tmp_path / "absent")
+    assert not old.exists() and fresh.exists()  # a lock being held by a live build stays

@@ -59,6 +59,9 @@ def test_inspect_gives_json_with_a_memory_profile_and_every_gate(models, backbon
     assert len(profile) == 12 and abs(sum(profile) - 1) < 1e-6 and min(profile) >= 0
     assert 1 <= report["memory"]["effective"] <= 12
     assert set(report["layers"][0]["gates"]) == GATES[backbone]
+    for gate in report["layers"][0]["gates"].values():
+        assert len(gate["mean_per_step"]) == 12 and len(gate["mean_per_unit"]) == 8  # --hidden 8
+        assert abs(np.mean(gate["mean_per_unit"]) - gate["mean"]) < 1e-9  # the same values, averaged another way
     assert report["reading"] and any(str(report["memory"]["effective"]) in line for line in report["reading"])
 
 

@@ -156,7 +156,8 @@ def _lstm_step(projected, w_hh, b_hh, _):
 
 
 def gate_summary(trace: list[dict[str, np.ndarray]], backbone: str) -> list[dict]:
-    """Per layer, each gate's mean and spread overall and per step, and its share of saturated values."""
+    """Per layer, each gate's mean and spread overall, per step of the lookback and per hidden unit, and
+    its share of saturated values."""
     layers = []
     for k, gates in enumerate(trace):
         summary = {}
@@ -167,6 +168,8 @@ def gate_summary(trace: list[dict[str, np.ndarray]], backbone: str) -> list[dict
                 "std": float(values.std()),
                 "mean_per_step": values.mean(axis=(0, 2)).tolist(),
                 "std_per_step": values.std(axis=(0, 2)).tolist(),
+                "mean_per_unit": values.mean(axis=(0, 1)).tolist(),
+                "std_per_unit": values.std(axis=(0, 1)).tolist(),
                 "saturated": saturated_share(name, values, backbone),
             }
         layers.append({"layer": k + 1, "gates": summary})  # counted from 1, as people do
@@ -279,8 +282,12 @@ def reading(backbone: str, layers: list[dict], profile: np.ndarray, effective: i
         sigmoid = {gate: gates[gate]["saturated"] for gate in SIGMOID_GATES if gate in gates}
         if sigmoid:
             gate, share = max(sigmoid.items(), key=lambda item: item[1])
-            sentences.append(f"{name}: the most saturated gate is the {gate} gate, with {share:.0%} of its values "
-                             f"within {SATURATION} of 0 or 1")
+            if share < 0.005:  # under half a percent: say so rather than name a "most saturated" gate at 0%
+                sentences.append(f"{name}: no gate saturates (under 0.5% of any gate's values within {SATURATION} "
+                                 "of 0 or 1): every gate mixes old and new rather than switching")
+            else:
+                sentences.append(f"{name}: the most saturated gate is the {gate} gate, with {share:.0%} of its values "
+                                 f"within {SATURATION} of 0 or 1")
     if profile.sum() > 0:
         strongest = int(np.argmax(profile))
         sentences.append(f"the forecast draws {MEMORY_SHARE:.0%} of its signal from the last {effective} of its "

@@ -26,6 +26,7 @@ import os
 import platform
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -175,30 +176,60 @@ def _cpu_signature() -> str:
         return platform.processor()
 
 
+# torch's builder guards its build folder with a lock file and waits for it without a time limit;
+# a process killed while holding it (Ctrl-C during the first build) would make every later run
+# wait forever. A lock older than this is taken to be such a leftover. A build takes ~10-60 s.
+STALE_LOCK_SECONDS = 300
+
+
 def _build_cpp(source):
-    """Compile (or find cached) and load the extension: (ops, None), or
-    (None, reason) when that is impossible here; never raises, never prints."""
+    """Load the extension, built once and cached on disk: (ops, None), or (None, reason) when
+    that is impossible here; never raises, never prints.
+
+    A library built before is loaded directly (torch.ops.load_library), without torch's builder:
+    that skips its lock, its ninja run and the import of setuptools (about 0.4 s per process)."""
     if sys.platform == "win32":  # the source uses GCC/Clang attributes
         return None, "not supported on Windows"
     try:
+        name, flags = _extension_name(source), _compile_flags()
+        folder = _build_folder(name)
+        library = folder / f"{name}.so"
+        if library.is_file():
+            try:
+                torch.ops.load_library(str(library))
+                return torch.ops.tsgate_recurrent_v1, None
+            except (OSError, RuntimeError):
+                pass  # a broken leftover: the builder below makes it again
+        _remove_stale_lock(folder / "lock")
         from torch.utils.cpp_extension import load
 
-        flags = _compile_flags()
-        key = source.read_bytes() + repr((flags, torch.__version__)).encode()
-        key += _cpu_signature().encode()
-        name = "tsgate_recurrent_" + hashlib.sha256(key).hexdigest()[:12]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            load(
-                name=name,
-                sources=[str(source)],
-                extra_cflags=flags,
-                is_python_module=False,
-                verbose=False,
-            )
+            load(name=name, sources=[str(source)], extra_cflags=flags, is_python_module=False, verbose=False)
         return torch.ops.tsgate_recurrent_v1, None
     except Exception as exc:  # compiler missing or failing, cache unwritable
         return None, f"{type(exc).__name__}: {exc}"
+
+
+def _extension_name(source) -> str:
+    """The build's name: a hash of the source, flags, torch version and CPU, so any change rebuilds."""
+    key = source.read_bytes() + repr((_compile_flags(), torch.__version__)).encode() + _cpu_signature().encode()
+    return "tsgate_recurrent_" + hashlib.sha256(key).hexdigest()[:12]
+
+
+def _build_folder(name: str) -> Path:
+    """Where torch.utils.cpp_extension builds extension `name` (TORCH_EXTENSIONS_DIR, else its cache)."""
+    from torch.utils.cpp_extension import _get_build_directory
+
+    return Path(_get_build_directory(name, verbose=False))
+
+
+def _remove_stale_lock(lock: Path) -> None:
+    try:
+        if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
+            lock.unlink()
+    except FileNotFoundError:
+        pass
 
 
 # ---------------------------------------------------------------------------
