@@ -473,20 +473,11 @@ def forecast(
     debug: Debug = False,
 ):
     """Forecast the next horizon after each series, with timestamps, on the original scale."""
-    from tsgate.forecaster import Forecaster
     from tsgate.intervals import check_levels
 
     single_process("forecast")
     levels = check_levels(level)
-    if output:
-        from tsgate.io import check_writable
-
-        check_writable(output)
-    check_plot(plot)
-    forecaster = Forecaster.load(model_file)
-    series = None
-    if data is not None:
-        series = load_data(data, forecaster.data_options(freq, fill.value if fill else None, strict), sep, encoding)
+    forecaster, series = model_and_data(model_file, data, freq, fill, strict, sep, encoding, output, plot)
     prediction = forecaster.predict_array(series, levels, strict)
     frame = forecaster.frame(prediction)
     if series is not None:
@@ -499,6 +490,21 @@ def forecast(
         from tsgate.plots import plot_forecast
 
         plot_forecast(*forecast_panels(forecaster, prediction, recent), plot, target=forecaster.targets_[0])
+
+
+def model_and_data(model_file, data, freq, fill, strict, sep, encoding, output, plot):
+    """(the model, DATA read as it was trained, or None) for forecast and inspect, the outputs checked first."""
+    from tsgate.forecaster import Forecaster
+
+    if output:
+        from tsgate.io import check_writable
+
+        check_writable(output)
+    check_plot(plot)
+    forecaster = Forecaster.load(model_file)
+    if data is None:
+        return forecaster, None
+    return forecaster, load_data(data, forecaster.data_options(freq, fill.value if fill else None, strict), sep, encoding)
 
 
 def forecast_panels(forecaster, prediction, recent):
@@ -602,21 +608,13 @@ def inspect_command(
 ):
     """What the gates do on your data, and how far back the trained network looks."""
     from tsgate.errors import OptionError
-    from tsgate.forecaster import Forecaster
     from tsgate.gates import inspect_forecaster
 
     single_process("inspect")
     if windows < 1:
         raise OptionError(f"--windows must be at least 1, got {windows}")
-    if output:
-        from tsgate.io import check_writable
-
-        check_writable(output)
-    check_plot(plot)
-    forecaster = Forecaster.load(model_file)
-    series = None
-    if data is not None:
-        series = load_data(data, forecaster.data_options(freq, fill.value if fill else None, strict), sep, encoding)
+    forecaster, series = model_and_data(model_file, data, freq, fill, strict, sep, encoding, output, plot)
+    if series is not None:
         show_notes(people_console(), series.notes + panel_notes(series.skipped, len(series.ids)), quiet)
     report = inspect_forecaster(forecaster, series, windows)
     memory = report["memory"]

@@ -308,15 +308,15 @@ def backbone_run(fit: PlannedFit) -> Run:
                effective_memory=memory_of(forecaster, fit.train_set))
 
 
+MEMORY_WINDOWS = 256  # windows spread over the training data that measure a network's memory
+
+
 def memory_of(forecaster, train_set) -> int:
     """The effective memory (gates.effective_memory) of the first network over its training windows."""
     from tsgate import gates
 
     network = forecaster.members_[0]
     return gates.effective_memory(gates.memory_profile(network, gates.model_inputs(forecaster, train_set, MEMORY_WINDOWS)))
-
-
-MEMORY_WINDOWS = 256  # windows spread over the training data that measure a network's memory
 
 
 def summarise(runs: list[Run], names: list[str], seeds: int, horizon: int, metrics: tuple[str, ...] = METRICS) -> list[dict]:
