@@ -483,9 +483,12 @@ def forecast(
     if series is not None:
         skipped = [*series.skipped, *prediction.skipped]
         show_notes(people_console(), series.notes + panel_notes(skipped, len(prediction.numbers)), quiet)
-    recent = forecaster.recent_history(prediction, series)
+    from tsgate.render import resolve_format
+
+    on_screen = output is None and sys.stdout.isatty() and resolve_format(fmt.value, None) == "table"
+    recent = forecaster.recent_history(prediction, series) if on_screen or plot else None  # for people only
     emit(frame, fmt.value, output, title="forecast", view=lambda: forecast_view(frame, forecaster.targets_, levels),
-         footer=sparklines(forecaster, prediction, recent) if output is None and sys.stdout.isatty() else "")
+         footer=sparklines(forecaster, prediction, recent) if on_screen else "")
     if plot:
         from tsgate.plots import plot_forecast
 

@@ -356,17 +356,23 @@ class Forecaster:
 
     def member_forecasts(self, numbers: np.ndarray, context: np.ndarray, last_timestamps) -> np.ndarray:
         """Each member's raw-scale forecasts, (K, S, H, C)."""
+        from tsgate.train import predict_inputs
+
+        inputs = self.network_inputs(numbers, context, last_timestamps)
+        outputs = [predict_inputs(network, inputs[:, -network.config.lookback:]).numpy() for network in self.members_]
+        return np.stack([self.scaling_.inverse(numbers, output) for output in outputs])
+
+    def network_inputs(self, numbers: np.ndarray, context: np.ndarray, last_timestamps):
+        """What the networks read (S, L, I) from raw contexts (S, L, C) of the stored series `numbers`
+        ending at `last_timestamps`: scaled values, then the calendar inputs of those steps."""
         import torch
 
         from tsgate.auto import context_calendar
-        from tsgate.train import predict_inputs
 
-        inputs = self.scaling_.transform(numbers, context)  # (S, L_max, C)
+        inputs = self.scaling_.transform(numbers, context)
         if self.cycles_:
             inputs = np.concatenate([inputs, context_calendar(last_timestamps, inputs.shape[1], self.freq_, self.cycles_)], axis=2)
-        inputs = torch.from_numpy(inputs)
-        outputs = [predict_inputs(network, inputs[:, -network.config.lookback:]).numpy() for network in self.members_]
-        return np.stack([self.scaling_.inverse(numbers, output) for output in outputs])
+        return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
 
     def forecast_inputs(self, series, strict: bool = False):
         """(series numbers (S,), raw contexts (S, L_max, C), last timestamps, recent scales (S, C) for the

@@ -35,15 +35,9 @@ def model_inputs(forecaster, series=None, max_windows: int = 512):
     if max_windows < 1:
         raise OptionError(f"max_windows must be at least 1, got {max_windows}")
     lookback = forecaster.members_[0].config.lookback
-    if series is None:
-        from tsgate.auto import context_calendar
-
-        context = forecaster.context_[:, -lookback:]  # (S, L, C) raw
-        inputs = forecaster.scaling_.transform(np.arange(len(context)), context)
-        if forecaster.cycles_:
-            calendar = context_calendar(forecaster.last_timestamps_, lookback, forecaster.freq_, forecaster.cycles_)
-            inputs = np.concatenate([inputs, calendar], axis=2)
-        return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
+    if series is None:  # the stored context's last window of each series, as forecast reads it
+        everyone = np.arange(len(forecaster.ids_))
+        return forecaster.network_inputs(everyone, forecaster.context_[:, -lookback:], forecaster.last_timestamps_)
 
     import pandas as pd
 
