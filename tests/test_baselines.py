@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tsgate.baselines import RidgeBaseline, infer_season, naive, seasonal_naive
+from tsgate.baselines import RidgeBaseline, naive, seasonal_naive
 from tsgate.errors import DataError, OptionError
 
 
@@ -109,45 +109,3 @@ def test_ridge_rejects_unpaired_windows_and_bad_alpha():
         RidgeBaseline().fit(x, y[:-1])
     with pytest.raises(OptionError, match="alpha"):
         RidgeBaseline(alpha=-1.0).fit(x, y)
-
-
-@pytest.mark.parametrize(
-    "freq, season",
-    [
-        ("h", 24),
-        ("H", 24),
-        ("2h", 12),
-        ("30min", 48),
-        ("30T", 48),
-        ("15min", 96),
-        ("5min", 288),
-        ("min", 1440),
-        ("7min", None),  # 1440 / 7 is not whole
-        ("s", None),  # a day of seconds is too long a season
-        ("24h", 7),
-        ("D", 7),
-        ("B", 5),
-        ("W-SUN", 52),
-        ("W", 52),
-        ("MS", 12),
-        ("M", 12),
-        ("ME", 12),
-        ("BM", 12),
-        ("QS-OCT", 4),
-        ("Q", 4),
-        ("Q-DEC", 4),
-        ("QE-DEC", 4),
-        ("3MS", 4),
-        ("YS", None),
-        ("A", None),
-        ("A-DEC", None),
-        ("YE", None),
-        (None, None),
-        ("", None),
-        ("not a frequency", None),
-        ("xx", None),
-        ("30", None),
-    ],
-)
-def test_infer_season(freq, season):
-    assert infer_season(freq) == season

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from conftest import synthetic_long, synthetic_sine
 
-from tsgate.data import DataOptions, SeriesSet, load_series, normalise_freq
+from tsgate.data import DataOptions, SeriesSet, load_series
 from tsgate.errors import DataError, OptionError
 from tsgate.io import read_csv
 
@@ -300,13 +300,6 @@ def test_freq_far_too_fine_is_refused(load):
         load(csv("date,value", ["2020-01-01,1", "2022-01-01,2", "2024-01-01,3"]), freq="min")
 
 
-def test_normalise_freq_canonical_aliases():
-    assert normalise_freq("D") == normalise_freq(pd.offsets.Day())
-    assert normalise_freq("MS") == "MS"
-    with pytest.raises(OptionError):
-        normalise_freq("not-a-freq")
-
-
 def test_timezone_aware_timestamps_keep_their_zone(load):
     text = csv("time,value", [f"2024-01-01 0{h}:00+05:30,{h}" for h in range(4)])
     series = load(text)
@@ -415,3 +408,14 @@ def test_sine_fixture_values_survive_loading(sine_csv):
     series = load_series(read_csv(str(sine_csv)), DataOptions())
     np.testing.assert_allclose(series.values[0][:, 0], synthetic_sine()["load"].to_numpy())
     assert series.freq == "h" and series.values[0].dtype == np.float64
+
+
+@pytest.mark.parametrize("freq, season", [("h", 24), ("D", 7), ("MS", 12), ("YS", None)])
+def test_the_season_is_set_once_and_carried(freq, season):
+    frame = pd.DataFrame({"id": np.repeat(["a", "b"], 30), "time": np.tile(pd.date_range("2000-01-01", periods=30, freq=freq), 2),
+                          "value": np.arange(60.0)})
+    series = load_series(frame, DataOptions(id_col="id"))
+    assert series.season == season
+    assert series.subset([1]).season == series.drop_last(3).season == season
+    built = SeriesSet.from_arrays(series.ids, series.values, series.index, targets=["value"], freq=freq, time_col="time")
+    assert built.season == season

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tsgate import Forecaster
 from tsgate import train as training
-from tsgate.auto import auto_lookback, calendar_cycles, calendar_features, choose_anchor, member_lookbacks
+from tsgate.auto import auto_lookback, choose_anchor, member_lookbacks
 from tsgate.config import ModelConfig
 from tsgate.data import DataOptions, load_series
 from tsgate.models import RecurrentForecaster, anchor_forecast, window_stats
@@ -186,22 +186,6 @@ def test_auto_lookback_fits_a_short_panel_and_trains(tmp_path):
 
 
 # ---- calendar inputs -------------------------------------------------------------------------------
-
-
-def test_calendar_cycles_follow_the_frequency():
-    assert calendar_cycles("h") == ("day", "week")
-    assert calendar_cycles("30min") == ("day", "week")
-    assert calendar_cycles("D") == ("week", "year")
-    assert calendar_cycles("MS") == ("year",)
-    assert calendar_cycles("W-SUN") == () and calendar_cycles("YS") == ()
-
-
-def test_calendar_features_are_the_phase_of_each_cycle():
-    index = pd.DatetimeIndex(["2024-01-01 06:00", "2024-01-01 18:00"])  # a Monday
-    features = calendar_features(index, ("day", "week"))
-    np.testing.assert_allclose(features[0, :2], [1.0, 0.0], atol=1e-12)  # 6 h is a quarter of a day
-    np.testing.assert_allclose(features[1, :2], [-1.0, 0.0], atol=1e-12)
-    np.testing.assert_allclose(features[0, 2:], [np.sin(2 * np.pi * 0.25 / 7), np.cos(2 * np.pi * 0.25 / 7)])
 
 
 def test_calendar_inputs_reach_the_network_and_survive_saving(tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.per_series import load_per_series
 
 import tsgate.data
 from tsgate.data import DataOptions, load_series
@@ -34,7 +35,8 @@ def write(tmp_path, frame: pd.DataFrame, name="panel.csv") -> str:
 
 
 def load(path, per_series=False, **options):
-    return load_series(read_csv(path), DataOptions(**options), per_series=per_series)
+    """The set `load_series` gives, or with `per_series` the reference: every series through prepare_one."""
+    return (load_per_series if per_series else load_series)(read_csv(path), DataOptions(**options))
 
 
 @pytest.fixture
@@ -58,7 +60,7 @@ def assert_same(fast, reference):
     np.testing.assert_array_equal(fast.offsets, reference.offsets)
     assert fast.offsets.dtype == np.int64
     assert fast.first.equals(reference.first) and fast.first.dtype == reference.first.dtype
-    assert fast.freq == reference.freq
+    assert fast.freq == reference.freq and fast.season == reference.season
     assert fast.skipped == reference.skipped
     assert (fast.targets, fast.time_col, fast.id_col, fast.notes) == (reference.targets, reference.time_col, reference.id_col, reference.notes)
 
@@ -75,7 +77,7 @@ def test_shuffled_panel_loads_as_the_per_series_route_loads_it(tmp_path, calls, 
     reference = load(path, per_series=True, id_col="id")
     assert calls["n"] == len(IDS)
     assert_same(fast, reference)
-    assert fast.freq == freq  # the alias today's code infers, which seasons and calendar features read
+    assert fast.freq == freq  # the alias seasons and calendar features read
     assert fast.ids == sorted(IDS) and fast.skipped == []
     for key, values, index in zip(fast.ids, fast.values, fast.index):
         part = frame[frame["id"] == key]
@@ -138,7 +140,7 @@ def test_a_gap_filled_with_freq_and_fill(tmp_path, calls):
 
 
 def test_business_days_are_checked_by_name(tmp_path):
-    # A few weekdays in a row are "D" to pandas, not "B": today such a series differs from a "B" panel.
+    # A few weekdays in a row are "D" to pandas, not "B": such a series differs from a "B" panel.
     frame = panel("B")
     short = pd.DataFrame({"id": "zz", "time": pd.date_range("2023-01-02", periods=3, freq="B"), "value": [1.0, 2.0, 3.0]})
     path = write(tmp_path, pd.concat([frame, short]))
@@ -211,7 +213,7 @@ def test_a_series_of_another_frequency_is_left_out(tmp_path):
         load(path, id_col="id", strict=True)
 
 
-def test_strict_raises_the_first_series_error_as_before(tmp_path):
+def test_strict_raises_the_first_series_error(tmp_path):
     path = write(tmp_path, awkward_panel())
     with pytest.raises(DataError) as caught:
         load(path, id_col="id", strict=True)
@@ -224,7 +226,7 @@ def test_strict_raises_the_first_series_error_as_before(tmp_path):
 
 
 @pytest.mark.parametrize("with_id", [False, True])
-def test_a_single_series_file_raises_as_before(tmp_path, with_id):
+def test_a_single_series_file_raises_its_series_error(tmp_path, with_id):
     days = pd.date_range("2023-03-01", periods=10, freq="D").delete(4)
     frame = pd.DataFrame({"id": "only", "time": days, "value": np.arange(9.0)})
     path = write(tmp_path, frame if with_id else frame.drop(columns="id"))

@@ -1,4 +1,4 @@
-"""Settings chosen from the data when the user leaves them on auto: lookback, anchor, calendar inputs.
+"""Settings chosen from the data when the user leaves them on auto: the lookback and the anchor.
 
 Each choice looks only at the training part of the series (never at the
 validation or test period) and is saved in the model file as a plain number.
@@ -99,78 +99,3 @@ def error_sums(series: list[np.ndarray], lags: list[int]) -> tuple[float, int]:
         total += lags.count(lag) * (sums[usable] / (lengths[usable] - lag)).sum()
         count += lags.count(lag) * int(usable.sum())
     return total, count
-
-
-# ---- calendar inputs -----------------------------------------------------------------------
-
-CYCLES = ("day", "week", "year")
-
-
-def calendar_cycles(freq: str) -> tuple[str, ...]:
-    """The calendar cycles worth giving a series at this frequency: the ones longer than a step
-    and repeated within the data (hour of day and day of week for sub-daily data, day of week and
-    time of year for daily, time of year for monthly and quarterly). Weekly and yearly data get
-    none: a weekly step cannot see the day, and time of year on weekly data was not measurable here."""
-    from pandas.tseries import offsets
-
-    from tsgate.baselines import DAY_NANOS, MONTHLY_OFFSETS, QUARTERLY_OFFSETS, parse_freq
-
-    offset = parse_freq(freq)
-    if offset is None:
-        return ()
-    if isinstance(offset, offsets.Tick) and not isinstance(offset, offsets.Day) and offset.nanos < DAY_NANOS:
-        return ("day", "week")
-    if isinstance(offset, (offsets.Day, offsets.BusinessDay, offsets.Tick)):
-        return ("week", "year")
-    if isinstance(offset, MONTHLY_OFFSETS + QUARTERLY_OFFSETS):
-        return ("year",)
-    return ()
-
-
-def calendar_features(index, cycles: tuple[str, ...]) -> np.ndarray:
-    """Sine and cosine of each cycle's phase at every timestamp: (T, 2 * len(cycles))."""
-    day = (index.hour + index.minute / 60 + index.second / 3600) / 24
-    phases = {
-        "day": day,
-        "week": (index.day_of_week + day) / 7,
-        "year": (index.day_of_year - 1 + day) / 365.25,
-    }
-    columns = []
-    for cycle in cycles:
-        angle = 2 * np.pi * np.asarray(phases[cycle], dtype=np.float64)
-        columns += [np.sin(angle), np.cos(angle)]
-    return np.stack(columns, axis=1) if columns else np.zeros((len(index), 0))
-
-
-def calendar_on_grid(first, last, series_lengths: np.ndarray, freq: str, cycles: tuple[str, ...], series_index=None):
-    """Calendar inputs for series from `first` to `last` (DatetimeIndex, (S,) each) on one shared
-    grid: (features (G, F), each series' first grid position (S,)). Where the series do not share
-    a grid, or it would be much longer than the series together (series far apart in time), the
-    grid is their own stamps end to end (`series_index()` gives them)."""
-    from tsgate.timegrid import grid_through
-
-    on_grid = grid_through(first.append(last), freq, most=2 * int(series_lengths.sum()) + 10_000)
-    if on_grid is not None:
-        grid, positions = on_grid
-        return calendar_features(grid, cycles), positions[:len(first)]
-    indexes = series_index()
-    starts = np.concatenate([[0], np.cumsum([len(index) for index in indexes])[:-1]])
-    return np.concatenate([calendar_features(index, cycles) for index in indexes]), starts
-
-
-def context_calendar(last, length: int, freq: str, cycles: tuple[str, ...]) -> np.ndarray:
-    """Calendar inputs (S, L, F) of the `length` steps ending at each of `last`."""
-    import warnings
-
-    import pandas as pd
-
-    from tsgate.timegrid import grid_through
-
-    on_grid = grid_through(last, freq, before=length - 1)
-    if on_grid is not None:
-        grid, positions = on_grid
-        features = calendar_features(grid, cycles)
-        return features[positions[:, None] - (length - 1) + np.arange(length)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return np.stack([calendar_features(pd.date_range(end=stamp, periods=length, freq=freq), cycles) for stamp in last])

@@ -517,7 +517,7 @@ def forecast_panels(forecaster, prediction, recent):
     import pandas as pd
 
     from tsgate.data import series_label
-    from tsgate.timegrid import future_stamps
+    from tsgate.freq import future_stamps
 
     horizon = prediction.values.shape[1]
     future = future_stamps(prediction.last_timestamps, forecaster.freq_, horizon)

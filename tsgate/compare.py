@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tsgate import __version__
-from tsgate.baselines import RidgeBaseline, infer_season, naive, seasonal_naive
+from tsgate.baselines import RidgeBaseline, naive, seasonal_naive
 from tsgate.data import series_label
 from tsgate.errors import OptionError
 from tsgate.intervals import check_levels, in_sample_calibration, interval_span, level_name, recent_scale
@@ -76,7 +76,7 @@ class Comparison:
         return {"rows": self.rows, "settings": self.settings, "versions": versions, "verdict": self.verdict}
 
 
-def resolve_season(options: CompareOptions, freq: str, shortest: int, notes: list[str]) -> int | None:
+def resolve_season(options: CompareOptions, series, shortest: int, notes: list[str]) -> int | None:
     season = options.season
     if season is not None:
         if season < 1:
@@ -84,9 +84,9 @@ def resolve_season(options: CompareOptions, freq: str, shortest: int, notes: lis
         if season >= shortest:
             raise OptionError(f"--season {season} is as long as the shortest series ({shortest} points): pass a smaller --season")
         return season
-    season = infer_season(freq)
+    season = series.season
     if season is not None and season >= shortest:
-        notes.append(f"the {freq} season of {season} steps is as long as the shortest series ({shortest} points): "
+        notes.append(f"the {series.freq} season of {season} steps is as long as the shortest series ({shortest} points): "
                      "seasonal naive falls back to naive")
         return None
     return season
@@ -126,9 +126,9 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
     points = options.seeds * options.folds * template.horizon * len(series.ids) * len(series.targets)
     if points < 2:
         raise OptionError(f"compare would score only {points} forecast point: too few to tell models apart; use --horizon 2 or more, or --folds 2")
-    season = resolve_season(options, series.freq, min(series.lengths) - options.folds * template.horizon, notes)
+    season = resolve_season(options, series, min(series.lengths) - options.folds * template.horizon, notes)
     levels = check_levels(options.levels)
-    span = interval_span(infer_season(series.freq), template.horizon)  # what the Forecaster's intervals read
+    span = interval_span(series.season, template.horizon)  # what the Forecaster's intervals read
     runs: list[Run] = []
     fits: list[PlannedFit] = []
     for fold in range(options.folds):

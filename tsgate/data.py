@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tsgate.errors import DataError, OptionError
+from tsgate.freq import fixed_step, infer_season, inferred_freq, normalise_freq, shift_stamps
 
 TIME_NAMES = ("timestamp", "time", "datetime", "date", "ds", "month", "period", "week", "day", "hour", "year")
 FILL_METHODS = ("ffill", "interpolate", "zero")
@@ -66,10 +67,12 @@ class SeriesSet:
     id_col: str | None = None
     notes: list[str] = field(default_factory=list)  # things people should know (e.g. converted to UTC)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (id, why) of series left out of a panel
+    season: int | None = None  # the usual seasonal period of `freq` (freq.infer_season), set where a set is built
 
     @classmethod
     def from_arrays(cls, ids: list[str], values: list[np.ndarray], index: list[pd.DatetimeIndex], **fields) -> "SeriesSet":
         """A set from one (T_i, C) array and one regular DatetimeIndex per series."""
+        fields = {"season": infer_season(fields["freq"]), **fields}
         lengths = np.array([len(v) for v in values], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         flat = np.concatenate(values).astype(np.float64, copy=False) if values else np.zeros((0, len(fields["targets"])))
@@ -125,42 +128,26 @@ class SeriesSet:
                        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), first=self.first[numbers])
 
 
-def shift_stamps(stamps: pd.DatetimeIndex, steps: np.ndarray, freq: str) -> pd.DatetimeIndex:
-    """Each stamp moved `steps[i]` steps of `freq` forward: by arithmetic for fixed-length steps, by
-    positions on one shared grid for calendar steps (months, weeks), one by one only off such a grid."""
-    from pandas.tseries.frequencies import to_offset
-
-    from tsgate.timegrid import grid_through
-
-    offset = to_offset(freq)
-    steps = np.asarray(steps, dtype=np.int64)
-    if isinstance(offset, pd.offsets.Tick) or (isinstance(offset, pd.offsets.Day) and stamps.tz is None):
-        return stamps + pd.to_timedelta(steps * pd.Timedelta(offset).value, unit="ns")
-    if len(steps) == 0:
-        return stamps
-    on_grid = grid_through(stamps, freq, after=int(steps.max()))
-    if on_grid is not None:
-        grid, positions = on_grid
-        return grid[positions + steps]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pd.DatetimeIndex([stamp + int(k) * offset for stamp, k in zip(stamps, steps)])
-
-
 def series_label(key: str) -> str:
     return f"series {key!r}" if key else "the series"
 
 
-def load_series(frame: pd.DataFrame, options: DataOptions, *, per_series: bool = False) -> SeriesSet:
+def load_series(frame: pd.DataFrame, options: DataOptions) -> SeriesSet:
     """Validate `frame` against `options` and split it into regular series.
 
     Whole-file problems (columns, numbers, timestamps, ids) raise. A problem with one series raises
     too when the file holds one series or `options.strict`; in a panel that series is left out and
     listed in `skipped`. Rows are sorted by (series, time) once; the series that are already
     regular and complete (nearly all of a real panel) are taken as they are, the rest go one by one
-    through `prepare_one`. per_series=True sends every series through `prepare_one`: the reference
-    the fast route is tested against.
+    through `prepare_one`.
     """
+    rows, ids, fields = sorted_rows(frame, options)
+    return split_series(rows, ids, options, fields)
+
+
+def sorted_rows(frame: pd.DataFrame, options: DataOptions) -> tuple[Rows, list[str], dict]:
+    """The table's rows checked and sorted by (series, time), the series' ids, and the SeriesSet
+    fields every series shares (targets, time and id columns, notes)."""
     if options.fill is not None and options.fill not in FILL_METHODS:
         raise OptionError(f"unknown --fill {options.fill!r}: use one of {', '.join(FILL_METHODS)}")
     frame = frame.set_axis([str(c).strip() for c in frame.columns], axis=1)  # a new frame, the data not copied
@@ -173,7 +160,7 @@ def load_series(frame: pd.DataFrame, options: DataOptions, *, per_series: bool =
     codes, ids = series_codes(frame[id_col], id_col) if id_col else (np.zeros(len(frame), dtype=np.int32), [""])
     rows = Rows.sort(codes, pd.DatetimeIndex(stamps).rename(None), values, len(ids))
     fields = dict(targets=targets, time_col=time_col, id_col=id_col, notes=[tz_note] if tz_note else [])
-    return split_series(rows, ids, options, fields, per_series)
+    return rows, ids, fields
 
 
 @dataclass
@@ -256,15 +243,15 @@ def series_codes(column: pd.Series, id_col: str) -> tuple[np.ndarray, list[str]]
     return renumber.astype(np.int32)[codes], [str(key) for key in ids]
 
 
-def split_series(rows: Rows, ids: list[str], options: DataOptions, fields: dict, per_series: bool) -> SeriesSet:
+def split_series(rows: Rows, ids: list[str], options: DataOptions, fields: dict) -> SeriesSet:
     """The SeriesSet of `rows`: regular, complete series as they are, the others through `prepare_one`."""
     panel = len(ids) > 1 and not options.strict
-    clean = (rows.lengths >= 3) & ~rows.series_with(rows.inner_pairs() & (rows.gaps == 0))  # enough points, no duplicate
-    complete = ~rows.series_with(np.isnan(rows.values).any(axis=1))
-    freq = normalise_freq(options.freq) if options.freq else panel_frequency(rows, clean & complete, clean)
+    clean = clean_series(rows)
+    usable = clean & complete_series(rows)
+    freq = panel_frequency(rows, options.freq, clean, usable)
     fast = np.zeros(len(ids), dtype=bool)
-    if freq is not None and not per_series:
-        fast = clean & complete & regular_series(rows, freq, clean & complete, given=bool(options.freq))
+    if freq is not None:
+        fast = usable & regular_series(rows, freq, usable, given=bool(options.freq))
     prepared, skipped = prepare_slow(rows, ids, np.flatnonzero(~fast), options, fields, panel)
     skipped.update(other_frequencies(prepared, freq, panel))
     if not fast.any() and not prepared:
@@ -273,10 +260,6 @@ def split_series(rows: Rows, ids: list[str], options: DataOptions, fields: dict,
         first = min(skipped)
         raise DataError(f"all {len(ids)} series were left out, the first because {series_label(ids[first])} {skipped[first]}")
     fields = dict(fields, skipped=[(ids[s], skipped[s]) for s in sorted(skipped)])
-    if per_series:  # the reference: the set built as it always was, from one array per series
-        kept = sorted(prepared)
-        return SeriesSet.from_arrays([ids[s] for s in kept], [prepared[s][0] for s in kept],
-                                     [prepared[s][1] for s in kept], freq=freq, **fields)
     return assemble(rows, ids, fast, prepared, freq, fields)
 
 
@@ -299,7 +282,7 @@ def prepare_slow(rows: Rows, ids: list[str], numbers: np.ndarray, options: DataO
 def other_frequencies(prepared: dict, freq: str, panel: bool) -> dict:
     """Take out of `prepared` the series whose own frequency is not `freq`: {s: why}.
 
-    Outside a panel that stops the file with today's message, which lists every frequency found.
+    Outside a panel that stops the file with an error listing every frequency found.
     """
     found = {s: normalise_freq(index.freq) for s, (_, index) in prepared.items()}
     odd = {s: own for s, own in found.items() if own != freq}
@@ -327,28 +310,35 @@ def assemble(rows: Rows, ids: list[str], fast: np.ndarray, prepared: dict, freq:
         for s, (values, _) in prepared.items():
             flat[where[s]:where[s] + len(values)] = values
     first = rows.stamps[rows.starts[:-1][keep]]  # a regularised series starts where its rows do
-    return SeriesSet(ids=[ids[s] for s in np.flatnonzero(keep)], flat=flat, offsets=offsets, first=first, freq=freq, **fields)
+    return SeriesSet(ids=[ids[s] for s in np.flatnonzero(keep)], flat=flat, offsets=offsets, first=first, freq=freq,
+                     season=infer_season(freq), **fields)
 
 
-def panel_frequency(rows: Rows, complete: np.ndarray, clean: np.ndarray) -> str | None:
-    """The frequency pandas infers for the longest series that infers one (complete series first).
+def clean_series(rows: Rows) -> np.ndarray:
+    """(S,) whether each series has enough points to infer a frequency and no timestamp twice."""
+    return (rows.lengths >= 3) & ~rows.series_with(rows.inner_pairs() & (rows.gaps == 0))
+
+
+def complete_series(rows: Rows) -> np.ndarray:
+    """(S,) whether each series has a value in every target column of every row."""
+    return ~rows.series_with(np.isnan(rows.values).any(axis=1))
+
+
+def panel_frequency(rows: Rows, given: str | None, clean: np.ndarray, complete: np.ndarray) -> str | None:
+    """The `given` frequency (--freq), or the one pandas infers for the longest `clean` series that
+    infers one (`complete` series first).
 
     One series' inference, not ten thousand: every other series is then checked against it at once.
     None when no series has a frequency of its own (each then fails, with its reason, in prepare_one).
     """
+    if given:
+        return normalise_freq(given)
     for s in np.lexsort((-rows.lengths, ~complete)):
         if clean[s]:
             freq = inferred_freq(rows.stamps[rows.starts[s]:rows.starts[s + 1]])
             if freq is not None:
                 return freq
     return None
-
-
-def inferred_freq(stamps: pd.DatetimeIndex) -> str | None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        freq = pd.infer_freq(stamps)
-    return normalise_freq(freq) if freq is not None else None
 
 
 # Frequencies whose regular grids pandas always names the same way; on a business-day grid, a few
@@ -378,14 +368,15 @@ def grid_steps(rows: Rows, offset) -> tuple[np.ndarray, np.ndarray]:
     """(N - 1,) whether each row's next stamp is one `offset` later; (S,) whether each first stamp is on `offset`.
 
     All False when pandas cannot shift these stamps (beyond its date range, into a daylight-saving
-    hole...): the series then take the per-series route, which says what is wrong as it always did.
+    hole...): the series then take the per-series route, which says what is wrong.
     """
     stamps = rows.stamps
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # offsets pandas cannot vectorise warn, then loop
-            if isinstance(offset, pd.offsets.Tick) or (isinstance(offset, pd.offsets.Day) and stamps.tz is None):
-                step, unit = pd.Timedelta(offset).value, pd.Timedelta(1, unit=stamps.unit).value  # both in ns
+            step = fixed_step(offset, stamps.tz)
+            if step is not None:
+                unit = pd.Timedelta(1, unit=stamps.unit).value  # both in ns
                 steps_ok = rows.gaps == step // unit if step % unit == 0 else np.zeros(len(rows.gaps), dtype=bool)
                 return steps_ok, np.ones(len(rows.starts) - 1, dtype=bool)  # a fixed step has no anchor
             firsts = stamps[rows.starts[:-1]]
@@ -522,7 +513,7 @@ def parse_timestamps(column: pd.Series, name: str) -> tuple[pd.Series, str | Non
 
     Each distinct text is parsed once: read_csv gives a text column as categories, so ten million
     rows over two thousand dates are two thousand parses. ISO 8601 text is parsed in one format
-    first; anything else gets pandas' element-by-element ("mixed") parse, as always.
+    first; anything else gets pandas' element-by-element ("mixed") parse.
     """
     missing = column.isna().to_numpy()
     if missing.any():
@@ -599,9 +590,8 @@ def prepare_one(key: str, part: pd.DataFrame, time_col: str, targets: list[str],
 
 
 def infer_frequency(stamps: pd.DatetimeIndex, label: str) -> str:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        freq = pd.infer_freq(stamps)
+    """The series' own frequency; SeriesError, with the first odd step, when it has none."""
+    freq = inferred_freq(stamps)
     if freq is None:
         gaps = stamps.to_series().diff().dropna()
         common = gaps.mode().iloc[0]
@@ -609,19 +599,7 @@ def infer_frequency(stamps: pd.DatetimeIndex, label: str) -> str:
         where = f"; e.g. a step of {odd.iloc[0]} after {stamps[stamps.get_loc(odd.index[0]) - 1]}" if len(odd) else ""
         fix = "pass --freq (e.g. D, h, 30min, MS) and --fill for the gaps"
         raise SeriesError(f"cannot infer a regular frequency for {label}{where}: {fix}", f"has no regular frequency{where}: {fix}")
-    return normalise_freq(freq)
-
-
-def normalise_freq(freq) -> str:
-    """A canonical pandas alias for `freq` (string or offset); OptionError if pandas does not know it."""
-    from pandas.tseries.frequencies import to_offset
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return to_offset(freq).freqstr
-    except (ValueError, TypeError) as exc:
-        raise OptionError(f"unknown frequency {freq!r}: use a pandas alias such as D, h, 30min, W, MS or QS") from exc
+    return freq
 
 
 def regularise(values: pd.DataFrame, rows: pd.Series, freq: str, label: str):

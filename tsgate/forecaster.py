@@ -111,7 +111,6 @@ class Forecaster:
         auto, the lookback fits the shortest series that can hold a training window at all (as for
         one series), and a panel leaves out the ones that cannot."""
         from tsgate.auto import auto_lookback
-        from tsgate.baselines import infer_season
         from tsgate.windows import check_length, validation_lengths
 
         lengths = series.length_array
@@ -121,7 +120,7 @@ class Forecaster:
             train = lengths - val
             holding = train[train > self.horizon]  # a training window with a lookback of one step fits
             pool = holding if lenient and len(holding) else train
-            base = auto_lookback(infer_season(series.freq), self.horizon, pool.tolist())
+            base = auto_lookback(series.season, self.horizon, pool.tolist())
         else:
             base = self.lookback
         short = lengths < base + self.horizon + val
@@ -164,9 +163,9 @@ class Forecaster:
         """The fit as a generator: it yields lists of ensemble.MemberTask, is sent their
         TrainedMember, and sets the fitted attributes at its end (ensemble.run_fits drives it)."""
         from tsgate import train as training
-        from tsgate.auto import calendar_cycles, calendar_on_grid, choose_anchor, member_lookbacks
-        from tsgate.baselines import infer_season
+        from tsgate.auto import choose_anchor, member_lookbacks
         from tsgate.ensemble import MemberTask, with_refit
+        from tsgate.freq import calendar_cycles, calendar_on_grid
         from tsgate.intervals import interval_span, recent_scales_of_series
         from tsgate.windows import build_windows, fit_scaling, storage_dtype
 
@@ -189,7 +188,7 @@ class Forecaster:
         calendar = calendar_on_grid(series.first, series.last, series.length_array, series.freq, cycles,
                                     lambda: series.index) if cycles else None
         scaled_train = [part[:t] for part, t, keep in zip(np.split(scaled, series.offsets[1:-1]), train_lengths, learn) if keep]
-        anchor_season = choose_anchor(self.anchor, infer_season(series.freq), min(lookbacks), scaled_train, self.horizon)
+        anchor_season = choose_anchor(self.anchor, series.season, min(lookbacks), scaled_train, self.horizon)
         del scaled_train
         started = time.perf_counter()
         windows = {lookback: build_windows(scaled, series.offsets, train_lengths, lookback, self.horizon, calendar, learn,
@@ -218,7 +217,7 @@ class Forecaster:
         calibration_data = windows[lookbacks[0]]
         held_out = ensemble_validation_errors(members, calibration_data)  # before any refit: unseen windows
         val_mae = float((np.abs(held_out) * scaling.scale[calibration_data.series_of_val][:, None, :]).mean())
-        span = interval_span(infer_season(series.freq), self.horizon)
+        span = interval_span(series.season, self.horizon)
         offsets = series.offsets
         calibration = calibrate_intervals(held_out, calibration_data, scaled, offsets, span)
         own_seconds += time.perf_counter() - started
@@ -303,8 +302,8 @@ class Forecaster:
         """A Prediction as the DataFrame `predict` returns, built for all series at once."""
         import pandas as pd
 
+        from tsgate.freq import future_stamps
         from tsgate.intervals import bound_columns
-        from tsgate.timegrid import future_stamps
 
         columns = {}
         if self.id_col_:
@@ -367,7 +366,7 @@ class Forecaster:
         ending at `last_timestamps`: scaled values, then the calendar inputs of those steps."""
         import torch
 
-        from tsgate.auto import context_calendar
+        from tsgate.freq import context_calendar
 
         inputs = self.scaling_.transform(numbers, context)
         if self.cycles_:

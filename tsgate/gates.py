@@ -41,7 +41,7 @@ def model_inputs(forecaster, series=None, max_windows: int = 512):
 
     import pandas as pd
 
-    from tsgate.auto import calendar_on_grid
+    from tsgate.freq import calendar_on_grid
 
     forecaster.check_compatible(series)
     numbers = pd.Index(forecaster.ids_).get_indexer(series.ids)  # -1: a series the model has no scaler for
