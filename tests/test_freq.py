@@ -20,6 +20,7 @@ from tsgate.freq import (
     normalise_freq,
     parse_freq,
     shift_stamps,
+    stamp_ranges,
 )
 
 # ---- aliases and seasons -------------------------------------------------------------------
@@ -132,6 +133,14 @@ def test_future_stamps_continue_each_series(freq, stamps, tz):
     last = pd.DatetimeIndex(stamps).tz_localize(tz)
     expected = [pd.date_range(stamp, periods=5, freq=freq)[1:] for stamp in last]
     assert list(future_stamps(last, freq, 4)) == [stamp for part in expected for stamp in part]
+
+
+@pytest.mark.parametrize("freq, stamps", CASES)
+def test_stamp_ranges_run_from_each_start(freq, stamps):
+    ranges = stamp_ranges(pd.DatetimeIndex(stamps), [3, 1, 5], freq)
+    assert [len(index) for index in ranges] == [3, 1, 5]
+    assert [index[0] for index in ranges] == list(pd.DatetimeIndex(stamps))
+    assert ranges[2][-1] == shift_stamps(pd.DatetimeIndex(stamps[2:]), np.array([4]), freq)[0]
 
 
 @pytest.mark.parametrize("freq, stamps", CASES)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tsgate.errors import DataError, OptionError
-from tsgate.freq import fixed_step, infer_season, inferred_freq, normalise_freq, shift_stamps
+from tsgate.freq import fixed_step, infer_season, inferred_freq, normalise_freq, shift_stamps, stamp_ranges
 
 TIME_NAMES = ("timestamp", "time", "datetime", "date", "ds", "month", "period", "week", "day", "hour", "year")
 FILL_METHODS = ("ffill", "interpolate", "zero")
@@ -105,9 +105,7 @@ class SeriesSet:
     @property
     def index(self) -> list[pd.DatetimeIndex]:
         """One DatetimeIndex per series (built on demand: a loop over series, for small sets)."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return [pd.date_range(start, periods=int(n), freq=self.freq) for start, n in zip(self.first, self.lengths)]
+        return stamp_ranges(self.first, self.lengths, self.freq)
 
     def last_points(self, n: int) -> np.ndarray:
         """The last `n` values of every series, (S, n, C); each series must have at least `n`."""

@@ -194,6 +194,15 @@ def grid_through(stamps, freq: str, before: int = 0, after: int = 0, most: int |
     return None if (positions < 0).any() else (grid, positions)
 
 
+def stamp_ranges(starts, lengths, freq: str) -> list:
+    """One DatetimeIndex per series: `lengths[i]` stamps at `freq` from `starts[i]`."""
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [pd.date_range(start, periods=int(n), freq=freq) for start, n in zip(starts, lengths)]
+
+
 def future_stamps(last, freq: str, horizon: int):
     """The `horizon` stamps after each of `last`, continuing the frequency: S * H stamps, series by series."""
     import pandas as pd
