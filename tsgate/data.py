@@ -66,6 +66,7 @@ class SeriesSet:
     id_col: str | None = None
     notes: list[str] = field(default_factory=list)  # things people should know (e.g. converted to UTC)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (id, why) of series left out of a panel
+    strict: bool = False  # True: fitting or forecasting refuses a series it cannot use instead of leaving it out
 
     @classmethod
     def from_arrays(cls, ids: list[str], values: list[np.ndarray], index: list[pd.DatetimeIndex], **fields) -> "SeriesSet":
@@ -272,7 +273,7 @@ def split_series(rows: Rows, ids: list[str], options: DataOptions, fields: dict,
             raise DataError("the table has no data rows: expected a header row and data rows")
         first = min(skipped)
         raise DataError(f"all {len(ids)} series were left out, the first because {series_label(ids[first])} {skipped[first]}")
-    fields = dict(fields, skipped=[(ids[s], skipped[s]) for s in sorted(skipped)])
+    fields = dict(fields, skipped=[(ids[s], skipped[s]) for s in sorted(skipped)], strict=options.strict)
     if per_series:  # the reference: the set built as it always was, from one array per series
         kept = sorted(prepared)
         return SeriesSet.from_arrays([ids[s] for s in kept], [prepared[s][0] for s in kept],
