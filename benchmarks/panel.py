@@ -78,6 +78,7 @@ def measure_in_process(path: Path, steps: int) -> dict:
     from tsgate.data import DataOptions, load_series
     from tsgate.forecaster import Forecaster
     from tsgate.io import read_csv
+    from tsgate.prepare import train_lengths
 
     started = time.perf_counter()
     series = load_series(read_csv(str(path)), DataOptions(id_col="id"))
@@ -97,7 +98,8 @@ def measure_in_process(path: Path, steps: int) -> dict:
     model.fit(series, on_progress=lambda step, *_: checks.append((step, time.perf_counter())))
     peak = before["sampler"].stop()
     lookback = model.members_[0].config.lookback
-    windows_per_epoch = int((model.train_lengths(series) - lookback - model.horizon + 1).clip(min=0).sum())
+    train = train_lengths(series, model.horizon, model.val_fraction)
+    windows_per_epoch = int((train - lookback - model.horizon + 1).clip(min=0).sum())
     (first_step, first_time), (last_step, last_time) = checks[0], checks[-1]
     per_step = (last_time - first_time) / (last_step - first_step)  # steady state: validation checks in, set-up out
     started = time.perf_counter()

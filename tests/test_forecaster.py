@@ -210,3 +210,29 @@ def test_a_model_file_claiming_a_huge_network_is_refused_before_building_it(tmp_
     with pytest.raises(ModelFileError, match="inconsistent"):
         Forecaster.load(tmp_path / "huge.tsgate")
     assert built == []
+
+
+def test_the_series_set_says_whether_fit_and_predict_refuse_or_leave_out():
+    from dataclasses import replace
+
+    frame = synthetic_long(ids=("a", "b", "short"), n=120)
+    frame = frame[(frame["store"] != "short") | (frame["date"] >= frame["date"].max() - pd.Timedelta(days=20))]
+    series = load_series(frame, DataOptions(id_col="store"))
+    model = small(lookback=14, horizon=7).fit(series)
+    assert model.ids_ == ["a", "b"] and [key for key, _ in model.skipped_] == ["short"]
+    with pytest.raises(DataError, match="series 'short' has 21 points"):
+        small(lookback=14, horizon=7).fit(replace(series, strict=True))
+    prediction = model.predict_array(series)
+    assert prediction.ids == ["a", "b"] and [key for key, _ in prediction.skipped] == ["short"]
+    with pytest.raises(DataError, match="series 'short' was left out of the model's training data"):
+        model.predict_array(replace(series, strict=True))
+    assert series.strict is False and load_series(frame, DataOptions(id_col="store", strict=True)).strict is True
+
+
+def test_windows_for_looking_inside_are_spread_evenly_over_every_series():
+    from tsgate.forecaster import spread_windows
+
+    owner, start = spread_windows(np.array([3, 2]), 10)
+    assert owner.tolist() == [0, 0, 0, 1, 1] and start.tolist() == [0, 1, 2, 0, 1]
+    owner, start = spread_windows(np.array([3, 2]), 3)  # the first, the middle and the last start
+    assert owner.tolist() == [0, 0, 1] and start.tolist() == [0, 2, 1]

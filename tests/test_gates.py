@@ -181,7 +181,7 @@ def fitted():
 
 def test_model_inputs_without_series_are_the_members_forecast_inputs(fitted):
     model, _ = fitted
-    inputs = gates.model_inputs(model)
+    inputs = model.first_network_inputs()
     assert inputs.dtype == torch.float64
     assert inputs.shape == (2, 16, 1 + 2 * len(model.cycles_))
     assert len(model.cycles_) == 2
@@ -193,23 +193,23 @@ def test_model_inputs_without_series_are_the_members_forecast_inputs(fitted):
 
 def test_model_inputs_over_the_history(fitted):
     model, series = fitted
-    everything = gates.model_inputs(model, series, max_windows=10_000)
+    everything = model.first_network_inputs(series, max_windows=10_000)
     assert everything.shape == (2 * (300 - 16 + 1), 16, 5)
-    thinned = gates.model_inputs(model, series, max_windows=50)
+    thinned = model.first_network_inputs(series, max_windows=50)
     assert thinned.shape == (50, 16, 5)
     # Evenly thinned, first and last windows kept: the last is where the stored context ends.
-    np.testing.assert_allclose(thinned[-1].numpy(), gates.model_inputs(model)[-1].numpy(), atol=1e-12)
+    np.testing.assert_allclose(thinned[-1].numpy(), model.first_network_inputs()[-1].numpy(), atol=1e-12)
     np.testing.assert_allclose(thinned[0].numpy(), everything[0].numpy())
 
 
 def test_model_inputs_skip_unknown_and_short_series(fitted):
     model, _ = fitted
     series = hourly_series(ids=("a", "zzz"))
-    inputs = gates.model_inputs(model, series, max_windows=10_000)
+    inputs = model.first_network_inputs(series, max_windows=10_000)
     assert len(inputs) == 300 - 16 + 1
     short = hourly_series(n=10, ids=("a",))
     with pytest.raises(Exception, match="at least 16 points"):
-        gates.model_inputs(model, short)
+        model.first_network_inputs(short)
 
 
 def test_inspect_forecaster_is_json_and_reads_its_numbers(fitted):

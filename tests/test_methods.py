@@ -224,7 +224,7 @@ def test_a_tsgate_0_1_model_file_still_forecasts_as_it_did():
     forecast = model.predict()
     assert list(forecast.columns) == list(expected.columns)
     assert forecast["month"].dt.strftime("%Y-%m-%d").tolist() == expected["month"].tolist()
-    # 0.1 computed its windows in float32; they are float64 now.
+    # The 0.1 file's expected forecast came from windows in float32; these windows are float64.
     np.testing.assert_allclose(forecast["passengers"], expected["passengers"], rtol=1e-5)
     assert model.members_[0].config.norm == "level" and model.members_[0].config.anchor_season == 1
 

@@ -292,3 +292,51 @@ def test_loading_never_unpickles_a_valid_file(saved, no_unpickling):
     # no_unpickling makes any pickle or torch.load call fail the test.
     loaded, _ = modelfile.load(saved)
     assert "context" in loaded
+
+
+# ---- write and read: the Forecaster's parameters and Fitted record -----------------------------------
+
+STORED = [pathlib.Path(__file__).parent / "data" / "v1-air-gru.tsgate",
+          pathlib.Path(__file__).parent / "golden" / "pre-0.6-air-gru.tsgate"]
+
+
+def without_versions(meta: dict) -> dict:
+    return {k: v for k, v in meta.items() if k not in ("tsgate_version", "torch_version")}
+
+
+def test_read_gives_the_parameters_and_the_learned_state(no_unpickling):
+    params, fitted = modelfile.read(STORED[1])
+    assert params["backbone"] == "gru" and fitted.backbone == "gru"
+    assert fitted.ids == [""] and fitted.targets == ["passengers"] and fitted.freq == "MS"
+    assert len(fitted.members) == len(fitted.member_seeds) == len(fitted.history)
+    assert fitted.context.shape == (1, max(m.config.lookback for m in fitted.members), 1)
+    assert fitted.calibration is not None and fitted.interval_scale.shape == (1, 1)
+    assert "train_seconds" not in fitted.metrics  # wall-clock figures stay out of files
+
+
+def test_a_stored_file_written_again_holds_the_same_tensors_and_document(tmp_path):
+    params, fitted = modelfile.read(STORED[1])
+    modelfile.write(tmp_path / "again.tsgate", params, fitted)
+    first, meta = modelfile.load(STORED[1])
+    again, meta_again = modelfile.load(tmp_path / "again.tsgate")
+    assert sorted(again) == sorted(first)
+    assert all(torch.equal(again[name], first[name]) and again[name].dtype == first[name].dtype for name in first)
+    assert without_versions(meta_again) == without_versions(meta)
+
+
+def test_a_format_1_file_is_written_as_format_2_and_reads_back_the_same(tmp_path):
+    upgraded, again = tmp_path / "upgraded.tsgate", tmp_path / "again.tsgate"
+    modelfile.write(upgraded, *modelfile.read(STORED[0]))
+    modelfile.write(again, *modelfile.read(upgraded))
+    assert again.read_bytes() == upgraded.read_bytes()
+    tensors_, meta = modelfile.load(upgraded)
+    assert meta["format_version"] == modelfile.FORMAT_VERSION and "members.0.head.bias" in tensors_
+    assert not tensors_["series.constant"].any() and meta["intervals"] is None  # 0.1 had neither
+
+
+def test_a_file_whose_parts_disagree_is_refused_as_inconsistent(tmp_path):
+    tensors_, meta = modelfile.load(STORED[1])
+    meta["calendar"] = ["year", "week"]  # the networks read one cycle's inputs
+    modelfile.save(tmp_path / "odd.tsgate", tensors_, without_versions(meta))
+    with pytest.raises(ModelFileError, match=r"inconsistent contents \(ValueError\): retrain it"):
+        modelfile.read(tmp_path / "odd.tsgate")

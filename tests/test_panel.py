@@ -2,6 +2,7 @@
 and the Forecaster, and the panel's vectorised forecast against series forecast one at a time."""
 
 import json
+from dataclasses import replace
 from io import StringIO
 
 import numpy as np
@@ -14,6 +15,7 @@ from tsgate.cli import app
 from tsgate.data import DataOptions, load_series
 from tsgate.forecaster import Forecaster
 from tsgate.io import read_csv
+from tsgate.prepare import usable_series
 
 runner = CliRunner()
 LOUD = [option for option in FAST if option != "--quiet"]  # notes are what these tests read
@@ -96,16 +98,16 @@ def test_a_panel_leaves_out_what_its_lookback_cannot_hold(tmp_path):
     series = load(tmp_path / "p.csv")
     horizon = 7
     # A lookback given: every series shorter than lookback + horizon + validation is left out.
-    usable, lookback, left_out = Forecaster(horizon=horizon, lookback=21).usable(series)
+    usable, lookback, left_out = usable_series(series, 21, horizon, val_fraction=0.2)
     assert lookback == 21 and [key for key, _ in left_out] == ["s03", "s07"]
     assert usable.ids == [key for key in series.ids if key not in short]
     assert "has 30 points, fewer than the 35 that lookback 21 + horizon 7 + validation 7 need" in left_out[0][1]
     # auto: the lookback fits the shortest series that holds a window (as for one series); s07 holds none.
-    usable, lookback, left_out = Forecaster(horizon=horizon).usable(series)
+    usable, lookback, left_out = usable_series(series, "auto", horizon, val_fraction=0.2)
     assert lookback == 30 - 7 - horizon and [key for key, _ in left_out] == ["s07"]
     # --strict refuses the series with no window instead.
     with pytest.raises(Exception, match="series 's07'|shortest series"):
-        Forecaster(horizon=horizon).usable(series, strict=True)
+        usable_series(replace(series, strict=True), "auto", horizon, val_fraction=0.2)
 
 
 def test_the_panels_forecast_equals_each_series_forecast_alone(tmp_path):

@@ -337,7 +337,7 @@ def train(
             on_progress = update and (lambda step, steps, train_loss, val_loss: update(
                 step, steps, detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
             with distributed.failures_as_errors():
-                forecaster.fit(series, on_progress=on_progress, jobs=workers, strict=strict)
+                forecaster.fit(series, on_progress=on_progress, jobs=workers)
     finally:
         distributed.stop()
     if world is not None and not world.main:
@@ -478,15 +478,17 @@ def forecast(
     single_process("forecast")
     levels = check_levels(level)
     forecaster, series = model_and_data(model_file, data, freq, fill, strict, sep, encoding, output, plot)
-    prediction = forecaster.predict_array(series, levels, strict)
-    frame = forecaster.frame(prediction)
+    prediction = forecaster.predict_array(series, levels)
+    frame = prediction.frame()
     if series is not None:
         skipped = [*series.skipped, *prediction.skipped]
         show_notes(people_console(), series.notes + panel_notes(skipped, len(prediction.numbers)), quiet)
     from tsgate.render import resolve_format
 
     on_screen = output is None and sys.stdout.isatty() and resolve_format(fmt.value, None) == "table"
-    recent = forecaster.recent_history(prediction, series) if on_screen or plot else None  # for people only
+    from tsgate.prediction import recent_history
+
+    recent = recent_history(forecaster, prediction, series) if on_screen or plot else None  # for people only
     emit(frame, fmt.value, output, title="forecast", view=lambda: forecast_view(frame, forecaster.targets_, levels),
          footer=sparklines(forecaster, prediction, recent) if on_screen else "")
     if plot:

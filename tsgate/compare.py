@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +133,7 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
     fits: list[PlannedFit] = []
     for fold in range(options.folds):
         train_set, truth = split_fold(series, template.horizon, fold)
+        train_set = replace(train_set, strict=True)  # fitted and scored on every series: none may be left out
         scoring = Scoring(mase_scale(train_set, season), levels)  # scale: (S, 1, C)
         report(on_step, 0, None, f"fold {fold + 1}: baselines")
         runs.extend(baseline_runs(train_set, truth, scoring, template, season, fold, span))
@@ -140,7 +141,7 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
                  for backbone in options.models for offset in range(options.seeds)]
     label = f"training {len(fits)} fits on {min(workers, len(fits))} process{'es' if min(workers, len(fits)) > 1 else ''}"
     progress = on_step and (lambda done, total, train_loss, val_loss: on_step(done, total, label))
-    run_fits([fit.forecaster.fitting(fit.train_set, strict=True) for fit in fits], workers, progress,
+    run_fits([fit.forecaster.fitting(fit.train_set) for fit in fits], workers, progress,
              sum(fit.forecaster.expected_steps(fit.train_set) for fit in fits))
     for fit in fits:
         runs.append(backbone_run(fit))
@@ -299,7 +300,7 @@ def backbone_run(fit: PlannedFit) -> Run:
     """The fitted forecaster's scores on its fold's test points."""
     forecaster, scoring = fit.forecaster, fit.scoring
     started = time.perf_counter()
-    prediction = forecaster.predict_array(fit.train_set, scoring.levels, strict=True)  # every series, every fold
+    prediction = forecaster.predict_array(fit.train_set, scoring.levels)  # every series, every fold (the set is strict)
     forecast_ms = 1000 * (time.perf_counter() - started) / len(prediction.values)
     metrics = forecaster.metrics_
     return Run(forecaster.backbone, forecaster.seed, fit.fold, *scoring.score(prediction.values, fit.truth, prediction.bounds),
@@ -315,8 +316,8 @@ def memory_of(forecaster, train_set) -> int:
     """The effective memory (gates.effective_memory) of the first network over its training windows."""
     from tsgate import gates
 
-    network = forecaster.members_[0]
-    return gates.effective_memory(gates.memory_profile(network, gates.model_inputs(forecaster, train_set, MEMORY_WINDOWS)))
+    inputs = forecaster.first_network_inputs(train_set, MEMORY_WINDOWS)
+    return gates.effective_memory(gates.memory_profile(forecaster.first_network(), inputs))
 
 
 def summarise(runs: list[Run], names: list[str], seeds: int, horizon: int, metrics: tuple[str, ...] = METRICS) -> list[dict]:

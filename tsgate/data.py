@@ -68,6 +68,7 @@ class SeriesSet:
     notes: list[str] = field(default_factory=list)  # things people should know (e.g. converted to UTC)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (id, why) of series left out of a panel
     season: int | None = None  # the usual seasonal period of `freq` (freq.infer_season), set where a set is built
+    strict: bool = False  # True: fitting or forecasting refuses a series it cannot use instead of leaving it out
 
     @classmethod
     def from_arrays(cls, ids: list[str], values: list[np.ndarray], index: list[pd.DatetimeIndex], **fields) -> "SeriesSet":
@@ -257,7 +258,7 @@ def split_series(rows: Rows, ids: list[str], options: DataOptions, fields: dict)
             raise DataError("the table has no data rows: expected a header row and data rows")
         first = min(skipped)
         raise DataError(f"all {len(ids)} series were left out, the first because {series_label(ids[first])} {skipped[first]}")
-    fields = dict(fields, skipped=[(ids[s], skipped[s]) for s in sorted(skipped)])
+    fields = dict(fields, skipped=[(ids[s], skipped[s]) for s in sorted(skipped)], strict=options.strict)
     return assemble(rows, ids, fast, prepared, freq, fields)
 
 

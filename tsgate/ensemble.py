@@ -1,8 +1,8 @@
 """Training an ensemble's networks: one task per member, run in this process or on workers.
 
-A fit is a generator (Forecaster.fitting) that yields lists of MemberTask and is sent back
-the TrainedMember of each; `run_fits` drives any number of fits at once, so compare can
-put every network of every fold, backbone and seed on the same workers.
+A fit is a generator (schedule.fit_ensemble, behind Forecaster.fitting) that yields lists of
+MemberTask and is sent back the TrainedMember of each; `run_fits` drives any number of fits at
+once, so compare can put every network of every fold, backbone and seed on the same workers.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class TrainedMember:
     val_forecasts: np.ndarray | None  # (N, H, C), scaled, by the watched run's best weights (before any refit)
     refit_steps: int
     seconds: float  # training time of this network alone
+    kernel: str  # the path its recurrent passes trained on (kernels.fast_path_name): tsgate-cpp, tsgate-python or stock
 
     def network(self) -> RecurrentForecaster:
         network = RecurrentForecaster(self.model)
@@ -65,6 +66,8 @@ class TrainedMember:
 def train_member(task: MemberTask, report: Callable | None = None) -> TrainedMember:
     """Train one member: early stopping on the validation windows, then (with refit) a refit on all
     windows from the same initial weights. `report(step, steps, train_loss, val_loss)` sees progress."""
+    from tsgate.kernels import fast_path_name
+
     started = time.perf_counter()
     device = torch.device(task.device)
     training.seed_everything(task.train.seed)
@@ -73,12 +76,13 @@ def train_member(task: MemberTask, report: Callable | None = None) -> TrainedMem
     if task.refit_steps is not None:
         steps = training.refit(network, initial, task.data, task.train, device, task.refit_steps)
         return TrainedMember(task.model, task.train.seed, cpu_state(network), [], 0, 0, float("nan"), None, steps,
-                             time.perf_counter() - started)
+                             time.perf_counter() - started, fast_path_name(network.rnn))
     watched = training.watch(network, task.data, task.train, device, report)
     forecasts = training.validation_forecasts(network, task.data)
     refit_steps = training.refit(network, initial, task.data, task.train, device, watched.best_step) if task.refit else 0
     return TrainedMember(task.model, task.train.seed, cpu_state(network), watched.history, watched.steps_run,
-                         watched.best_step, watched.best_val_loss, forecasts, refit_steps, time.perf_counter() - started)
+                         watched.best_step, watched.best_val_loss, forecasts, refit_steps, time.perf_counter() - started,
+                         fast_path_name(network.rnn))
 
 
 def with_refit(trial: TrainedMember, refitted: TrainedMember) -> TrainedMember:

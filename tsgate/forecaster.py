@@ -13,18 +13,19 @@ A fitted Forecaster is an ensemble of `ensemble` networks of one backbone that
 differ in seed (and, with lookback "auto", in lookback); its forecast is their
 median. Each member trains with early stopping on the validation part and is
 then refitted on every window for the number of steps that validated best.
+
+The estimator holds the contract and delegates the work: prepare.py turns the series into a
+training plan, schedule.py trains the members on it and returns a fitted.Fitted record, whose
+fields become the `*_` attributes; modelfile.py writes and reads that record.
 """
 
 from __future__ import annotations
 
 import inspect
-import time
-from dataclasses import replace
-from typing import NamedTuple
+from dataclasses import fields, replace
 
 import numpy as np
 
-from tsgate import __version__
 from tsgate.config import (
     ANCHORS,
     BACKBONE_NAMES,
@@ -85,14 +86,16 @@ class Forecaster:
             raise OptionError(f"unknown --anchor {self.anchor!r}: use one of {', '.join(ANCHORS)}")
         if self.lookback != "auto" and not (isinstance(self.lookback, int) and not isinstance(self.lookback, bool)):
             raise OptionError(f"--lookback must be a whole number of steps or 'auto', got {self.lookback!r}")
-        lookback = M.lookback if self.lookback == "auto" else self.lookback
-        self.model_config(BACKBONE_NAMES[0] if self.backbone == "auto" else self.backbone, 1, lookback,
-                          0 if self.anchor == "none" else 1, 0)
+        self.network_shape()
         return self.train_config()
 
-    def model_config(self, backbone: str, n_targets: int, lookback: int, anchor_season: int, n_calendar: int) -> ModelConfig:
-        return ModelConfig(backbone, n_targets, lookback, self.horizon, self.hidden, self.layers, self.dropout,
-                           self.norm, anchor_season, n_calendar, self.highway)
+    def network_shape(self) -> ModelConfig:
+        """The network options every member shares; the fit sets each member's backbone, targets,
+        lookback, anchor and calendar inputs from the data."""
+        lookback = M.lookback if self.lookback == "auto" else self.lookback
+        return ModelConfig(BACKBONE_NAMES[0] if self.backbone == "auto" else self.backbone, 1, lookback, self.horizon,
+                           self.hidden, self.layers, self.dropout, self.norm, 0 if self.anchor == "none" else 1, 0,
+                           self.highway)
 
     def train_config(self, seed: int | None = None) -> TrainConfig:
         return TrainConfig(self.steps, self.epochs, self.batch_size, self.lr, self.patience, self.clip, self.val_fraction,
@@ -101,54 +104,20 @@ class Forecaster:
 
     def resolve_lookback(self, series) -> int:
         """The base lookback for these series: the given one (checked against every series), or the auto choice."""
-        return self.usable(series, strict=True)[1]
+        from tsgate.prepare import usable_series
 
-    def usable(self, series, strict: bool = False):
-        """(the series a fit learns from, the base lookback, [(id, why)] of series left out).
-
-        A panel (several series, not `strict`) leaves out the series too short for the lookback,
-        horizon and validation, where one series or `strict` refuses them as before. With lookback
-        auto, the lookback fits the shortest series that can hold a training window at all (as for
-        one series), and a panel leaves out the ones that cannot."""
-        from tsgate.auto import auto_lookback
-        from tsgate.windows import check_length, validation_lengths
-
-        lengths = series.length_array
-        val = validation_lengths(lengths, self.horizon, self.val_fraction)
-        lenient = len(lengths) > 1 and not strict
-        if self.lookback == "auto":
-            train = lengths - val
-            holding = train[train > self.horizon]  # a training window with a lookback of one step fits
-            pool = holding if lenient and len(holding) else train
-            base = auto_lookback(series.season, self.horizon, pool.tolist())
-        else:
-            base = self.lookback
-        short = lengths < base + self.horizon + val
-        if not short.any():
-            return series, base, []
-        first = int(np.flatnonzero(short)[0])
-        if not lenient or short.all():
-            check_length(int(lengths[first]), base, self.horizon, int(val[first]), series.labels[first])
-        left_out = [(series.ids[k], f"has {lengths[k]} points, fewer than the {base + self.horizon + val[k]} that lookback "
-                     f"{base} + horizon {self.horizon} + validation {val[k]} need") for k in np.flatnonzero(short)]
-        return series.subset(np.flatnonzero(~short)), base, left_out
-
-    def train_lengths(self, series) -> np.ndarray:
-        """Each series' length without its validation part."""
-        from tsgate.windows import validation_lengths
-
-        return series.length_array - validation_lengths(series.length_array, self.horizon, self.val_fraction)
+        return usable_series(replace(series, strict=True), self.lookback, self.horizon, self.val_fraction)[1]
 
     # ---- fit ---------------------------------------------------------------------------
 
-    def fit(self, series, on_progress=None, jobs: int = 1, strict: bool = False) -> "Forecaster":
+    def fit(self, series, on_progress=None, jobs: int = 1) -> "Forecaster":
         """Train on a SeriesSet; `on_progress(done, total, train_loss, val_loss)` reports steps.
         The members train on up to `jobs` worker processes (on CPU; one at a time on a GPU);
         the result does not depend on `jobs`. In a panel, series too short to learn from are left
-        out (`skipped_` says which) and constant ones forecast their constant, unless `strict`."""
+        out (`skipped_` says which) and constant ones forecast their constant, unless `series.strict`."""
         from tsgate.ensemble import run_fits
 
-        run_fits([self.fitting(series, strict)], self.workers(jobs), on_progress, self.expected_steps(series))
+        run_fits([self.fitting(series)], self.workers(jobs), on_progress, self.expected_steps(series))
         return self
 
     def workers(self, jobs: int | None) -> int:
@@ -159,126 +128,44 @@ class Forecaster:
         jobs = check_jobs(jobs)
         return jobs if resolve_device(self.check_options().device).type == "cpu" else 1
 
-    def fitting(self, series, strict: bool = False):
+    def fitting(self, series):
         """The fit as a generator: it yields lists of ensemble.MemberTask, is sent their
         TrainedMember, and sets the fitted attributes at its end (ensemble.run_fits drives it)."""
         from tsgate import train as training
-        from tsgate.auto import choose_anchor, member_lookbacks
-        from tsgate.ensemble import MemberTask, with_refit
-        from tsgate.freq import calendar_cycles, calendar_on_grid
-        from tsgate.intervals import interval_span, recent_scales_of_series
-        from tsgate.windows import build_windows, fit_scaling, storage_dtype
+        from tsgate.prepare import plan_training
+        from tsgate.schedule import fit_ensemble
 
         train_config = self.check_options()
-        panel = len(series.ids) > 1 and not strict
-        series, base, left_out = self.usable(series, strict)
-        train_lengths = self.train_lengths(series)
-        lookbacks = member_lookbacks(base, self.ensemble, self.horizon, int(train_lengths.min()) - self.horizon,
-                                     auto=self.lookback == "auto")
         device = training.resolve_device(train_config.device)
         training.configure_torch(train_config.threads)
+        plan = plan_training(series, lookback=self.lookback, horizon=self.horizon, val_fraction=self.val_fraction,
+                             members=self.ensemble, anchor=self.anchor, calendar=self.calendar, scaler=self.scaler)
+        fitted = yield from fit_ensemble(plan, self.backbone, self.network_shape(), train_config, device.type)
+        return self.set_fitted(fitted)
 
-        scaling = fit_scaling(train_config.scaler, series.flat, series.offsets, train_lengths, series.labels,
-                              constant="flag" if panel else "error")
-        learn = ~scaling.is_constant()  # constant series forecast their constant: nothing to learn
-        if not learn.any():
-            raise DataError(f"all {len(learn)} series are constant over their training part: there is nothing to learn")
-        scaled = scaling.transform_flat(series.flat, series.offsets, dtype=storage_dtype(train_config.scaler))  # (T_total, C)
-        cycles = calendar_cycles(series.freq) if self.calendar else ()
-        calendar = calendar_on_grid(series.first, series.last, series.length_array, series.freq, cycles,
-                                    lambda: series.index) if cycles else None
-        scaled_train = [part[:t] for part, t, keep in zip(np.split(scaled, series.offsets[1:-1]), train_lengths, learn) if keep]
-        anchor_season = choose_anchor(self.anchor, series.season, min(lookbacks), scaled_train, self.horizon)
-        del scaled_train
-        started = time.perf_counter()
-        windows = {lookback: build_windows(scaled, series.offsets, train_lengths, lookback, self.horizon, calendar, learn,
-                                           scaled.dtype)
-                   for lookback in sorted(set(lookbacks))}
-        own_seconds = time.perf_counter() - started  # this process's part; the members time their own
-
-        def task(backbone: str, k: int, **how) -> MemberTask:
-            model = self.model_config(backbone, len(series.targets), lookbacks[k], anchor_season, 2 * len(cycles))
-            return MemberTask(model, self.train_config(self.seed + k), windows[lookbacks[k]], device.type, **how)
-
-        if self.backbone != "auto":
-            backbone = self.backbone
-            members = yield [task(backbone, k) for k in range(len(lookbacks))]
-            trials = {backbone: members[0]}
-        else:  # the first member of each backbone trains; the best validation loss wins
-            trials = dict(zip(BACKBONE_NAMES, (yield [task(name, 0, refit=False) for name in BACKBONE_NAMES])))
-            backbone = min(BACKBONE_NAMES, key=lambda name: trials[name].best_val_loss)
-            winner = trials[backbone]
-            refit = [task(backbone, 0, refit_steps=winner.best_step)] if train_config.refit else []
-            rest = yield refit + [task(backbone, k) for k in range(1, len(lookbacks))]
-            members = [with_refit(winner, rest[0]) if refit else winner] + rest[len(refit):]
-            trials[backbone] = members[0]
-
-        started = time.perf_counter()
-        calibration_data = windows[lookbacks[0]]
-        held_out = ensemble_validation_errors(members, calibration_data)  # before any refit: unseen windows
-        val_mae = float((np.abs(held_out) * scaling.scale[calibration_data.series_of_val][:, None, :]).mean())
-        span = interval_span(series.season, self.horizon)
-        offsets = series.offsets
-        calibration = calibrate_intervals(held_out, calibration_data, scaled, offsets, span)
-        own_seconds += time.perf_counter() - started
-        seconds = own_seconds + sum(t.seconds for name, t in trials.items() if name != backbone) + sum(m.seconds for m in members)
-
-        self.backbone_, self.cycles_, self.calibration_ = backbone, cycles, calibration
-        self.members_ = [member.network() for member in members]
-        self.skipped_ = list(series.skipped) + left_out
-        self.constant_ = scaling.is_constant()
-        self.metrics_ = self.summary_metrics(members, trials, device, val_mae, seconds)
-        self.member_seeds_ = [member.seed for member in members]
-        self.train_config_, self.scaling_ = train_config, scaling
-        self.ids_, self.targets_, self.freq_ = list(series.ids), list(series.targets), series.freq
-        self.time_col_, self.id_col_ = series.time_col, series.id_col
-        self.context_ = series.last_points(max(lookbacks))  # (S, L_max, C), raw
-        everyone = np.arange(len(series.ids))  # the recent scale at each series' end, raw units:
-        self.interval_scale_ = recent_scales_of_series(scaled, offsets, everyone, series.length_array, span) * scaling.scale
-        self.last_timestamps_ = series.last
-        self.history_ = [member.history for member in members]
+    def set_fitted(self, fitted) -> "Forecaster":
+        """Take the learned state of a fitted.Fitted: each field becomes the attribute of its name
+        with a trailing underscore (ids -> ids_)."""
+        for field in fields(fitted):
+            setattr(self, f"{field.name}_", getattr(fitted, field.name))
         return self
+
+    def fitted_state(self):
+        """The learned state as a fitted.Fitted record (what a model file holds)."""
+        from tsgate.fitted import Fitted
+
+        self.check_fitted()
+        return Fitted(**{field.name: getattr(self, f"{field.name}_") for field in fields(Fitted)})
 
     def expected_steps(self, series) -> int:
         """The progress bar's total: the most watched steps of every network the fit trains."""
+        from tsgate.prepare import train_lengths
         from tsgate.train import step_budget
 
         runs = self.ensemble + (len(BACKBONE_NAMES) - 1 if self.backbone == "auto" else 0)
         lookback = 1 if self.lookback == "auto" else self.lookback
-        windows = np.maximum(self.train_lengths(series) - lookback - self.horizon + 1, 1).sum()
+        windows = np.maximum(train_lengths(series, self.horizon, self.val_fraction) - lookback - self.horizon + 1, 1).sum()
         return runs * step_budget(self.check_options(), int(windows))
-
-    def summary_metrics(self, members, trials, device, val_mae: float, seconds: float) -> dict:
-        from tsgate import distributed
-        from tsgate.kernels import fast_path_name
-        from tsgate.models import parameter_count
-
-        steps = sum(m.steps_run + m.refit_steps for m in members)
-        steps += sum(t.steps_run for name, t in trials.items() if name != self.backbone_)
-        networks = self.members_
-        return {
-            "backbone": self.backbone_,
-            "device": device.type,
-            "kernel": fast_path_name(networks[0].rnn) if device.type == "cpu" else "stock",
-            "parameters": parameter_count(networks[0]),  # the first network; others differ by their highway
-            "parameters_total": sum(parameter_count(network) for network in networks),
-            "members": len(members),
-            "lookbacks": [m.model.lookback for m in members],
-            "anchor_season": members[0].model.anchor_season,
-            "calendar": list(self.cycles_),
-            "backbone_val_loss": {name: t.best_val_loss for name, t in trials.items()},
-            "steps_run": steps,
-            "best_steps": [m.best_step for m in members],
-            "best_val_loss": float(np.mean([m.best_val_loss for m in members])),
-            "val_mae": val_mae,
-            "calibration_windows": len(self.calibration_.scores),
-            "world_size": world.size if (world := distributed.current()) else 1,  # torchrun processes
-            "series_skipped": len(self.skipped_),
-            "series_constant": int(self.constant_.sum()),
-            "interval_span": self.calibration_.span,
-            "train_seconds": seconds,
-            "seconds_per_step": seconds / max(steps, 1),
-        }
 
     # ---- predict -------------------------------------------------------------------------
 
@@ -292,57 +179,31 @@ class Forecaster:
         self.check_fitted()
         return self.context_.shape[1]
 
-    def predict(self, series=None, levels=(), strict: bool = False):
+    def predict(self, series=None, levels=()):
         """The next `horizon` points after each series (default: after the training data) as a DataFrame;
         with `levels` (percentages), each target is followed by its `<target>_lo_<level>` and
         `<target>_hi_<level>` interval bounds."""
-        return self.frame(self.predict_array(series, levels, strict))
+        return self.predict_array(series, levels).frame()
 
-    def frame(self, prediction: "Prediction"):
-        """A Prediction as the DataFrame `predict` returns, built for all series at once."""
-        import pandas as pd
-
-        from tsgate.freq import future_stamps
-        from tsgate.intervals import bound_columns
-
-        columns = {}
-        if self.id_col_:
-            columns[self.id_col_] = np.repeat(np.asarray(self.ids_, dtype=object)[prediction.numbers], self.horizon)
-        columns[self.time_col_] = future_stamps(prediction.last_timestamps, self.freq_, self.horizon)
-        for c, target in enumerate(self.targets_):  # (S, H) per column -> S * H rows, series by series
-            columns[target] = prediction.values[:, :, c].ravel()
-            for level, (lower, upper) in prediction.bounds.items():
-                low_name, high_name = bound_columns(target, level)
-                columns[low_name], columns[high_name] = lower[:, :, c].ravel(), upper[:, :, c].ravel()
-        return pd.DataFrame(columns)
-
-    def recent_history(self, prediction: "Prediction", series=None) -> np.ndarray:
-        """Raw values (S, n, C) just before each forecast of `prediction`, for people to see them
-        together: the stored context, or up to four horizons of the end of `series`."""
-        import pandas as pd
-
-        if series is None:
-            return self.context_[prediction.numbers]
-        rows = pd.Index(series.ids).get_indexer([self.ids_[n] for n in prediction.numbers])
-        shown = series.subset(rows)
-        return shown.last_points(int(min(shown.length_array.min(), max(self.context_length, 4 * self.horizon))))
-
-    def predict_array(self, series=None, levels=(), strict: bool = False) -> "Prediction":
-        """Raw-scale forecasts (S, H, C) after each series' end, with interval bounds at `levels`.
-        In new data of several series, a series the model cannot forecast (unknown to it, or
-        shorter than its lookback) is left out and listed in `skipped`, unless `strict`."""
+    def predict_array(self, series=None, levels=()):
+        """A prediction.Prediction: raw-scale forecasts (S, H, C) after each series' end, with interval
+        bounds at `levels`. In new data of several series, a series the model cannot forecast (unknown
+        to it, or shorter than its lookback) is left out and listed in `skipped`, unless `series.strict`."""
         from tsgate.intervals import check_levels
+        from tsgate.prediction import Prediction, check_forecast_finite
 
         self.check_fitted()
         levels = check_levels(levels)
         if levels and self.calibration_ is None:
             raise ModelFileError("this model has no interval calibration (it was trained by tsgate 0.2 or older): "
                                  "retrain it to forecast with --level")
-        numbers, context, last, scales, skipped = self.forecast_inputs(series, strict)
+        numbers, context, last, scales, skipped = self.forecast_inputs(series)
         values = self.predict_values(numbers, context, last)
         bounds = self.calibration_.bounds(values, scales, levels) if levels else {}
-        check_forecast_finite(values, bounds, [self.ids_[n] for n in numbers])
-        return Prediction(numbers, values, last, bounds, skipped)
+        ids = [self.ids_[n] for n in numbers]
+        check_forecast_finite(values, bounds, ids)
+        return Prediction(numbers, values, last, bounds, skipped, ids, self.targets_, self.freq_, self.time_col_,
+                          self.id_col_)
 
     def predict_values(self, numbers: np.ndarray, context: np.ndarray, last_timestamps) -> np.ndarray:
         """Raw-scale forecasts (S, H, C): the median of the members' forecasts from raw contexts
@@ -373,7 +234,7 @@ class Forecaster:
             inputs = np.concatenate([inputs, context_calendar(last_timestamps, inputs.shape[1], self.freq_, self.cycles_)], axis=2)
         return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
 
-    def forecast_inputs(self, series, strict: bool = False):
+    def forecast_inputs(self, series):
         """(series numbers (S,), raw contexts (S, L_max, C), last timestamps, recent scales (S, C) for the
         intervals, [(id, why)] left out) from new data or from what was stored at the end of the training data."""
         if series is None:
@@ -386,7 +247,7 @@ class Forecaster:
         problems = np.where(numbers < 0, "unknown", np.where(series.length_array < needed, "short", ""))
         skipped = [(key, self.forecast_problem(key, kind, series.length_array[k]))
                    for k, (key, kind) in enumerate(zip(series.ids, problems)) if kind]
-        if skipped and (strict or len(series.ids) == 1 or len(skipped) == len(series.ids)):
+        if skipped and (series.strict or len(series.ids) == 1 or len(skipped) == len(series.ids)):
             from tsgate.data import series_label
 
             key, why = skipped[0]
@@ -423,101 +284,68 @@ class Forecaster:
         if series.freq != self.freq_:
             raise DataError(f"the data's frequency {series.freq} differs from the model's {self.freq_}: pass --freq {self.freq_} or use data at that frequency")
 
+    # ---- the first network, for looking inside -------------------------------------------------
+
+    def first_network(self):
+        """Member 0's network (models.RecurrentForecaster), in evaluation mode: the one gates reads."""
+        self.check_fitted()
+        return self.members_[0]
+
+    def first_network_inputs(self, series=None, max_windows: int = 512):
+        """The inputs (N, L, I) of the first network in the units `RecurrentForecaster.forward` takes
+        (scaled values, then calendar inputs), float64. Without `series`: one window per stored series,
+        ending where the training data ended. With `series` (a SeriesSet laid out as in training):
+        windows at every start that fits in every known series long enough, thinned evenly to at most
+        `max_windows`."""
+        import torch
+
+        from tsgate.prepare import calendar_grid
+
+        lookback = self.first_network().config.lookback
+        if max_windows < 1:
+            raise OptionError(f"max_windows must be at least 1, got {max_windows}")
+        if series is None:  # the stored context's last window of each series, as forecast reads it
+            everyone = np.arange(len(self.ids_))
+            return self.network_inputs(everyone, self.context_[:, -lookback:], self.last_timestamps_)
+        usable, numbers = self.known_series(series, lookback)
+        scaled = self.scaling_.transform_flat(usable.flat, usable.offsets, numbers)  # (T_total, C)
+        owner, start = spread_windows(usable.length_array - lookback + 1, max_windows)
+        steps = start[:, None] + np.arange(lookback)  # (N, L) positions within the series
+        inputs = scaled[usable.offsets[owner][:, None] + steps]  # (N, L, C)
+        if self.cycles_:
+            features, first = calendar_grid(usable, self.cycles_)
+            inputs = np.concatenate([inputs, features[first[owner][:, None] + steps]], axis=2)
+        return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
+
+    def known_series(self, series, lookback: int):
+        """(the series of `series` the model has a scaler for and at least `lookback` long, their stored numbers)."""
+        import pandas as pd
+
+        self.check_compatible(series)
+        numbers = pd.Index(self.ids_).get_indexer(series.ids)  # -1: a series the model has no scaler for
+        keep = np.flatnonzero((numbers >= 0) & (series.length_array >= lookback))
+        if not len(keep):
+            raise DataError(f"none of the {len(series.ids)} series is both in the model's training data and at least "
+                            f"{lookback} points long (the lookback of its first network): give the series it was trained on")
+        return series.subset(keep), numbers[keep]
+
     # ---- persistence --------------------------------------------------------------------------
 
     def save(self, path) -> None:
-        import torch
-
         from tsgate import modelfile
 
-        self.check_fitted()
-        tensors = {f"members.{k}.{name}": value for k, network in enumerate(self.members_)
-                   for name, value in network.state_dict().items()}
-        tensors["scaling.center"] = torch.from_numpy(self.scaling_.center)
-        tensors["scaling.scale"] = torch.from_numpy(self.scaling_.scale)
-        tensors["context"] = torch.from_numpy(np.ascontiguousarray(self.context_))
-        tensors["series.constant"] = torch.from_numpy(self.constant_.astype(np.uint8))
-        if self.calibration_ is not None:
-            tensors["calibration.scores"] = torch.from_numpy(self.calibration_.scores)
-            tensors["calibration.weights"] = torch.from_numpy(self.calibration_.weights)
-            tensors["calibration.scale"] = torch.from_numpy(self.interval_scale_)
-        modelfile.save(path, tensors, self.metadata())
-
-    def metadata(self) -> dict:
-        """Everything but tensors; deterministic (no wall-clock figures), so equal runs give equal files."""
-        import torch
-
-        steady = {k: v for k, v in self.metrics_.items() if k not in ("train_seconds", "seconds_per_step")}
-        return {
-            "tsgate_version": __version__,
-            "torch_version": torch.__version__.split("+")[0],
-            "params": self.get_params(),
-            "model": self.members_[0].config.to_dict(),
-            "members": [{"lookback": net.config.lookback, "seed": seed} for net, seed in zip(self.members_, self.member_seeds_)],
-            "calendar": list(self.cycles_),
-            "intervals": None if self.calibration_ is None else {"span": self.calibration_.span},
-            "train": self.train_config_.to_dict(),
-            "data": {
-                "ids": self.ids_,
-                "targets": self.targets_,
-                "freq": self.freq_,
-                "time_col": self.time_col_,
-                "id_col": self.id_col_,
-                "last_timestamps": [stamp.isoformat() for stamp in self.last_timestamps_],
-                "skipped": [[key, why] for key, why in self.skipped_],
-            },
-            "metrics": steady,
-            "history": self.history_,
-        }
+        modelfile.write(path, self.get_params(), self.fitted_state())
 
     @classmethod
     def load(cls, path) -> "Forecaster":
         from tsgate import modelfile
 
-        tensors, meta = modelfile.load(path)
+        params, fitted = modelfile.read(path)
         try:
-            return cls.from_saved(tensors, meta)
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, OptionError) as exc:
-            raise ModelFileError(f"{path} is a tsgate model file with inconsistent contents ({type(exc).__name__}): retrain it") from exc
-
-    @classmethod
-    def from_saved(cls, tensors: dict, meta: dict) -> "Forecaster":
-        import pandas as pd
-
-        from tsgate.windows import Scaling
-
-        shared = ModelConfig(**meta["model"])
-        forecaster = cls(**meta["params"])
-        forecaster.train_config_ = TrainConfig(**meta["train"])
-        forecaster.members_ = [load_member(tensors, k, replace(shared, lookback=int(member["lookback"])))
-                               for k, member in enumerate(meta["members"])]
-        if not forecaster.members_ or any(name.split(".")[1] not in map(str, range(len(forecaster.members_)))
-                                          for name in tensors if name.startswith("members.")):
-            raise ValueError("the members listed do not match the weights stored")
-        forecaster.member_seeds_ = [int(member["seed"]) for member in meta["members"]]
-        forecaster.backbone_, forecaster.cycles_ = shared.backbone, tuple(meta["calendar"])
-        data = meta["data"]
-        forecaster.scaling_ = Scaling(tensors["scaling.center"].numpy(), tensors["scaling.scale"].numpy())
-        forecaster.context_ = tensors["context"].numpy()
-        forecaster.ids_, forecaster.targets_, forecaster.freq_ = list(data["ids"]), list(data["targets"]), data["freq"]
-        forecaster.time_col_, forecaster.id_col_ = data["time_col"], data["id_col"]
-        forecaster.last_timestamps_ = pd.DatetimeIndex([pd.Timestamp(text) for text in data["last_timestamps"]]).as_unit("ns")
-        forecaster.skipped_ = [(str(key), str(why)) for key, why in data.get("skipped", [])]  # absent before 0.5
-        constant = tensors.get("series.constant")
-        forecaster.constant_ = np.zeros(len(forecaster.ids_), dtype=bool) if constant is None else constant.numpy().astype(bool)
-        if len(forecaster.constant_) != len(forecaster.ids_):
-            raise ValueError("the constant-series flags do not match the series")
-        forecaster.history_ = meta["history"]
-        forecaster.metrics_ = dict(meta["metrics"])
-        longest = max(network.config.lookback for network in forecaster.members_)
-        expected = (len(forecaster.ids_), longest, shared.n_targets)
-        if forecaster.context_.shape != expected or forecaster.scaling_.center.shape != expected[::2]:
-            raise ValueError("tensor shapes do not match the metadata")
-        if 2 * len(forecaster.cycles_) != shared.n_calendar:
-            raise ValueError("the calendar inputs do not match the model configuration")
-        forecaster.calibration_, forecaster.interval_scale_ = load_calibration(tensors, meta.get("intervals"),
-                                                                                   (len(forecaster.ids_), shared.horizon, shared.n_targets))
-        return forecaster
+            forecaster = cls(**params)
+        except TypeError as exc:  # parameters this Forecaster does not take
+            raise modelfile.inconsistent(path, exc) from exc
+        return forecaster.set_fitted(fitted)
 
     def data_options(self, freq=None, fill=None, strict: bool = False):
         """The DataOptions that read new data the way the training data was read."""
@@ -537,69 +365,11 @@ class Forecaster:
         return Forecaster(**{**self.get_params(), **changes})
 
 
-class Prediction(NamedTuple):
-    numbers: np.ndarray  # (S,) the stored series each row forecasts
-    values: np.ndarray  # (S, H, C) raw-scale forecasts
-    last_timestamps: object  # DatetimeIndex (S,): the last timestamp before each forecast
-    bounds: dict  # {level: (lower, upper)}, each (S, H, C); empty without levels
-    skipped: tuple = ()  # (id, why) of each series of new data left out
-
-
-def check_forecast_finite(values: np.ndarray, bounds: dict, ids: list) -> None:
-    """A forecast never succeeds with an empty or infinite cell."""
-    from tsgate.data import series_label
-
-    for array in [values, *(side for pair in bounds.values() for side in pair)]:
-        broken = ~np.isfinite(array).all(axis=(1, 2))
-        if broken.any():
-            label = series_label(ids[int(np.flatnonzero(broken)[0])])
-            raise DataError(f"the forecast for {label} is not finite (NaN or infinity): its values are far outside "
-                            "what the model was trained on; check the data or retrain on it")
-
-
-def ensemble_validation_errors(members, data) -> np.ndarray:
-    """Errors (N, H, C), in scaled units, of the members' median forecast over the validation windows
-    (made before any refit, so on windows no member trained on).
-
-    Members with other lookbacks have other windows, but their validation targets are the same
-    points in the same order (windows.build_windows), so their forecasts line up.
-    """
-    _, truth = data.gather(data.val_starts)  # (N, H, C)
-    return np.median(np.stack([m.val_forecasts for m in members]), axis=0) - truth.numpy()
-
-
-def calibrate_intervals(errors: np.ndarray, data, scaled: np.ndarray, offsets: np.ndarray, span: int):
-    """The interval calibration from held-out errors (N, H, C) of the validation windows of `data`,
-    over the scaled series end to end (T_total, C) split at `offsets`."""
-    from tsgate.intervals import calibrate, recent_scales_of_series
-
-    owners = data.series_of_val
-    return calibrate(errors, recent_scales_of_series(scaled, offsets, owners, data.origin_of_val, span), owners, span)
-
-
-def load_member(tensors: dict, k: int, config: ModelConfig):
-    from tsgate.models import RecurrentForecaster, state_shapes
-
-    prefix = f"members.{k}."
-    state = {name[len(prefix):]: value for name, value in tensors.items() if name.startswith(prefix)}
-    if {name: tuple(value.shape) for name, value in state.items()} != state_shapes(config):
-        raise ValueError(f"the weights of member {k} do not match the model configuration")
-    network = RecurrentForecaster(config)
-    network.load_state_dict(state, strict=True)
-    return network.eval()
-
-
-def load_calibration(tensors: dict, settings: dict | None, shape: tuple[int, int, int]):
-    """(Calibration, recent scales (S, C)) from a model file, or (None, None) for a file without them."""
-    from tsgate.intervals import Calibration
-
-    if settings is None and "calibration.scores" not in tensors:
-        return None, None  # written before intervals existed: points only
-    scores, weights = tensors["calibration.scores"].numpy(), tensors["calibration.weights"].numpy()
-    scale = tensors["calibration.scale"].numpy()
-    series, horizon, targets = shape  # (S, H, C)
-    if scores.ndim != 3 or scores.shape[1:] != (horizon, targets) or weights.shape != scores.shape[:1] or scale.shape != (series, targets):
-        raise ValueError("the interval calibration does not match the model")
-    if len(weights) == 0 or (weights <= 0).any() or (scores < 0).any() or (scale <= 0).any():
-        raise ValueError("the interval calibration holds impossible values")
-    return Calibration(scores, weights, int(settings["span"])), scale
+def spread_windows(counts: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray]:
+    """(series (N,), start within it (N,)) of every window start, `counts[s]` of them in series s,
+    thinned evenly to at most `most` (the first and the last kept)."""
+    total = int(counts.sum())
+    chosen = np.arange(total) if total <= most else np.linspace(0, total - 1, most).round().astype(np.int64)
+    owner = np.searchsorted(np.cumsum(counts), chosen, side="right")  # (N,) which series each window is in
+    start = chosen - np.concatenate([[0], np.cumsum(counts)[:-1]])[owner]  # (N,) its start within that series
+    return owner, start

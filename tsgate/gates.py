@@ -22,49 +22,6 @@ MEMORY_SHARE = 0.9  # the share of the memory profile the effective memory holds
 # ---- inputs ----------------------------------------------------------------------------------
 
 
-def model_inputs(forecaster, series=None, max_windows: int = 512):
-    """The raw inputs (N, L, I) of member 0 in the units `RecurrentForecaster.forward` takes (scaled
-    values, then calendar inputs), float64. Without `series`: one window per stored series, ending
-    where the training data ended. With `series` (a SeriesSet laid out as in training): windows at
-    every start that fits in every known series long enough, thinned evenly to at most `max_windows`."""
-    import torch
-
-    from tsgate.errors import DataError, OptionError
-
-    forecaster.check_fitted()
-    if max_windows < 1:
-        raise OptionError(f"max_windows must be at least 1, got {max_windows}")
-    lookback = forecaster.members_[0].config.lookback
-    if series is None:  # the stored context's last window of each series, as forecast reads it
-        everyone = np.arange(len(forecaster.ids_))
-        return forecaster.network_inputs(everyone, forecaster.context_[:, -lookback:], forecaster.last_timestamps_)
-
-    import pandas as pd
-
-    from tsgate.freq import calendar_on_grid
-
-    forecaster.check_compatible(series)
-    numbers = pd.Index(forecaster.ids_).get_indexer(series.ids)  # -1: a series the model has no scaler for
-    keep = np.flatnonzero((numbers >= 0) & (series.length_array >= lookback))
-    if not len(keep):
-        raise DataError(f"none of the {len(series.ids)} series is both in the model's training data and at least "
-                        f"{lookback} points long (the lookback of its first network): give the series it was trained on")
-    usable, numbers = series.subset(keep), numbers[keep]
-    scaled = forecaster.scaling_.transform_flat(usable.flat, usable.offsets, numbers)  # (T_total, C)
-    counts = usable.length_array - lookback + 1  # window starts per series
-    total = int(counts.sum())
-    chosen = np.arange(total) if total <= max_windows else np.linspace(0, total - 1, max_windows).round().astype(np.int64)
-    owner = np.searchsorted(np.cumsum(counts), chosen, side="right")  # (N,) which series each window is in
-    start = chosen - np.concatenate([[0], np.cumsum(counts)[:-1]])[owner]  # (N,) its start within that series
-    steps = start[:, None] + np.arange(lookback)  # (N, L) positions within the series
-    inputs = scaled[usable.offsets[owner][:, None] + steps]  # (N, L, C)
-    if forecaster.cycles_:
-        features, first = calendar_on_grid(usable.first, usable.last, usable.length_array, usable.freq,
-                                           forecaster.cycles_, lambda: usable.index)
-        inputs = np.concatenate([inputs, features[first[owner][:, None] + steps]], axis=2)
-    return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
-
-
 def recurrent_inputs(network, inputs):
     """What network.rnn reads: windows (N, L, I) normalised as RecurrentForecaster.correction does."""
     import torch
@@ -235,9 +192,8 @@ def effective_memory(profile: np.ndarray, share: float = MEMORY_SHARE) -> int:
 
 def inspect_forecaster(forecaster, series=None, max_windows: int = 512) -> dict:
     """The gates and memory of member 0 on the forecaster's data (or on `series`), as JSON-able data."""
-    forecaster.check_fitted()
-    network = forecaster.members_[0]
-    inputs = model_inputs(forecaster, series, max_windows)
+    network = forecaster.first_network()
+    inputs = forecaster.first_network_inputs(series, max_windows)
     backbone = network.config.backbone
     layers = gate_summary(trace_gates(network, inputs), backbone)
     profile = memory_profile(network, inputs)

@@ -16,6 +16,9 @@ part (forecast as their last value); files without it have none.
 
 Format 1 (tsgate 0.1: one network under "model.") is upgraded on loading.
 
+`write` and `read` turn a Forecaster's parameters and its Fitted record into such a file and
+back; `save` and `load` move the raw tensors and JSON document.
+
 Loading parses the header with size limits before handing the bytes to
 safetensors, so a pickle, a zip (bomb or not), a truncated file or a giant
 JSON document is refused without being executed or expanded; tensors holding
@@ -26,16 +29,149 @@ from __future__ import annotations
 
 import json
 import struct
+from dataclasses import replace
 from pathlib import Path
 
-from tsgate.config import TrainConfig
-from tsgate.errors import ModelFileError
+from tsgate import __version__
+from tsgate.config import ModelConfig, TrainConfig
+from tsgate.errors import ModelFileError, OptionError
+from tsgate.fitted import Fitted
 from tsgate.io import write_atomic
 
 FORMAT = "tsgate-model"
 FORMAT_VERSION = 2
 MAX_HEADER_BYTES = 16 * 1024 * 1024  # far above any real model's header; stops JSON bombs early
 MAX_FILE_BYTES = 4 * 1024 * 1024 * 1024
+# Metrics that are wall-clock figures: left out, so that equal runs give equal files.
+TIMING_METRICS = ("train_seconds", "seconds_per_step")
+
+
+def write(path, params: dict, fitted: Fitted) -> None:
+    """A model file of a Forecaster with constructor arguments `params` and learned state `fitted`."""
+    save(path, tensors_of(fitted), document_of(params, fitted))
+
+
+def read(path) -> tuple[dict, Fitted]:
+    """(constructor arguments, learned state) from a model file; ModelFileError for anything else."""
+    tensors, meta = load(path)
+    try:
+        return meta["params"], fitted_from(tensors, meta)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, OptionError) as exc:
+        raise inconsistent(path, exc) from exc
+
+
+def inconsistent(path, exc: Exception) -> ModelFileError:
+    return ModelFileError(f"{path} is a tsgate model file with inconsistent contents ({type(exc).__name__}): retrain it")
+
+
+def tensors_of(fitted: Fitted) -> dict:
+    import numpy as np
+    import torch
+
+    tensors = {f"members.{k}.{name}": value for k, network in enumerate(fitted.members)
+               for name, value in network.state_dict().items()}
+    tensors["scaling.center"] = torch.from_numpy(fitted.scaling.center)
+    tensors["scaling.scale"] = torch.from_numpy(fitted.scaling.scale)
+    tensors["context"] = torch.from_numpy(np.ascontiguousarray(fitted.context))
+    tensors["series.constant"] = torch.from_numpy(fitted.constant.astype(np.uint8))
+    if fitted.calibration is not None:
+        tensors["calibration.scores"] = torch.from_numpy(fitted.calibration.scores)
+        tensors["calibration.weights"] = torch.from_numpy(fitted.calibration.weights)
+        tensors["calibration.scale"] = torch.from_numpy(fitted.interval_scale)
+    return tensors
+
+
+def document_of(params: dict, fitted: Fitted) -> dict:
+    """Everything but tensors; deterministic (no wall-clock figures), so equal runs give equal files."""
+    import torch
+
+    return {
+        "tsgate_version": __version__,
+        "torch_version": torch.__version__.split("+")[0],
+        "params": params,
+        "model": fitted.members[0].config.to_dict(),
+        "members": [{"lookback": net.config.lookback, "seed": seed} for net, seed in zip(fitted.members, fitted.member_seeds)],
+        "calendar": list(fitted.cycles),
+        "intervals": None if fitted.calibration is None else {"span": fitted.calibration.span},
+        "train": fitted.train_config.to_dict(),
+        "data": {
+            "ids": fitted.ids,
+            "targets": fitted.targets,
+            "freq": fitted.freq,
+            "time_col": fitted.time_col,
+            "id_col": fitted.id_col,
+            "last_timestamps": [stamp.isoformat() for stamp in fitted.last_timestamps],
+            "skipped": [[key, why] for key, why in fitted.skipped],
+        },
+        "metrics": {k: v for k, v in fitted.metrics.items() if k not in TIMING_METRICS},
+        "history": fitted.history,
+    }
+
+
+def fitted_from(tensors: dict, meta: dict) -> Fitted:
+    """The Fitted record of a loaded file; KeyError, ValueError and the like where its parts disagree."""
+    import numpy as np
+    import pandas as pd
+
+    from tsgate.windows import Scaling
+
+    shared = ModelConfig(**meta["model"])
+    train_config = TrainConfig(**meta["train"])
+    members = [load_member(tensors, k, replace(shared, lookback=int(member["lookback"])))
+               for k, member in enumerate(meta["members"])]
+    if not members or any(name.split(".")[1] not in map(str, range(len(members)))
+                          for name in tensors if name.startswith("members.")):
+        raise ValueError("the members listed do not match the weights stored")
+    member_seeds = [int(member["seed"]) for member in meta["members"]]
+    cycles, data = tuple(meta["calendar"]), meta["data"]
+    scaling = Scaling(tensors["scaling.center"].numpy(), tensors["scaling.scale"].numpy())
+    context = tensors["context"].numpy()
+    ids, targets, freq, time_col, id_col = list(data["ids"]), list(data["targets"]), data["freq"], data["time_col"], data["id_col"]
+    last_timestamps = pd.DatetimeIndex([pd.Timestamp(text) for text in data["last_timestamps"]]).as_unit("ns")
+    skipped = [(str(key), str(why)) for key, why in data.get("skipped", [])]  # absent before 0.5
+    constant = tensors.get("series.constant")
+    constant = np.zeros(len(ids), dtype=bool) if constant is None else constant.numpy().astype(bool)
+    if len(constant) != len(ids):
+        raise ValueError("the constant-series flags do not match the series")
+    history, metrics = meta["history"], dict(meta["metrics"])
+    longest = max(network.config.lookback for network in members)
+    expected = (len(ids), longest, shared.n_targets)
+    if context.shape != expected or scaling.center.shape != expected[::2]:
+        raise ValueError("tensor shapes do not match the metadata")
+    if 2 * len(cycles) != shared.n_calendar:
+        raise ValueError("the calendar inputs do not match the model configuration")
+    calibration, interval_scale = load_calibration(tensors, meta.get("intervals"), (len(ids), shared.horizon, shared.n_targets))
+    return Fitted(shared.backbone, members, member_seeds, cycles, calibration, interval_scale, scaling, constant, context,
+                  ids, targets, freq, time_col, id_col, last_timestamps, skipped, history, metrics, train_config)
+
+
+def load_member(tensors: dict, k: int, config: ModelConfig):
+    """Member k's network from the tensors under "members.k.", its shapes checked before it is built."""
+    from tsgate.models import RecurrentForecaster, state_shapes
+
+    prefix = f"members.{k}."
+    state = {name[len(prefix):]: value for name, value in tensors.items() if name.startswith(prefix)}
+    if {name: tuple(value.shape) for name, value in state.items()} != state_shapes(config):
+        raise ValueError(f"the weights of member {k} do not match the model configuration")
+    network = RecurrentForecaster(config)
+    network.load_state_dict(state, strict=True)
+    return network.eval()
+
+
+def load_calibration(tensors: dict, settings: dict | None, shape: tuple[int, int, int]):
+    """(Calibration, recent scales (S, C)) from a model file, or (None, None) for a file without them."""
+    from tsgate.intervals import Calibration
+
+    if settings is None and "calibration.scores" not in tensors:
+        return None, None  # written before intervals existed: points only
+    scores, weights = tensors["calibration.scores"].numpy(), tensors["calibration.weights"].numpy()
+    scale = tensors["calibration.scale"].numpy()
+    series, horizon, targets = shape  # (S, H, C)
+    if scores.ndim != 3 or scores.shape[1:] != (horizon, targets) or weights.shape != scores.shape[:1] or scale.shape != (series, targets):
+        raise ValueError("the interval calibration does not match the model")
+    if len(weights) == 0 or (weights <= 0).any() or (scores < 0).any() or (scale <= 0).any():
+        raise ValueError("the interval calibration holds impossible values")
+    return Calibration(scores, weights, int(settings["span"])), scale
 
 
 def save(path, tensors: dict, meta: dict) -> None:
