@@ -130,9 +130,11 @@ def test_unknown_device_or_missing_cuda_is_an_option_error():
 def test_early_stopping_keeps_the_best_validation_check_and_refits_for_its_steps():
     import torch
 
+    from helpers.windowing import windows_of
+
     from tsgate import train as training
     from tsgate.models import RecurrentForecaster
-    from tsgate.windows import validation_length, windows_of
+    from tsgate.windows import validation_length
 
     series = sine_series()
     # anchor "last": the untrained network (the last value repeated) is soon beaten, so a trained check wins.

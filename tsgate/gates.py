@@ -42,6 +42,7 @@ def model_inputs(forecaster, series=None, max_windows: int = 512):
     import pandas as pd
 
     from tsgate.auto import calendar_on_grid
+    from tsgate.windows import gather_windows, window_starts
 
     forecaster.check_compatible(series)
     numbers = pd.Index(forecaster.ids_).get_indexer(series.ids)  # -1: a series the model has no scaler for
@@ -51,17 +52,12 @@ def model_inputs(forecaster, series=None, max_windows: int = 512):
                         f"{lookback} points long (the lookback of its first network): give the series it was trained on")
     usable, numbers = series.subset(keep), numbers[keep]
     scaled = forecaster.scaling_.transform_flat(usable.flat, usable.offsets, numbers)  # (T_total, C)
-    counts = usable.length_array - lookback + 1  # window starts per series
-    total = int(counts.sum())
-    chosen = np.arange(total) if total <= max_windows else np.linspace(0, total - 1, max_windows).round().astype(np.int64)
-    owner = np.searchsorted(np.cumsum(counts), chosen, side="right")  # (N,) which series each window is in
-    start = chosen - np.concatenate([[0], np.cumsum(counts)[:-1]])[owner]  # (N,) its start within that series
-    steps = start[:, None] + np.arange(lookback)  # (N, L) positions within the series
-    inputs = scaled[usable.offsets[owner][:, None] + steps]  # (N, L, C)
+    owner, start = window_starts(usable.length_array, lookback, most=max_windows)  # (N,) each
+    inputs = gather_windows(scaled, usable.offsets, owner, start, lookback)  # (N, L, C)
     if forecaster.cycles_:
         features, first = calendar_on_grid(usable.first, usable.last, usable.length_array, usable.freq,
                                            forecaster.cycles_, lambda: usable.index)
-        inputs = np.concatenate([inputs, features[first[owner][:, None] + steps]], axis=2)
+        inputs = np.concatenate([inputs, gather_windows(features, first, owner, start, lookback)], axis=2)
     return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
 
 
