@@ -269,7 +269,7 @@ def ridge_calibration(scaled: np.ndarray, offsets: np.ndarray, windows, lookback
                       val_fraction: float, span: int):
     """Ridge fitted on each series without its validation part, calibrated on that part's windows
     (taken from `windows`, every window of the series as ridge_windows gives them)."""
-    from tsgate.intervals import calibrate, recent_scales_by_series
+    from tsgate.intervals import calibrate, recent_scales_one_by_one
 
     lengths = np.diff(offsets)
     train_ends = lengths - validation_lengths(lengths, horizon, val_fraction)
@@ -277,7 +277,7 @@ def ridge_calibration(scaled: np.ndarray, offsets: np.ndarray, windows, lookback
     _, _, origins, owners = windows
     held_out = origins >= train_ends[owners]  # every target in the validation part, as for the networks
     x, y, origins, owners = (part[held_out] for part in windows)
-    scales = recent_scales_by_series(scaled, offsets, owners, origins, span)
+    scales = recent_scales_one_by_one(scaled, offsets, owners, origins, span)
     return calibrate(ridge.predict(x) - y, scales, owners, span)
 
 

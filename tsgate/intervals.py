@@ -158,10 +158,12 @@ def calibrate(errors: np.ndarray, scales: np.ndarray, owners: np.ndarray, span: 
     return Calibration(np.abs(errors) / scales[:, None, :], 1.0 / counts[owners], span)
 
 
-def recent_scales_by_series(flat: np.ndarray, offsets: np.ndarray, owners: np.ndarray, origins: np.ndarray,
+def recent_scales_one_by_one(flat: np.ndarray, offsets: np.ndarray, owners: np.ndarray, origins: np.ndarray,
                             span: int) -> np.ndarray:
     """recent_scales_at of each series alone, (N, C), for windows grouped by series (`owners` sorted) of
-    series end to end in `flat`: each scale sums the steps of its own series, whatever comes before it."""
+    series end to end in `flat`: each scale sums the steps of its own series from its first point, so it
+    does not depend on the series before it (recent_scales_of_series, a chunk of series at a time, gives
+    the same figures up to rounding)."""
     edges = np.searchsorted(owners, np.arange(len(offsets)))  # owners[edges[n]:edges[n + 1]] == n
     return np.concatenate([recent_scales_at(flat[offsets[n]:offsets[n + 1]], origins[edges[n]:edges[n + 1]], span)
                            for n in np.unique(owners)])
@@ -182,4 +184,4 @@ def in_sample_calibration(flat: np.ndarray, offsets: np.ndarray, forecast, lookb
     windows = gather_windows(flat, offsets, owners, starts, span_rows)  # (N, L + H, C)
     errors = forecast(windows[:, :lookback], horizon) - windows[:, lookback:]
     origins = starts + lookback
-    return calibrate(errors, recent_scales_by_series(flat, offsets, owners, origins, span), owners, span)
+    return calibrate(errors, recent_scales_one_by_one(flat, offsets, owners, origins, span), owners, span)
