@@ -88,7 +88,7 @@ def test_forecast_output_file_by_suffix(sine_csv, tmp_path):
 
 
 def test_train_summary_as_json(sine_csv, tmp_path):
-    from tsgate.models import ModelConfig, expected_parameter_count
+    from tsgate.models import ModelConfig, config_parameter_count
 
     result = train(sine_csv, tmp_path / "m.tsgate", "--format", "json", "--model", "lstm")
     summary = json.loads(result.stdout)
@@ -99,7 +99,7 @@ def test_train_summary_as_json(sine_csv, tmp_path):
     assert summary["members"] == 3 and summary["lookbacks"] == [12, 12, 12]
     assert summary["calendar"] == ["day", "week"]
     config = ModelConfig("lstm", lookback=12, horizon=4, hidden=8, n_calendar=4, anchor_season=summary["anchor_season"])
-    assert summary["parameters"] == expected_parameter_count(config) == 568
+    assert summary["parameters"] == config_parameter_count(config) == 568
     # --epochs 3 caps each watched run at 3 passes of ceil(177 windows / 128) = 2 steps: 6 steps, checked
     # once at the end (before the 10-step check interval), so each member runs all 6 and then refits
     # for its best step count, 0 (the untrained network validated best) or 6.

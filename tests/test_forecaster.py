@@ -130,9 +130,11 @@ def test_unknown_device_or_missing_cuda_is_an_option_error():
 def test_early_stopping_keeps_the_best_validation_check_and_refits_for_its_steps():
     import torch
 
+    from helpers.windowing import windows_of
+
     from tsgate import train as training
     from tsgate.models import RecurrentForecaster
-    from tsgate.windows import validation_length, windows_of
+    from tsgate.windows import validation_length
 
     series = sine_series()
     # anchor "last": the untrained network (the last value repeated) is soon beaten, so a trained check wins.
@@ -230,9 +232,9 @@ def test_the_series_set_says_whether_fit_and_predict_refuse_or_leave_out():
 
 
 def test_windows_for_looking_inside_are_spread_evenly_over_every_series():
-    from tsgate.forecaster import spread_windows
+    from tsgate.windows import window_starts
 
-    owner, start = spread_windows(np.array([3, 2]), 10)
+    owner, start = window_starts(np.array([4, 3]), 2, most=10)  # 3 and 2 windows of two steps
     assert owner.tolist() == [0, 0, 0, 1, 1] and start.tolist() == [0, 1, 2, 0, 1]
-    owner, start = spread_windows(np.array([3, 2]), 3)  # the first, the middle and the last start
+    owner, start = window_starts(np.array([4, 3]), 2, most=3)  # the first, the middle and the last start
     assert owner.tolist() == [0, 0, 1] and start.tolist() == [0, 2, 1]

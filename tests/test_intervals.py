@@ -132,10 +132,40 @@ def test_95_percent_intervals_cover_93_to_97_percent_of_gaussian_noise():
 
 def test_naive_intervals_widen_with_the_step_on_a_random_walk():
     walk = np.random.default_rng(1).standard_normal((2000, 1)).cumsum(axis=0)
-    calibration = in_sample_calibration([walk], naive, 1, 9, span=50)
+    calibration = in_sample_calibration(walk, np.array([0, 2000]), naive, 1, 9, span=50)
     widths = calibration.multipliers((90,))[0, :, 0]
     assert np.all(np.diff(widths) > 0)
     assert 2.4 < widths[-1] / widths[0] < 3.6  # a random walk's h-step error grows like sqrt(h): 3 at h = 9
+
+
+@pytest.mark.parametrize("lookback, horizon", [(1, 3), (4, 2), (12, 6)])
+def test_in_sample_calibration_of_series_end_to_end_is_each_series_own_errors(lookback, horizon):
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from tsgate.baselines import seasonal_naive
+
+    rng = np.random.default_rng(lookback)
+    series = [rng.standard_normal((n, 2)).cumsum(axis=0) * (k + 1) for k, n in enumerate([40, lookback + horizon, 3, 70])]
+    offsets = np.concatenate([[0], np.cumsum([len(v) for v in series])])
+
+    def method(x, h):
+        return seasonal_naive(x, h, lookback)
+
+    found = in_sample_calibration(np.concatenate(series), offsets, method, lookback, horizon, span=25)
+    errors, scales, owners = [], [], []
+    for number, values in enumerate(series):  # every origin of each series alone, from point 2 on
+        origins = np.arange(max(lookback, 2), len(values) - horizon + 1)
+        if len(origins) == 0:
+            continue
+        windows = sliding_window_view(values, lookback + horizon, axis=0).transpose(0, 2, 1)[origins - lookback]
+        errors.append(method(windows[:, :lookback], horizon) - windows[:, lookback:])
+        scales.append(recent_scales_at(values, origins, 25))
+        owners.append(np.full(len(origins), number))
+    expected = calibrate(np.concatenate(errors), np.concatenate(scales), np.concatenate(owners), 25)
+    np.testing.assert_array_equal(found.scores, expected.scores)
+    np.testing.assert_array_equal(found.weights, expected.weights)
+    with pytest.raises(OptionError, match="too short for in-sample errors at horizon 9"):
+        in_sample_calibration(np.zeros((8, 1)), np.array([0, 8]), naive, 1, 9, span=25)
 
 
 @settings(max_examples=30, deadline=None)

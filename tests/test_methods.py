@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 from conftest import synthetic_long, synthetic_sine
+from helpers.windowing import windows_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +18,6 @@ from tsgate.auto import auto_lookback, choose_anchor, member_lookbacks
 from tsgate.config import ModelConfig
 from tsgate.data import DataOptions, load_series
 from tsgate.models import RecurrentForecaster, anchor_forecast, window_stats
-from tsgate.windows import windows_of
 
 DATA = Path(__file__).parent / "data"
 

@@ -1,6 +1,8 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
 from tsgate.errors import DataError, OptionError
 from tsgate.metrics import (
@@ -22,6 +24,8 @@ def pair():
 
 
 def test_mae_and_rmse_agree_with_sklearn_and_numpy(pair):
+    from sklearn.metrics import mean_absolute_error, root_mean_squared_error
+
     y_true, y_pred = pair
     flat_true, flat_pred = y_true.ravel(), y_pred.ravel()
     by_sklearn = mean_absolute_error(flat_true, flat_pred)
@@ -31,6 +35,26 @@ def test_mae_and_rmse_agree_with_sklearn_and_numpy(pair):
     assert rmse(y_true, y_pred) == pytest.approx(by_sklearn)
     by_numpy = np.sqrt(np.mean((y_true - y_pred) ** 2))
     assert rmse(y_true, y_pred) == pytest.approx(by_numpy)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 3, 2), (300, 12, 1), (40, 7, 3)])
+def test_mae_and_rmse_equal_scikit_learns_to_the_last_bit(shape):
+    # mean_squared_error's square root is root_mean_squared_error, and exists in scikit-learn 1.3 too.
+    from sklearn.metrics import mean_absolute_error, mean_squared_error
+
+    rng = np.random.default_rng(sum(shape))
+    for scale in (1e-3, 1.0, 1e4):
+        y_true = rng.normal(size=shape) * scale + 50
+        y_pred = y_true + rng.normal(scale=scale, size=shape)
+        for truth, forecast in ((y_true, y_pred), (y_true.transpose(2, 1, 0), y_pred.transpose(2, 1, 0))):
+            flat_true, flat_pred = truth.ravel(), forecast.ravel()
+            assert mae(truth, forecast) == float(mean_absolute_error(flat_true, flat_pred))
+            assert rmse(truth, forecast) == float(np.sqrt(mean_squared_error(flat_true, flat_pred)))
+
+
+def test_scoring_does_not_import_scikit_learn():
+    code = "import sys, tsgate.metrics; sys.exit('sklearn' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_metrics_return_plain_floats(pair):

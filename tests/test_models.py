@@ -9,32 +9,39 @@ from tsgate.models import (
     BACKBONES,
     ModelConfig,
     RecurrentForecaster,
-    expected_parameter_count,
+    config_parameter_count,
     parameter_count,
 )
 
 
 @pytest.mark.parametrize("backbone", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize("layers,n_targets,hidden", [(1, 1, 16), (2, 3, 8), (3, 2, 5)])
-def test_parameter_count_matches_closed_form(backbone, layers, n_targets, hidden):
+def test_counting_a_config_on_the_meta_device_matches_a_real_network(backbone, layers, n_targets, hidden):
     config = ModelConfig(backbone, n_targets=n_targets, lookback=10, horizon=4, hidden=hidden, layers=layers)
+    counted = config_parameter_count(config)
     model = RecurrentForecaster(config)
-    assert parameter_count(model) == expected_parameter_count(config)
+    assert all(p.device.type == "cpu" for p in model.parameters())  # the meta device stays inside the count
+    assert parameter_count(model) == counted
 
 
-def test_closed_form_by_hand_for_one_gru_layer():
+def test_counting_allocates_nothing_even_for_a_huge_network():
+    config = ModelConfig("lstm", hidden=2 ** 20, layers=2)  # three (4H, H) weight matrices, H = 2**20
+    assert config_parameter_count(config) > 12 * 2 ** 40  # 53 TB as float32
+
+
+def test_parameter_counts_by_hand_for_one_gru_layer():
     # GRU, I=1, H=4: 3 * (4*(1+4) + 2*4) = 84, head 4*6 + 6 = 30.
     plain = ModelConfig("gru", n_targets=1, lookback=5, horizon=6, hidden=4, layers=1, highway=False)
-    assert expected_parameter_count(plain) == 84 + 30
+    assert config_parameter_count(plain) == 84 + 30
     assert parameter_count(RecurrentForecaster(plain)) == 84 + 30
     # The highway (on by default) maps the lookback to the horizon: 5*6 weights + 6 biases = 36.
     config = ModelConfig("gru", n_targets=1, lookback=5, horizon=6, hidden=4, layers=1)
     assert config.highway
-    assert expected_parameter_count(config) == 84 + 30 + 36
+    assert config_parameter_count(config) == 84 + 30 + 36
     assert parameter_count(RecurrentForecaster(config)) == 84 + 30 + 36
     # Two calendar inputs widen only the GRU's input, I = 1 + 2: 3 * (4*(3+4) + 2*4) = 108.
     dated = ModelConfig("gru", n_targets=1, lookback=5, horizon=6, hidden=4, layers=1, n_calendar=2)
-    assert expected_parameter_count(dated) == 108 + 30 + 36
+    assert config_parameter_count(dated) == 108 + 30 + 36
     assert parameter_count(RecurrentForecaster(dated)) == 108 + 30 + 36
 
 

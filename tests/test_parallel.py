@@ -12,13 +12,13 @@ import torch
 from typer.testing import CliRunner
 
 from conftest import FAST, synthetic_sine
+from helpers.windowing import windows_of
 from tsgate import parallel
 from tsgate.cli import app
 from tsgate.config import ModelConfig, TrainConfig
 from tsgate.ensemble import MemberTask, train_member
 from tsgate.errors import OptionError, TrainingError
 from tsgate.train import configure_torch
-from tsgate.windows import windows_of
 
 runner = CliRunner()
 TIMING_KEYS = ("seconds", "_ms")

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from helpers.windowing import fit_affine, windows_of
 
 from tsgate.errors import DataError, OptionError
 from tsgate.windows import (
@@ -11,12 +12,14 @@ from tsgate.windows import (
     StartRanges,
     build_windows,
     check_length,
-    fit_affine,
     fit_scaling,
+    gather_windows,
     ragged_arange,
+    segment_percentiles,
+    start_counts,
     validation_length,
     validation_lengths,
-    windows_of,
+    window_starts,
 )
 
 
@@ -56,18 +59,35 @@ def test_scalers_match_scikit_learn():
     train = synthetic([60], columns=3)[0]
     train[:, 2] = np.where(np.arange(60) % 10 == 0, 5.0, 0.0)  # mostly zeros: robust's spread is 0
     for kind, scaler in (("standard", StandardScaler()), ("minmax", MinMaxScaler()), ("robust", RobustScaler())):
+        expected = scaler.fit_transform(train)
         center, scale = fit_affine(kind, train)
-        np.testing.assert_allclose((train - center) / scale, scaler.fit_transform(train), atol=1e-12)
+        np.testing.assert_allclose((train - center) / scale, expected, atol=1e-12)
+        scaling = fit(kind, [train], [60], ["s"])
+        np.testing.assert_allclose(scaling.transform(0, train), expected, atol=1e-12)
 
 
 def test_none_scaler_is_identity():
-    center, scale = fit_affine("none", np.ones((5, 3)))
+    scaling = fit("none", [np.ones((5, 3))], [5], ["s"], constant="flag")
+    center, scale = scaling.center[0], scaling.scale[0]
     assert center.tolist() == [0, 0, 0] and scale.tolist() == [1, 1, 1]
 
 
 def test_unknown_scaler():
     with pytest.raises(OptionError, match="unknown --scaler 'log'"):
-        fit_affine("log", np.arange(6.0).reshape(3, 2))
+        fit("log", [np.arange(6.0).reshape(3, 2)], [3], ["s"])
+
+
+def test_segment_percentiles_are_numpys_percentiles_of_each_segment_exactly():
+    rng = np.random.default_rng(7)
+    lengths = np.concatenate([[1, 1, 2, 3], rng.integers(1, 40, size=60)])
+    part = rng.standard_normal((int(lengths.sum()), 2)) * rng.uniform(0.1, 100)
+    part[: len(part) // 2, 1] = np.round(part[: len(part) // 2, 1])  # ties, as counts have
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    qs = (25, 50, 75, 10, 99.5)
+    found = segment_percentiles(part, starts, lengths, qs)
+    assert found.shape == (len(qs), len(lengths), 2)
+    for k, (start, length) in enumerate(zip(starts, lengths)):
+        np.testing.assert_array_equal(found[:, k], np.percentile(part[start:start + length], qs, axis=0))
 
 
 @pytest.mark.parametrize("kind", ["standard", "minmax", "robust"])
@@ -139,6 +159,39 @@ def test_transform_many_series_at_once_equals_one_by_one():
     for row, k in enumerate(numbers):
         np.testing.assert_allclose(together[row], scaling.transform(k, contexts[k]))
     np.testing.assert_allclose(scaling.inverse(numbers, together), contexts[numbers])
+
+
+def test_window_starts_are_every_window_that_fits_in_order():
+    ends, span = np.array([5, 2, 7, 4]), 3  # series 1 is too short for one window
+    series, starts = window_starts(ends, span)
+    expected = [(s, t) for s, end in enumerate(ends) for t in range(end - span + 1)]
+    assert list(zip(series.tolist(), starts.tolist())) == expected
+    assert start_counts(ends, span).tolist() == [3, 0, 5, 2]
+    series, starts = window_starts(ends, span, begin=np.array([1, 0, 4, 3]))  # series 3 has room for none
+    assert list(zip(series.tolist(), starts.tolist())) == [(0, 1), (0, 2), (2, 4)]
+
+
+def test_window_starts_thin_evenly_to_at_most_a_number():
+    ends, span = np.array([50, 30, 80]), 4
+    every = list(zip(*(part.tolist() for part in window_starts(ends, span))))
+    series, starts = window_starts(ends, span, most=10)
+    assert len(series) == 10
+    picked = list(zip(series.tolist(), starts.tolist()))
+    assert picked[0] == every[0] and picked[-1] == every[-1] and set(picked) <= set(every)
+    assert len(window_starts(ends, span, most=1000)[0]) == len(every)
+
+
+def test_gather_windows_cuts_each_series_at_its_own_rows():
+    values = synthetic([12, 9, 15], columns=2)
+    flat, offsets = end_to_end(values)
+    series, starts = np.array([2, 0, 1, 2]), np.array([11, 0, 5, 3])
+    windows = gather_windows(flat, offsets, series, starts, 4)
+    assert windows.shape == (4, 4, 2)
+    for window, s, t in zip(windows, series, starts):
+        np.testing.assert_array_equal(window, values[s][t:t + 4])
+    # Rows of one shared grid, each series from its own first row (offsets without the total).
+    grid = np.arange(100.0)
+    assert gather_windows(grid, np.array([10, 40]), np.array([1, 0]), np.array([2, 0]), 3).tolist() == [[42, 43, 44], [10, 11, 12]]
 
 
 def test_ragged_arange_is_the_loop_it_replaces():

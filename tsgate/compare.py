@@ -26,7 +26,7 @@ from tsgate.errors import OptionError
 from tsgate.intervals import check_levels, in_sample_calibration, interval_span, level_name, recent_scale
 from tsgate.metrics import coverage, interval_width, msis, score_all, seasonal_naive_scale
 from tsgate.significance import diebold_mariano
-from tsgate.windows import validation_length
+from tsgate.windows import gather_windows, validation_length, validation_lengths, window_starts
 
 METRICS = ("mae", "rmse", "smape", "mase")
 INTERVAL_METRICS = ("coverage", "width", "msis")  # per level: coverage_95, width_95, msis_95
@@ -167,7 +167,8 @@ def report(on_step, done: int, total: int, label: str) -> None:
 def split_fold(series, horizon: int, fold: int):
     """(data before the fold's origin, the horizon after it as (S, H, C))."""
     train_set = series.drop_last((fold + 1) * horizon)
-    truth = np.stack([v[len(v) - (fold + 1) * horizon: len(v) - fold * horizon] for v in series.values])
+    everyone = np.arange(len(series.ids))
+    truth = gather_windows(series.flat, series.offsets, everyone, series.length_array - (fold + 1) * horizon, horizon)
     return train_set, truth
 
 
@@ -210,9 +211,10 @@ def baseline_runs(train_set, truth, scoring: Scoring, template, season, fold, sp
     from tsgate.windows import fit_scaling
 
     lookback, horizon = template.resolve_lookback(train_set), template.horizon  # ridge reads what the networks read
-    scaling = fit_scaling("standard", train_set.flat, train_set.offsets, train_set.lengths, train_set.labels)
-    scaled = [scaling.transform(n, v) for n, v in enumerate(train_set.values)]
-    recent = np.stack([recent_scale(v, span) for v in scaled]) * scaling.scale  # (S, C), raw
+    offsets = train_set.offsets
+    scaling = fit_scaling("standard", train_set.flat, offsets, train_set.lengths, train_set.labels)
+    scaled = scaling.transform_flat(train_set.flat, offsets)  # (T_total, C), float64
+    recent = np.stack([recent_scale(v, span) for v in np.split(scaled, offsets[1:-1])]) * scaling.scale  # (S, C), raw
     cycle = train_set.last_points(season or 1)  # (S, season, C)
     runs = []
     for name, method, reads in (("naive", naive, 1),
@@ -220,7 +222,7 @@ def baseline_runs(train_set, truth, scoring: Scoring, template, season, fold, sp
         forecast = method(cycle, horizon)
         bounds = {}
         if scoring.levels:
-            calibration = in_sample_calibration(scaled, method, reads, horizon, span)
+            calibration = in_sample_calibration(scaled, offsets, method, reads, horizon, span)
             bounds = calibration.bounds(forecast, recent, scoring.levels)
         runs.append(Run(name, None, fold, *scoring.score(forecast, truth, bounds)))
     runs.append(ridge_run(train_set, truth, scoring, scaling, scaled, recent, lookback, template, fold, span))
@@ -231,17 +233,18 @@ def ridge_run(train_set, truth, scoring: Scoring, scaling, scaled, recent, lookb
               span: int) -> Run:
     """Ridge on the lag window of every standard-scaled series; with levels, first fitted without the
     validation part (as the networks are) to calibrate its intervals on it."""
-    horizon = template.horizon
+    horizon, offsets = template.horizon, train_set.offsets
     bounds = {}
     started = time.perf_counter()
-    windows = ridge_windows(scaled, lookback, horizon)
+    windows = ridge_windows(scaled, offsets, lookback, horizon)
     if scoring.levels:
-        calibration = ridge_calibration(scaled, windows, lookback, horizon, template.val_fraction, span)
+        calibration = ridge_calibration(scaled, offsets, windows, lookback, horizon, template.val_fraction, span)
     ridge = fit_ridge(windows)
     fitted = time.perf_counter() - started
     started = time.perf_counter()
-    last = np.stack([v[-lookback:] for v in scaled])
-    forecast = np.stack([scaling.inverse(n, output) for n, output in enumerate(ridge.predict(last))])
+    everyone = np.arange(len(offsets) - 1)
+    last = gather_windows(scaled, offsets, everyone, np.diff(offsets) - lookback, lookback)  # (S, L, C)
+    forecast = scaling.inverse(everyone, ridge.predict(last))
     forecast_ms = 1000 * (time.perf_counter() - started) / len(last)
     if scoring.levels:
         bounds = calibration.bounds(forecast, recent, scoring.levels)
@@ -250,20 +253,12 @@ def ridge_run(train_set, truth, scoring: Scoring, scaling, scaled, recent, lookb
                train_seconds=fitted, forecast_ms=forecast_ms)
 
 
-def ridge_windows(scaled: list[np.ndarray], lookback: int, horizon: int, ends: list[int] | None = None):
-    """(lag windows (N, L, C), targets (N, H, C), origins (N,), series numbers (N,)) of every window
-    whose targets end by `ends[i]` (default: the series' end)."""
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    xs, ys, origins, owners = [], [], [], []
-    for number, values in enumerate(scaled):
-        end = len(values) if ends is None else ends[number]
-        windows = sliding_window_view(values[:end], lookback + horizon, axis=0).transpose(0, 2, 1)  # (N, L + H, C)
-        xs.append(windows[:, :lookback])
-        ys.append(windows[:, lookback:])
-        origins.append(np.arange(len(windows)) + lookback)
-        owners.append(np.full(len(windows), number))
-    return tuple(np.concatenate(parts) for parts in (xs, ys, origins, owners))
+def ridge_windows(scaled: np.ndarray, offsets: np.ndarray, lookback: int, horizon: int, ends=None):
+    """(lag windows (N, L, C), targets (N, H, C), origins (N,), series numbers (N,)) of every window of the
+    series end to end in `scaled` whose targets end by ends[s] (default: the series' end), series by series."""
+    owners, starts = window_starts(np.diff(offsets) if ends is None else ends, lookback + horizon)
+    windows = gather_windows(scaled, offsets, owners, starts, lookback + horizon)  # (N, L + H, C)
+    return windows[:, :lookback], windows[:, lookback:], starts + lookback, owners
 
 
 def fit_ridge(windows) -> RidgeBaseline:
@@ -271,17 +266,19 @@ def fit_ridge(windows) -> RidgeBaseline:
     return RidgeBaseline().fit(x, y)
 
 
-def ridge_calibration(scaled: list[np.ndarray], windows, lookback: int, horizon: int, val_fraction: float, span: int):
+def ridge_calibration(scaled: np.ndarray, offsets: np.ndarray, windows, lookback: int, horizon: int,
+                      val_fraction: float, span: int):
     """Ridge fitted on each series without its validation part, calibrated on that part's windows
     (taken from `windows`, every window of the series as ridge_windows gives them)."""
-    from tsgate.intervals import calibrate, recent_scales_at
+    from tsgate.intervals import calibrate, recent_scales_one_by_one
 
-    train_ends = [len(v) - validation_length(len(v), horizon, val_fraction) for v in scaled]
-    ridge = fit_ridge(ridge_windows(scaled, lookback, horizon, train_ends))
-    x, y, origins, owners = windows
-    held_out = origins >= np.array(train_ends)[owners]  # every target in the validation part, as for the networks
-    x, y, origins, owners = x[held_out], y[held_out], origins[held_out], owners[held_out]
-    scales = np.concatenate([recent_scales_at(scaled[n], origins[owners == n], span) for n in np.unique(owners)])
+    lengths = np.diff(offsets)
+    train_ends = lengths - validation_lengths(lengths, horizon, val_fraction)
+    ridge = fit_ridge(ridge_windows(scaled, offsets, lookback, horizon, train_ends))
+    _, _, origins, owners = windows
+    held_out = origins >= train_ends[owners]  # every target in the validation part, as for the networks
+    x, y, origins, owners = (part[held_out] for part in windows)
+    scales = recent_scales_one_by_one(scaled, offsets, owners, origins, span)
     return calibrate(ridge.predict(x) - y, scales, owners, span)
 
 

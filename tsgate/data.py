@@ -110,7 +110,9 @@ class SeriesSet:
 
     def last_points(self, n: int) -> np.ndarray:
         """The last `n` values of every series, (S, n, C); each series must have at least `n`."""
-        return self.flat[self.offsets[1:, None] - n + np.arange(n)]
+        from tsgate.windows import gather_windows
+
+        return gather_windows(self.flat, self.offsets, np.arange(len(self.ids)), self.length_array - n, n)
 
     def drop_last(self, n: int) -> "SeriesSet":
         """The same series without their last `n` points (a forecast origin `n` steps back)."""

@@ -300,6 +300,7 @@ class Forecaster:
         import torch
 
         from tsgate.prepare import calendar_grid
+        from tsgate.windows import gather_windows, window_starts
 
         lookback = self.first_network().config.lookback
         if max_windows < 1:
@@ -309,12 +310,11 @@ class Forecaster:
             return self.network_inputs(everyone, self.context_[:, -lookback:], self.last_timestamps_)
         usable, numbers = self.known_series(series, lookback)
         scaled = self.scaling_.transform_flat(usable.flat, usable.offsets, numbers)  # (T_total, C)
-        owner, start = spread_windows(usable.length_array - lookback + 1, max_windows)
-        steps = start[:, None] + np.arange(lookback)  # (N, L) positions within the series
-        inputs = scaled[usable.offsets[owner][:, None] + steps]  # (N, L, C)
+        owner, start = window_starts(usable.length_array, lookback, most=max_windows)  # (N,) each
+        inputs = gather_windows(scaled, usable.offsets, owner, start, lookback)  # (N, L, C)
         if self.cycles_:
             features, first = calendar_grid(usable, self.cycles_)
-            inputs = np.concatenate([inputs, features[first[owner][:, None] + steps]], axis=2)
+            inputs = np.concatenate([inputs, gather_windows(features, first, owner, start, lookback)], axis=2)
         return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
 
     def known_series(self, series, lookback: int):
@@ -363,13 +363,3 @@ class Forecaster:
     def with_params(self, **changes) -> "Forecaster":
         """An unfitted copy with some constructor arguments changed (used by compare)."""
         return Forecaster(**{**self.get_params(), **changes})
-
-
-def spread_windows(counts: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray]:
-    """(series (N,), start within it (N,)) of every window start, `counts[s]` of them in series s,
-    thinned evenly to at most `most` (the first and the last kept)."""
-    total = int(counts.sum())
-    chosen = np.arange(total) if total <= most else np.linspace(0, total - 1, most).round().astype(np.int64)
-    owner = np.searchsorted(np.cumsum(counts), chosen, side="right")  # (N,) which series each window is in
-    start = chosen - np.concatenate([[0], np.cumsum(counts)[:-1]])[owner]  # (N,) its start within that series
-    return owner, start

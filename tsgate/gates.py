@@ -142,21 +142,6 @@ def saturated_share(name: str, values: np.ndarray, backbone: str) -> float | Non
 # ---- memory ----------------------------------------------------------------------------------
 
 
-def network_forecast(network, inputs):
-    """RecurrentForecaster.forward by hand through the stock module, so gradients reach the inputs
-    whatever path kernels.recurrent_last_state would take: windows (N, L, I) -> forecasts (N, H, C)."""
-    from tsgate.models import normalise, window_stats
-
-    config = network.config
-    anchor, level, scale = window_stats(inputs[..., :config.n_targets], config)
-    normalised = normalise(inputs, level, scale).to(network.head.weight.dtype)  # (N, L, I)
-    out = network.head(network.rnn(normalised)[0][:, -1])  # (N, L, I) -> (N, hidden) -> (N, H * C)
-    if network.highway is not None:
-        out = out + network.highway(normalised[..., :config.n_targets].flatten(1))
-    correction = out.view(len(inputs), config.horizon, config.n_targets)
-    return anchor + scale * correction.to(inputs.dtype)
-
-
 def memory_profile(network, inputs) -> np.ndarray:
     """(L,) each past step's share of the forecast's sensitivity, oldest first: |d sum(forecast) / d input|
     summed over input channels, averaged over windows, normalised to sum to one (zeros if all zero)."""
@@ -167,7 +152,7 @@ def memory_profile(network, inputs) -> np.ndarray:
     try:
         with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):  # cuDNN's RNN backward needs train mode
             x = torch.as_tensor(inputs).to(network.head.weight.device).detach().requires_grad_(True)
-            (gradient,) = torch.autograd.grad(network_forecast(network, x).sum(), x)  # (N, L, I)
+            (gradient,) = torch.autograd.grad(network(x, stock=True).sum(), x)  # (N, L, I)
     finally:
         network.train(was_training)
     profile = gradient.abs().sum(dim=2).mean(dim=0).double().cpu().numpy()  # (L,)

@@ -158,21 +158,30 @@ def calibrate(errors: np.ndarray, scales: np.ndarray, owners: np.ndarray, span: 
     return Calibration(np.abs(errors) / scales[:, None, :], 1.0 / counts[owners], span)
 
 
-def in_sample_calibration(series: list[np.ndarray], forecast, lookback: int, horizon: int, span: int) -> Calibration:
-    """Calibration of a parameter-free forecast from its errors at every origin of each series (T_i, C):
-    `forecast(windows (N, lookback, C), horizon) -> (N, H, C)`. For naive and seasonal naive, whose
-    in-sample errors are out-of-sample errors, since nothing was fitted."""
-    from numpy.lib.stride_tricks import sliding_window_view
+def recent_scales_one_by_one(flat: np.ndarray, offsets: np.ndarray, owners: np.ndarray, origins: np.ndarray,
+                            span: int) -> np.ndarray:
+    """recent_scales_at of each series alone, (N, C), for windows grouped by series (`owners` sorted) of
+    series end to end in `flat`: each scale sums the steps of its own series from its first point, so it
+    does not depend on the series before it (recent_scales_of_series, a chunk of series at a time, gives
+    the same figures up to rounding)."""
+    edges = np.searchsorted(owners, np.arange(len(offsets)))  # owners[edges[n]:edges[n + 1]] == n
+    return np.concatenate([recent_scales_at(flat[offsets[n]:offsets[n + 1]], origins[edges[n]:edges[n + 1]], span)
+                           for n in np.unique(owners)])
 
-    errors, scales, owners = [], [], []
-    for number, values in enumerate(series):
-        origins = np.arange(max(lookback, 2), len(values) - horizon + 1)
-        if len(origins) == 0:
-            continue
-        windows = sliding_window_view(values, lookback + horizon, axis=0).transpose(0, 2, 1)[origins - lookback]
-        errors.append(forecast(windows[:, :lookback], horizon) - windows[:, lookback:])
-        scales.append(recent_scales_at(values, origins, span))
-        owners.append(np.full(len(origins), number))
-    if not errors:
+
+def in_sample_calibration(flat: np.ndarray, offsets: np.ndarray, forecast, lookback: int, horizon: int,
+                          span: int) -> Calibration:
+    """Calibration of a parameter-free forecast from its errors at every origin of each series (series end
+    to end in `flat` (T_total, C), split at `offsets`): `forecast(windows (N, lookback, C), horizon) -> (N, H, C)`.
+    For naive and seasonal naive, whose in-sample errors are out-of-sample errors, since nothing was fitted."""
+    from tsgate.windows import gather_windows, window_starts
+
+    span_rows = lookback + horizon
+    # Origins from point 2 on: the recent scale needs two points before the origin.
+    owners, starts = window_starts(np.diff(offsets), span_rows, begin=max(lookback, 2) - lookback)
+    if len(owners) == 0:
         raise OptionError(f"the series are too short for in-sample errors at horizon {horizon}")
-    return calibrate(np.concatenate(errors), np.concatenate(scales), np.concatenate(owners), span)
+    windows = gather_windows(flat, offsets, owners, starts, span_rows)  # (N, L + H, C)
+    errors = forecast(windows[:, :lookback], horizon) - windows[:, lookback:]
+    origins = starts + lookback
+    return calibrate(errors, recent_scales_one_by_one(flat, offsets, owners, origins, span), owners, span)

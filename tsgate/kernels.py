@@ -57,12 +57,13 @@ FAST_INFERENCE_BATCH = 64
 _DEFAULT_WITHOUT_CPP = {"rnn": "python", "gru": "stock", "lstm": "stock"}
 
 
-def recurrent_last_state(rnn: torch.nn.RNNBase, x: torch.Tensor) -> torch.Tensor:
+def recurrent_last_state(rnn: torch.nn.RNNBase, x: torch.Tensor, stock: bool = False) -> torch.Tensor:
     """Top layer's output at the last time step: equals rnn(x)[0][:, -1] for a batch_first,
     unidirectional nn.RNN(tanh)/nn.GRU/nn.LSTM with zero initial state, gradients flowing to
-    rnn's own parameters (weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k})."""
+    rnn's own parameters (weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}).
+    `stock` takes rnn(x) itself whatever the fastest path is."""
     # x: (B, L, I) -> (B, H)
-    path = _path_for_call(rnn, x)
+    path = "stock" if stock else _path_for_call(rnn, x)
     if path == "stock":
         return rnn(x)[0][:, -1]
     loops = _cpp_loops() if path == "cpp" else _PythonLoops

@@ -2,10 +2,13 @@
 
 Forecasts and truths are float arrays of shape (N, H, C): N forecast origins,
 H horizon steps, C target columns. Every metric averages over all of them.
+
+MAE and RMSE are the numpy reductions scikit-learn's mean_absolute_error and
+root_mean_squared_error compute for one column, to the last bit (tests/test_metrics.py
+checks it), so scoring needs no scikit-learn and no particular version of it.
 """
 
 import numpy as np
-from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
 from tsgate.errors import DataError, OptionError
 
@@ -32,14 +35,19 @@ def _check_pair(y_true, y_pred):
 
 def mae(y_true, y_pred) -> float:
     """Mean absolute error over every window, step and column."""
-    y_true, y_pred = _check_pair(y_true, y_pred)
-    return float(mean_absolute_error(y_true.ravel(), y_pred.ravel()))
+    return float(np.mean(np.abs(_errors(y_true, y_pred))))
 
 
 def rmse(y_true, y_pred) -> float:
     """Root mean squared error over every window, step and column."""
+    errors = _errors(y_true, y_pred)
+    return float(np.sqrt(np.mean(errors * errors)))
+
+
+def _errors(y_true, y_pred) -> np.ndarray:
+    """Truth minus forecast, flattened in C order: the order the sums above run in."""
     y_true, y_pred = _check_pair(y_true, y_pred)
-    return float(root_mean_squared_error(y_true.ravel(), y_pred.ravel()))
+    return y_true.ravel() - y_pred.ravel()
 
 
 def smape(y_true, y_pred) -> float:

@@ -47,21 +47,23 @@ class RecurrentForecaster(nn.Module):
                     nn.init.zeros_(layer.weight)
                     nn.init.zeros_(layer.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Forecasts (B, H, C) from windows (B, L, C + calendar), in the windows' units and dtype."""
-        return self.forecast_and_scale(x)[0]
+    def forward(self, x: torch.Tensor, stock: bool = False) -> torch.Tensor:
+        """Forecasts (B, H, C) from windows (B, L, C + calendar), in the windows' units and dtype.
+        `stock` runs the recurrent layers through the stock torch module rather than the fastest
+        path, so that gradients reach the windows themselves (gates.memory_profile needs them)."""
+        return self.forecast_and_scale(x, stock)[0]
 
-    def forecast_and_scale(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forecast_and_scale(self, x: torch.Tensor, stock: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(forecasts (B, H, C), window scales (B, 1, C)); the loss divides errors by the scale."""
         anchor, level, scale = window_stats(x[..., :self.config.n_targets], self.config)
-        return anchor + scale * self.correction(normalise(x, level, scale)), scale
+        return anchor + scale * self.correction(normalise(x, level, scale), stock), scale
 
-    def correction(self, inputs: torch.Tensor) -> torch.Tensor:
+    def correction(self, inputs: torch.Tensor, stock: bool = False) -> torch.Tensor:
         """The network proper: normalised windows (B, L, I) -> scale-free corrections (B, H, C)."""
         from tsgate.kernels import recurrent_last_state
 
         inputs = inputs.to(self.head.weight.dtype)
-        out = self.head(recurrent_last_state(self.rnn, inputs))  # (B, L, I) -> (B, hidden) -> (B, H * C)
+        out = self.head(recurrent_last_state(self.rnn, inputs, stock))  # (B, L, I) -> (B, hidden) -> (B, H * C)
         if self.highway is not None:
             out = out + self.highway(inputs[..., :self.config.n_targets].flatten(1))  # (B, L * C) -> (B, H * C)
         return out.view(len(inputs), self.config.horizon, self.config.n_targets)
@@ -100,7 +102,10 @@ def state_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     """The state dict's tensor shapes, derived from the config without building anything.
 
     Loading checks a file's tensors against these first, so a hostile config
-    (hidden = 2**20, say) is refused before it can allocate anything.
+    (hidden = 2**20, say) is refused before it can allocate anything. A closed form rather
+    than a network built on the meta device: building one costs time quadratic in the layers
+    (10,000 layers take about 40 s), which a file could claim. test_models.py checks these
+    shapes against a built network's.
     """
     rows, hidden, shapes = GATE_BLOCKS[config.backbone] * config.hidden, config.hidden, {}
     for layer in range(config.layers):
@@ -118,13 +123,8 @@ def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def expected_parameter_count(config: ModelConfig) -> int:
-    """Closed form: each layer has G blocks of H*(I+H) weights and 2H biases, plus the linear head."""
-    blocks, hidden = GATE_BLOCKS[config.backbone], config.hidden
-    total = 0
-    for layer in range(config.layers):
-        inputs = config.n_inputs if layer == 0 else hidden
-        total += blocks * (hidden * (inputs + hidden) + 2 * hidden)
-    outputs = config.horizon * config.n_targets
-    highway = (config.lookback * config.n_targets + 1) * outputs if config.highway else 0
-    return total + hidden * outputs + outputs + highway
+def config_parameter_count(config: ModelConfig) -> int:
+    """parameter_count of the network `config` describes, built on the meta device: torch lays out
+    every tensor's shape and allocates none, so a size can be weighed before anything is trained."""
+    with torch.device("meta"):
+        return parameter_count(RecurrentForecaster(config))
