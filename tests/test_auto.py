@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tsgate.windows
 from tsgate.auto import MAX_AUTO_LOOKBACK, auto_lookback, choose_anchor, in_sample_error, member_lookbacks
@@ -44,6 +46,21 @@ def test_auto_members_stay_between_the_horizon_and_what_the_series_allow():
     assert member_lookbacks(10, 3, 30, 50, auto=True) == [10, 10, 15]  # never below a base shorter than the horizon
 
 
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(lengths=st.lists(st.integers(2, 3000), min_size=1, max_size=5), horizon=st.integers(1, 60),
+       season=st.sampled_from([None, 4, 7, 12, 24, 52, 168]), members=st.integers(1, 7))
+def test_auto_lookback_never_exceeds_what_the_series_allow(lengths, horizon, season, members):
+    if min(lengths) - horizon < 1:
+        with pytest.raises(Exception, match="too few"):
+            auto_lookback(season, horizon, lengths)
+        return
+    lookback = auto_lookback(season, horizon, lengths)
+    allowed = min(lengths) - horizon
+    assert 1 <= lookback <= allowed
+    for each in member_lookbacks(lookback, members, horizon, allowed, auto=True):
+        assert 1 <= each <= allowed
+
+
 # ---- the anchor --------------------------------------------------------------------------------
 
 T = np.arange(400)
@@ -79,6 +96,13 @@ def test_auto_takes_the_season_exactly_where_its_in_sample_error_is_lower():
         series = [(1 - mix) * SEASONAL[0] + mix * np.cumsum(rng.standard_normal((400, 1)), axis=0)]
         better = in_sample_error(series, 12, 6) < in_sample_error(series, 1, 6)
         assert choose_anchor("auto", 12, 36, series, 6) == (12 if better else 1)
+
+
+def test_auto_anchor_picks_the_season_only_where_it_forecasts_better():
+    assert choose_anchor("auto", 12, 36, SEASONAL, 6) == 12
+    assert choose_anchor("auto", 12, 36, WALK, 6) == 1
+    assert choose_anchor("auto", 12, 8, SEASONAL, 6) == 1  # a season longer than the lookback cannot be read
+    assert choose_anchor("last", 12, 36, SEASONAL, 6) == 1 and choose_anchor("none", 12, 36, SEASONAL, 6) == 0
 
 
 # ---- in-sample error ---------------------------------------------------------------------------

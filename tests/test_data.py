@@ -1,9 +1,15 @@
-"""Validating a table into series: columns, numbers, timestamps, frequency, gaps (synthetic data only)."""
+"""Turning a table's rows into series: header, missing values, frequency, gaps, ids (synthetic data only).
+
+Which columns hold what and how their cells read as numbers and timestamps: test_columns.py.
+"""
+
+import functools
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import synthetic_long, synthetic_sine
+from helpers.tables import csv, days, load_text, one_line
 
 from tsgate.data import DataOptions, SeriesSet, load_series
 from tsgate.errors import DataError, OptionError
@@ -13,113 +19,10 @@ from tsgate.io import read_csv
 @pytest.fixture
 def load(tmp_path):
     """CSV text -> SeriesSet, through the same reader the CLI uses."""
-
-    def run(text: str, **options) -> SeriesSet:
-        path = tmp_path / "data.csv"
-        path.write_text(text, encoding="utf-8")
-        return load_series(read_csv(str(path)), DataOptions(**options))
-
-    return run
+    return functools.partial(load_text, tmp_path)
 
 
-def csv(header: str, rows) -> str:
-    return header + "\n" + "".join(f"{row}\n" for row in rows)
-
-
-def days(values, start="2024-01-01", header="date,value"):
-    stamps = pd.date_range(start, periods=len(values), freq="D").strftime("%Y-%m-%d")
-    return csv(header, [f"{s},{v}" for s, v in zip(stamps, values)])
-
-
-def one_line(exc_info) -> str:
-    message = str(exc_info.value)
-    assert "\n" not in message and message
-    return message
-
-
-# ---- columns -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["timestamp", "Date", "ds", "month", "TIME"])
-def test_time_column_by_name(load, name):
-    series = load(days([1, 2, 3, 4], header=f"{name},value"))
-    assert series.time_col == name
-    assert series.targets == ["value"]
-
-
-def test_time_column_by_content(load):
-    text = csv("reading,when", [f"{v},2024-01-0{v}" for v in range(1, 6)])
-    series = load(text)
-    assert series.time_col == "when"
-    assert series.targets == ["reading"]
-    assert series.values[0][:, 0].tolist() == [1, 2, 3, 4, 5]
-
-
-def test_no_time_column_says_time_col(load):
-    with pytest.raises(DataError) as caught:
-        load(csv("x,value", ["a,1", "b,2", "c,3"]))
-    assert "--time-col" in one_line(caught) and "x, value" in str(caught.value)
-
-
-def test_explicit_time_col_wins_over_the_name(load):
-    text = csv("date,when,value", [f"junk{d},2024-01-0{d},{d}" for d in range(1, 5)])
-    series = load(text, time_col="when", target=("value",))
-    assert series.time_col == "when"
-    assert series.index[0][0] == pd.Timestamp("2024-01-01")
-
-
-def test_unknown_time_col_lists_present_columns(load):
-    with pytest.raises(DataError) as caught:
-        load(days([1, 2, 3]), time_col="stamp")
-    message = one_line(caught)
-    assert "'stamp'" in message and "--time-col" in message and "date, value" in message
-
-
-def test_target_defaults_to_the_only_numeric_column(load):
-    text = csv("date,city,load", [f"2024-01-0{d},paris,{d * 1.5}" for d in range(1, 5)])
-    series = load(text)
-    assert series.targets == ["load"]
-    assert series.values[0][:, 0].tolist() == [1.5, 3.0, 4.5, 6.0]
-
-
-def test_several_numeric_columns_are_named(load):
-    text = csv("date,load,temp,wind", [f"2024-01-0{d},{d},{d + 1},{d + 2}" for d in range(1, 5)])
-    with pytest.raises(DataError) as caught:
-        load(text)
-    message = one_line(caught)
-    assert "load, temp, wind" in message and "--target" in message
-
-
-def test_several_targets(load):
-    text = csv("date,load,temp", [f"2024-01-0{d},{d},{10 * d}" for d in range(1, 5)])
-    series = load(text, target=("temp", "load"))
-    assert series.targets == ["temp", "load"]
-    assert series.values[0].shape == (4, 2)
-    assert series.values[0][:, 0].tolist() == [10, 20, 30, 40]
-
-
-def test_no_numeric_column(load):
-    text = csv("date,city", [f"2024-01-0{d},paris" for d in range(1, 5)])
-    with pytest.raises(DataError) as caught:
-        load(text)
-    assert "no numeric column" in one_line(caught) and "city" in str(caught.value)
-
-
-def test_unknown_target_lists_columns(load):
-    with pytest.raises(DataError) as caught:
-        load(days([1, 2, 3]), target=("sales",))
-    message = one_line(caught)
-    assert "'sales'" in message and "date, value" in message
-
-
-def test_time_column_as_target_is_an_option_error(load):
-    with pytest.raises(OptionError, match="cannot also be a --target"):
-        load(days([1, 2, 3]), target=("date",))
-
-
-def test_repeated_header_name(load):
-    with pytest.raises(DataError, match="'value' appears more than once"):
-        load(csv("date,value,value", ["2024-01-01,1,2", "2024-01-02,1,2", "2024-01-03,1,2"]))
+# ---- header --------------------------------------------------------------------------------
 
 
 def test_header_names_are_stripped(load):
@@ -128,27 +31,6 @@ def test_header_names_are_stripped(load):
 
 
 # ---- values ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("target", [(), ("value",)])
-def test_non_numeric_value_names_its_data_row(load, target):
-    with pytest.raises(DataError) as caught:
-        load(days([1, 2, 3, "n/a?", 5]), target=target)
-    message = one_line(caught)
-    assert "data row 4" in message and "'n/a?'" in message
-
-
-def test_one_bad_row_in_a_long_file_is_named(load):
-    values = list(range(5000))
-    values[3217] = "oops"
-    with pytest.raises(DataError, match="'oops' at data row 3218"):
-        load(days(values))
-
-
-def test_quoted_thousands_become_numbers(load):
-    text = csv("date,value", ['2024-01-01,"1,234.5"', '2024-01-02,"2,000"', "2024-01-03,3", "2024-01-04,-4"])
-    series = load(text)
-    assert series.values[0][:, 0].tolist() == [1234.5, 2000.0, 3.0, -4.0]
 
 
 def test_missing_values_are_counted_and_located(load):
@@ -186,39 +68,10 @@ def test_unknown_fill_is_refused_even_without_gaps(load):
         load(days([1, 2, 3]), fill="mean")
 
 
-def test_infinity_is_refused_with_its_row(load):
-    with pytest.raises(DataError) as caught:
-        load(days([1, 2, "inf", 4]))
-    message = one_line(caught)
-    assert "data row 3" in message and "float32" in message
-
-
-@pytest.mark.parametrize("value", ["1e39", "-5e38"])
-def test_beyond_float32_is_refused_with_its_row(load, value):
-    with pytest.raises(DataError, match="at data row 2, beyond float32"):
-        load(days([1, value, 3, 4]))
-
-
-def test_float32_max_itself_is_accepted(load):
-    series = load(days([1, "3.0e38", 3, 4]))
-    assert series.values[0][1, 0] == 3.0e38
-
-
 def test_all_missing_column_is_refused(load):
     text = csv("date,value,empty", [f"2024-01-0{d},{d}," for d in range(1, 5)])
     with pytest.raises(DataError, match="'empty' has no values"):
         load(text, target=("empty",))
-
-
-def test_all_missing_column_is_no_default_candidate(load):
-    text = csv("date,value,empty", [f"2024-01-0{d},{d}," for d in range(1, 5)])
-    assert load(text).targets == ["value"]
-
-
-def test_boolean_column_is_not_a_number(load):
-    text = csv("date,flag", [f"2024-01-0{d},{'true' if d % 2 else 'false'}" for d in range(1, 5)])
-    with pytest.raises(DataError):
-        load(text, target=("flag",))
 
 
 # ---- timestamps ---------------------------------------------------------------------------------
@@ -230,20 +83,6 @@ def test_duplicated_timestamp_names_both_rows(load):
         load(text)
     message = one_line(caught)
     assert "twice" in message and "data rows 2 and 4" in message and "2024-01-02" in message
-
-
-def test_unparseable_timestamp_names_its_row(load):
-    text = csv("date,value", ["2024-01-01,1", "2024-01-02,2", "yesterday,3", "2024-01-04,4"])
-    with pytest.raises(DataError) as caught:
-        load(text)
-    message = one_line(caught)
-    assert "'yesterday'" in message and "data row 3" in message
-
-
-def test_empty_timestamp_names_its_row(load):
-    text = csv("date,value", ["2024-01-01,1", ",2", "2024-01-03,3"])
-    with pytest.raises(DataError, match="empty at data row 2"):
-        load(text)
 
 
 def test_unsorted_rows_are_sorted_with_their_values(load):
@@ -300,27 +139,6 @@ def test_freq_far_too_fine_is_refused(load):
         load(csv("date,value", ["2020-01-01,1", "2022-01-01,2", "2024-01-01,3"]), freq="min")
 
 
-def test_timezone_aware_timestamps_keep_their_zone(load):
-    text = csv("time,value", [f"2024-01-01 0{h}:00+05:30,{h}" for h in range(4)])
-    series = load(text)
-    index = series.index[0]
-    assert index.tz is not None
-    assert index[0].utcoffset() == pd.Timedelta(hours=5, minutes=30)
-    assert series.notes == []
-    assert series.freq == "h"
-
-
-def test_mixed_offsets_are_converted_to_utc_with_a_note(load):
-    # A daylight-saving change: +01:00 then +02:00, one hour apart in real time.
-    rows = ["2024-03-31 00:00+01:00,1", "2024-03-31 01:00+01:00,2", "2024-03-31 03:00+02:00,3", "2024-03-31 04:00+02:00,4"]
-    series = load(csv("time,value", rows))
-    index = series.index[0]
-    assert str(index.tz) == "UTC"
-    assert index[0] == pd.Timestamp("2024-03-30 23:00", tz="UTC")
-    assert series.freq == "h" and series.lengths == [4]
-    assert len(series.notes) == 1 and "UTC" in series.notes[0]
-
-
 # ---- long format ---------------------------------------------------------------------------------
 
 
@@ -342,11 +160,6 @@ def test_id_col_splits_series_sorted_by_id(tmp_path):
 def test_long_csv_fixture_loads(long_csv):
     series = load_series(read_csv(str(long_csv)), DataOptions(id_col="store"))
     assert series.ids == ["a", "b", "c"] and series.freq == "D"
-
-
-def test_unknown_id_col(load):
-    with pytest.raises(DataError, match="unknown column 'shop' for --id-col"):
-        load(days([1, 2, 3]), id_col="shop")
 
 
 def test_id_with_a_single_point_is_refused_when_strict(load):

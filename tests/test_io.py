@@ -124,8 +124,8 @@ def test_quoted_thousands_in_a_semicolon_file_are_numbers(tmp_path):
 
 
 def test_quoted_thousands_in_a_comma_file_survive_reading(tmp_path):
-    # The comma is also the separator, so the text stays text here; data.to_numbers converts it.
-    from tsgate.data import to_numbers
+    # The comma is also the separator, so the text stays text here; columns.to_numbers converts it.
+    from tsgate.columns import to_numbers
 
     frame = read_csv(write(tmp_path, 'date,value\n2024-01-01,"1,234.5"\n2024-01-02,"-2,000,000"\n'))
     assert to_numbers(frame["value"], "value").tolist() == [1234.5, -2000000.0]

@@ -9,12 +9,9 @@ import pytest
 import torch
 from conftest import synthetic_long, synthetic_sine
 from helpers.windowing import windows_of
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from tsgate import Forecaster
 from tsgate import train as training
-from tsgate.auto import auto_lookback, choose_anchor, member_lookbacks
 from tsgate.config import ModelConfig
 from tsgate.data import DataOptions, load_series
 from tsgate.models import RecurrentForecaster, anchor_forecast, window_stats
@@ -65,16 +62,6 @@ def test_anchor_forecast_repeats_the_last_season():
     assert anchor_forecast(x, 4, 6).flatten().tolist() == [6.0, 7.0, 8.0, 9.0, 6.0, 7.0]
     assert anchor_forecast(x, 1, 3).flatten().tolist() == [9.0, 9.0, 9.0]
     assert anchor_forecast(x, 0, 2).flatten().tolist() == [0.0, 0.0]
-
-
-def test_auto_anchor_picks_the_season_only_where_it_forecasts_better():
-    t = np.arange(400)
-    seasonal = [np.sin(2 * np.pi * t / 12)[:, None]]
-    walk = [np.cumsum(np.random.default_rng(0).standard_normal(400))[:, None]]
-    assert choose_anchor("auto", 12, 36, seasonal, 6) == 12
-    assert choose_anchor("auto", 12, 36, walk, 6) == 1
-    assert choose_anchor("auto", 12, 8, seasonal, 6) == 1  # a season longer than the lookback cannot be read
-    assert choose_anchor("last", 12, 36, seasonal, 6) == 1 and choose_anchor("none", 12, 36, seasonal, 6) == 0
 
 
 # ---- window normalisation ------------------------------------------------------------------------
@@ -160,21 +147,6 @@ def test_ensemble_members_share_one_model_file_and_reload_identically(tmp_path):
 
 
 # ---- lookback auto ---------------------------------------------------------------------------------
-
-
-@settings(max_examples=60, deadline=None, derandomize=True)
-@given(lengths=st.lists(st.integers(2, 3000), min_size=1, max_size=5), horizon=st.integers(1, 60),
-       season=st.sampled_from([None, 4, 7, 12, 24, 52, 168]), members=st.integers(1, 7))
-def test_auto_lookback_never_exceeds_what_the_series_allow(lengths, horizon, season, members):
-    if min(lengths) - horizon < 1:
-        with pytest.raises(Exception, match="too few"):
-            auto_lookback(season, horizon, lengths)
-        return
-    lookback = auto_lookback(season, horizon, lengths)
-    allowed = min(lengths) - horizon
-    assert 1 <= lookback <= allowed
-    for each in member_lookbacks(lookback, members, horizon, allowed, auto=True):
-        assert 1 <= each <= allowed
 
 
 def test_auto_lookback_fits_a_short_panel_and_trains(tmp_path):
