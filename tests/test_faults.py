@@ -330,7 +330,9 @@ def test_the_zip_bomb_really_inflates(tmp_path):
     zip_bomb(path, tmp_path / "unused")
     with zipfile.ZipFile(path) as archive:
         assert archive.getinfo("archive/data.pkl").file_size == 64 << 20
+        _, peak = traced_peak(lambda: archive.read("archive/data.pkl"))
     assert path.stat().st_size * 500 < 64 << 20
+    assert peak > REFUSAL_PEAK_BYTES, "the memory bound on refusals would not notice an inflated bomb"
 
 
 def test_hostile_pickle_through_a_real_process(tmp_path):
