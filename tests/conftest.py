@@ -1,4 +1,5 @@
-"""Shared fixtures: small synthetic series (named as synthetic) written to real CSV files."""
+"""Shared fixtures and option lists: small synthetic series (named as synthetic) written to real CSV
+files, and a tiny model trained once on one of them."""
 
 import os
 
@@ -7,9 +8,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.cli import describe, invoke
 
 # Small, fast settings for tests that train: a few epochs of a tiny network.
 FAST = ["--hidden", "8", "--epochs", "3", "--lookback", "12", "--horizon", "4", "--quiet"]
+# Smaller still, for tests that run many commands and read only whether and how they fail.
+TINY = ["--hidden", "4", "--epochs", "1", "--lookback", "12", "--horizon", "4", "--quiet"]
 
 
 def synthetic_sine(n=240, freq="h", noise=0.1, seed=0, start="2024-01-01"):
@@ -42,6 +46,23 @@ def sine_csv(tmp_path):
 def long_csv(tmp_path):
     path = tmp_path / "stores.csv"
     synthetic_long().to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_sine_csv(tmp_path_factory):
+    """A synthetic sine of 120 hourly points, shared by the tests that only read it."""
+    path = tmp_path_factory.mktemp("tiny") / "sine.csv"
+    synthetic_sine(n=120).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_sine_csv):
+    """A model trained with TINY on tiny_sine_csv ('timestamp,load', lookback 12, horizon 4)."""
+    path = tiny_sine_csv.with_name("tiny.tsgate")
+    result = invoke("train", tiny_sine_csv, "-o", path, *TINY, "--jobs", "1")
+    assert result.exit_code == 0, describe(result)
     return path
 
 

@@ -191,7 +191,7 @@ def test_sample_run_records_interval_fields_and_tolerates_their_absence(monkeypa
     rows = [{"model": "gru", "kind": "recurrent", "rank": 1, "mase": 0.5, "dm_p": None,
              "coverage_95": 0.9, "width_95": 3.0, "msis_95": 7.5},
             {"model": "naive", "kind": "baseline", "rank": 2, "mase": 1.0, "coverage_95": 1.0, "msis_95": 9.0},
-            {"model": "ridge", "kind": "baseline", "rank": 3, "mase": 1.2}]  # an older compare: no intervals
+            {"model": "ridge", "kind": "baseline", "rank": 3, "mase": 1.2}]  # a row without interval columns
     document = {"rows": rows, "settings": {"test_points_per_fold": 12, "folds": 4}, "verdict": "ok"}
     monkeypatch.setattr(accuracy, "run_tsgate", fake_tsgate({"compare": json.dumps(document)}))
     sample = accuracy.run_sample(accuracy.sample_runs("air_passengers")[0], accuracy.parse_args([]), [])

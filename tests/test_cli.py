@@ -9,15 +9,7 @@ from io import StringIO
 import pandas as pd
 import pytest
 from conftest import FAST, synthetic_sine
-from typer.testing import CliRunner
-
-from tsgate.cli import app
-
-runner = CliRunner()
-
-
-def invoke(*args, input=None):
-    return runner.invoke(app, [str(a) for a in args], input=input)
+from helpers.cli import invoke
 
 
 def train(csv, model_path, *extra):

@@ -10,14 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import synthetic_long
-from typer.testing import CliRunner
+from helpers.cli import invoke
+from helpers.processes import REPO
 
 from tsgate import distributed
-from tsgate.cli import app
 from tsgate.errors import OptionError
 from tsgate.forecaster import Forecaster
 
-runner = CliRunner()
 SMALL = ["--id-col", "store", "--hidden", "8", "--steps", "60", "--ensemble", "1", "--model", "gru", "--lookback", "14",
          "--horizon", "7", "--quiet"]
 
@@ -47,7 +46,7 @@ def test_train_in_a_broken_torchrun_environment_fails_before_reading_anything(tm
     monkeypatch.setenv("RANK", "1")
     monkeypatch.delenv("MASTER_ADDR", raising=False)
     model = tmp_path / "m.tsgate"
-    result = runner.invoke(app, ["train", str(tmp_path / "missing.csv"), "-o", str(model)])
+    result = invoke("train", tmp_path / "missing.csv", "-o", model)
     assert result.exit_code == 2 and not model.exists()
     assert result.stderr.count("\n") == 1 and "MASTER_ADDR" in result.stderr
 
@@ -56,7 +55,7 @@ def test_a_world_of_one_trains_as_a_single_process(panel, tmp_path, monkeypatch)
     for name, value in {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0"}.items():  # torchrun --nproc-per-node 1
         monkeypatch.setenv(name, value)
     model = tmp_path / "m.tsgate"
-    result = runner.invoke(app, ["train", str(panel), "-o", str(model), *SMALL])
+    result = invoke("train", panel, "-o", model, *SMALL)
     assert result.exit_code == 0, result.stderr
     assert Forecaster.load(model).metrics_["world_size"] == 1 and distributed.current() is None
 
@@ -65,8 +64,7 @@ def test_a_world_of_one_trains_as_a_single_process(panel, tmp_path, monkeypatch)
 def test_only_train_runs_under_torchrun(command, tmp_path, monkeypatch):
     for name, value in {"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}.items():
         monkeypatch.setenv(name, value)
-    args = [command, str(tmp_path / "m.tsgate")] if command == "forecast" else [command, str(tmp_path / "d.csv")]
-    result = runner.invoke(app, args)
+    result = invoke(command, tmp_path / ("m.tsgate" if command == "forecast" else "d.csv"))
     assert result.exit_code == 2 and "does not run under torchrun" in result.stderr
 
 
@@ -96,7 +94,7 @@ def torchrun(*args, cwd, script=None):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
                 "--master-port", str(free_port())]
     target = [script] if script else ["-m", "tsgate"]
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     return subprocess.run(launcher + target + [str(a) for a in args], cwd=cwd, capture_output=True, text=True,
                           timeout=300, env=environment)
 
@@ -112,7 +110,7 @@ def test_two_processes_train_the_model_one_process_trains(panel, tmp_path):
     two, one = tmp_path / "two.tsgate", tmp_path / "one.tsgate"
     run = torchrun("train", panel, "-o", two, *SMALL, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert runner.invoke(app, ["train", str(panel), "-o", str(one), *SMALL]).exit_code == 0
+    assert invoke("train", panel, "-o", one, *SMALL).exit_code == 0
     together, alone = Forecaster.load(two), Forecaster.load(one)
     assert together.metrics_["world_size"] == 2 and alone.metrics_["world_size"] == 1
     checks = list(zip(together.history_[0], alone.history_[0]))

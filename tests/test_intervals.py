@@ -10,13 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import FAST
+from helpers.cli import invoke
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from tsgate import Forecaster
 from tsgate.baselines import naive
-from tsgate.cli import app
 from tsgate.compare import calibration_clause
 from tsgate.data import DataOptions, load_series
 from tsgate.errors import DataError, ModelFileError, OptionError
@@ -32,11 +31,6 @@ from tsgate.intervals import (
 from tsgate.metrics import coverage, interval_width, msis
 
 DATA = Path(__file__).parent / "data"
-runner = CliRunner()
-
-
-def invoke(*args, input=None):
-    return runner.invoke(app, [str(a) for a in args], input=input)
 
 
 # ---- the conformal quantile -------------------------------------------------------------------

@@ -8,17 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import FAST
-from typer.testing import CliRunner
+from helpers.cli import invoke
 
-from tsgate.cli import app
-
-runner = CliRunner()
 GATES = {"rnn": {"hidden"}, "gru": {"update", "reset", "candidate", "hidden"},
          "lstm": {"input", "forget", "cell_candidate", "output", "cell", "hidden"}}
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

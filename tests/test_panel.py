@@ -9,20 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import FAST, synthetic_long
-from typer.testing import CliRunner
+from helpers.cli import invoke
 
-from tsgate.cli import app
 from tsgate.data import DataOptions, load_series
 from tsgate.forecaster import Forecaster
 from tsgate.io import read_csv
 from tsgate.prepare import usable_series
 
-runner = CliRunner()
 LOUD = [option for option in FAST if option != "--quiet"]  # notes are what these tests read
-
-
-def invoke(*args, input=None):
-    return runner.invoke(app, [str(a) for a in args], input=input)
 
 
 def awkward_panel(path):

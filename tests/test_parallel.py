@@ -3,30 +3,26 @@
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
-from typer.testing import CliRunner
-
 from conftest import FAST, synthetic_sine
-from helpers.windowing import windows_of
+from helpers.cli import invoke
+from helpers.processes import start_probed, stop, wait_until, wait_until_under_way
+
 from tsgate import parallel
-from tsgate.cli import app
 from tsgate.config import ModelConfig, TrainConfig
 from tsgate.ensemble import MemberTask, train_member
 from tsgate.errors import OptionError, TrainingError
 from tsgate.train import configure_torch
+from tsgate.windows import build_windows
 
-runner = CliRunner()
 TIMING_KEYS = ("seconds", "_ms")
 
 
 def member_tasks(lr=3e-3, n=3):
     values = synthetic_sine(n=200)["load"].to_numpy()[:, None]
-    data = windows_of([(values - values.mean()) / values.std()], [160], 12, 4)
+    data = build_windows((values - values.mean()) / values.std(), [0, 200], [160], 12, 4)
     model = ModelConfig("gru", 1, 12, 4, 8)
     return [MemberTask(model, TrainConfig(steps=30, lr=lr, seed=seed), data, "cpu") for seed in range(n)]
 
@@ -59,7 +55,7 @@ def test_jobs_default_to_the_usable_cores(monkeypatch):
 
 
 def test_bad_jobs_exit_2_before_reading_data(tmp_path):
-    result = runner.invoke(app, ["train", str(tmp_path / "missing.csv"), "--jobs", "0"])
+    result = invoke("train", tmp_path / "missing.csv", "--jobs", "0")
     assert result.exit_code == 2
     assert "--jobs must be at least 1" in result.output and "missing.csv" not in result.output
 
@@ -71,8 +67,7 @@ def without_timings(rows):
 def test_compare_rows_do_not_depend_on_jobs(sine_csv):
     outputs = []
     for jobs in ("1", "2"):
-        result = runner.invoke(app, ["compare", str(sine_csv), *FAST, "--seeds", "2", "--level", "80",
-                                     "--format", "json", "--jobs", jobs])
+        result = invoke("compare", sine_csv, *FAST, "--seeds", "2", "--level", "80", "--format", "json", "--jobs", jobs)
         assert result.exit_code == 0, result.output
         outputs.append(json.loads(result.stdout)["rows"])
     assert without_timings(outputs[0]) == without_timings(outputs[1])
@@ -85,7 +80,7 @@ def test_train_writes_the_same_model_file_with_any_jobs(sine_csv, tmp_path, mode
     files = []
     for jobs in ("1", "2"):
         out = tmp_path / f"{model}-{jobs}.tsgate"
-        result = runner.invoke(app, ["train", str(sine_csv), *FAST, "--model", model, "--jobs", jobs, "-o", str(out)])
+        result = invoke("train", sine_csv, *FAST, "--model", model, "--jobs", jobs, "-o", out)
         assert result.exit_code == 0, result.output
         files.append(out.read_bytes())
     assert files[0] == files[1]
@@ -127,25 +122,19 @@ def test_an_interrupted_compare_leaves_no_workers_and_no_files(tmp_path, sent, c
     data = tmp_path / "long.csv"
     synthetic_sine(n=3000).to_csv(data, index=False)
     saved, output = tmp_path / "models", tmp_path / "rows.csv"
-    command = [sys.executable, "-m", "tsgate", "compare", str(data), "--lookback", "48", "--horizon", "12",
-               "--steps", "100000", "--patience", "100000", "--jobs", "2", "--save-dir", str(saved), "-o", str(output)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a terminal
-    workers: set[int] = set()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(workers) < 3:  # the fork server and two workers
-        time.sleep(0.2)
+    args = ["compare", data, "--lookback", "48", "--horizon", "12", "--steps", "100000", "--patience", "100000",
+            "--jobs", "2", "--save-dir", saved, "-o", output]
+    process, under_way = start_probed("progress", args, cwd=tmp_path)
+    try:
+        wait_until_under_way(process, under_way)  # a worker's first validation check reached the command
         workers = descendants(process.pid)
-    assert len(workers) >= 3, "the workers never started"
-    time.sleep(1.0)  # let them train
-    process.send_signal(sent)
-    assert process.wait(timeout=30) == code
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(alive(pid) for pid in workers):
-        time.sleep(0.2)
-    assert not [pid for pid in workers if alive(pid)], "worker processes outlived the command"
-    stdout, stderr = process.communicate(timeout=5)  # the workers held the same pipes
+        assert len(workers) >= 3, "the fork server and two workers"
+        process.send_signal(sent)
+        assert process.wait(timeout=60) == code
+        wait_until(lambda: not any(alive(pid) for pid in workers), 60, "worker processes outlived the command")
+        stdout, stderr = process.communicate(timeout=60)  # the workers held the same pipes
+    finally:
+        stop(process)
     if sent != signal.SIGKILL:  # killed outright, the command says nothing; its workers still stop
         assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr and stdout == "", stderr
     assert not output.exists() and not (saved.exists() and any(saved.iterdir()))
