@@ -13,10 +13,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from tsgate.config import FILL_METHODS
 from tsgate.errors import DataError, OptionError
 
 TIME_NAMES = ("timestamp", "time", "datetime", "date", "ds", "month", "period", "week", "day", "hour", "year")
-FILL_METHODS = ("ffill", "interpolate", "zero")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # "1,234.5" in a comma-separated file arrives quoted, as text: drop the thousands commas.
 THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?:\D|$))")
