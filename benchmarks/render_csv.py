@@ -1,4 +1,4 @@
-"""CSV of a 100,000-row panel forecast: render.to_csv (pandas' writer) against the cell-by-cell writer it replaced.
+"""CSV of a 100,000-row panel forecast: render.to_csv (pandas' writer) against a writer that goes cell by cell.
 
     python benchmarks/render_csv.py                 # writes benchmarks/render_csv.json
     python benchmarks/render_csv.py --rows 10000 --repeats 1 --out /tmp/render_csv.json
@@ -35,7 +35,8 @@ KINDS = {"hourly": ("h", None), "daily": ("D", None), "hourly, Europe/Berlin": (
 
 
 def cell_by_cell_csv(frame) -> str:
-    """The writer render.to_csv replaced: every row through records() and plain(), then csv.writer."""
+    """The reference: timestamps as text one by one (strftime or isoformat()), every cell through
+    plain(), then csv.writer row by row."""
     frame = frame.copy()
     for column in frame.columns:
         if frame[column].dtype.kind == "M":

@@ -144,9 +144,10 @@ def csv_column(column):
     if kind == "M":
         return iso_column(column)  # pandas writes "2024-01-01 00:00:00", with a space, not ISO's T
     if kind == "f":
-        # As Python floats, which the csv module writes by repr(), as plain()'s floats were written
-        # (pandas' own text of a float64 column is the same, but slower; of float32, shorter).
-        # Infinity as an empty cell, as None: pandas would write "inf".
+        # As Python floats, which the csv module writes by repr(): the text of the float64 value
+        # plain() gives (pandas' own text of a float64 column is the same, but slower; of a float32
+        # column, shorter than the widened value). Infinity as an empty cell, like None: pandas
+        # would write "inf".
         column = column.astype("float64")
         return column.where(np.isfinite(column.to_numpy())).astype(object)
     if kind in "iub" or pd.api.types.infer_dtype(column, skipna=True) == "string":
