@@ -184,3 +184,66 @@ def test_several_targets_are_forecast_together(tmp_path):
     forecast = pd.read_csv(StringIO(invoke("forecast", model_path, data).stdout))
     assert list(forecast.columns) == ["timestamp", "load", "temp"] and len(forecast) == 4
     assert forecast["temp"].between(15, 25).all() and forecast["load"].between(0, 20).all()
+
+
+def test_debug_after_the_command_shows_the_traceback_too(tmp_path):
+    result = invoke("train", tmp_path / "missing.csv", "--debug")
+    assert isinstance(result.exception, Exception) and "file not found" in str(result.exception)
+    without = invoke("train", tmp_path / "missing.csv")
+    assert without.exit_code == 2 and without.stderr.startswith("Error: file not found")
+
+
+def test_option_groups_stand_in_the_signature_where_the_command_names_them():
+    import inspect
+
+    from tsgate.cli import compare, forecast
+
+    names = list(inspect.signature(compare).parameters)
+    assert names[:6] == ["data", "models", "seeds", "folds", "season", "lookback"]
+    assert names.index("ensemble") + 1 == names.index("target") and names.index("encoding") + 1 == names.index("steps")
+    assert names[-6:] == ["plot", "save_dir", "fmt", "output", "quiet", "debug"]
+    assert list(inspect.signature(forecast).parameters) == [
+        "model_file", "data", "freq", "fill", "strict", "sep", "encoding", "level", "fmt", "output", "plot", "quiet", "debug"]
+
+
+def test_option_groups_hand_the_command_one_dataclass_per_group():
+    from dataclasses import fields
+
+    from tsgate.options import ModelOptions, Verbosity, option_groups
+
+    seen = {}
+
+    @option_groups
+    def command(data: str, *, model: ModelOptions, verbosity: Verbosity):
+        seen.update(data=data, model=model, verbosity=verbosity)
+
+    command(data="x", **{field.name: field.default for field in fields(ModelOptions)}, quiet=True, debug=False)
+    assert seen == {"data": "x", "model": ModelOptions(), "verbosity": Verbosity(quiet=True)}
+
+
+def test_option_groups_refuse_a_name_twice():
+    from tsgate.options import ModelOptions, option_groups
+
+    with pytest.raises(TypeError, match="repeats a parameter name"):
+        @option_groups
+        def command(*, horizon: int = 1, model: ModelOptions):
+            pass
+
+
+def test_horizon_and_the_other_options_reach_the_forecaster_by_name():
+    import inspect
+    from dataclasses import fields
+
+    from tsgate import Forecaster
+    from tsgate.cli import make_forecaster
+    from tsgate.options import Anchor, ModelOptions, Scaler, TrainingOptions
+
+    forecaster = make_forecaster("lstm", ModelOptions(horizon=5, lookback="24", anchor=Anchor.last),
+                                 TrainingOptions(seed=3, scaler=Scaler.robust))
+    assert (forecaster.backbone, forecaster.horizon, forecaster.lookback, forecaster.anchor) == ("lstm", 5, 24, "last")
+    assert (forecaster.seed, forecaster.scaler) == (3, "robust")
+    # Every constructor argument but clip is an option, and the options' defaults are the Forecaster's.
+    from_options = make_forecaster("gru", ModelOptions(), TrainingOptions()).get_params()
+    assert from_options == Forecaster().get_params()
+    options = {field.name for group in (ModelOptions, TrainingOptions) for field in fields(group)} - {"jobs"}
+    assert set(inspect.signature(Forecaster.__init__).parameters) - {"self", "backbone", "clip"} == options

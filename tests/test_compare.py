@@ -14,7 +14,6 @@ from tsgate.compare import (
     CompareOptions,
     run_comparison,
     split_fold,
-    verdict,
 )
 from tsgate.data import DataOptions, load_series
 from tsgate.errors import OptionError
@@ -156,20 +155,6 @@ def test_a_season_longer_than_the_lookback_is_read_from_the_series_end():
     assert seasonal["mae"] != pytest.approx(np.abs(truth - train[-24:-18]).mean(), rel=1e-3)  # not the lag-24 forecast
 
 
-def test_verdict_is_computed_from_the_rows():
-    rows = [
-        {"model": "gru", "kind": "recurrent", "mase": 0.5, "dm_p": None, "parameters": 100, "train_seconds": 1.0},
-        {"model": "lstm", "kind": "recurrent", "mase": 0.52, "dm_p": 0.4, "parameters": 130, "train_seconds": 2.0},
-        {"model": "naive", "kind": "baseline", "mase": 1.0, "dm_p": 0.001, "parameters": None, "train_seconds": None},
-    ]
-    text = verdict(rows)
-    assert text.startswith("gru forecasts best (MASE 0.5)")
-    assert "lstm is within noise of it (DM p = 0.4)" in text and "1.3x the parameters" in text and "2x the training time" in text
-    assert "50% better than the best baseline, naive" in text
-    rows[1]["dm_p"] = 0.001
-    assert "lstm is worse beyond noise" in verdict(rows)
-
-
 def test_cli_json_shape_and_same_numbers_as_csv(sine_csv):
     runner = CliRunner()
     args = ["compare", str(sine_csv), "--models", "rnn,gru", "--lookback", "24", "--horizon", "6", "--hidden", "8",
@@ -205,14 +190,3 @@ def test_cli_markdown_has_a_row_per_model(sine_csv):
                                       "--hidden", "8", "--epochs", "2", "--quiet", "-f", "markdown"])
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("| model |") and len(lines) == 2 + 4
-
-
-def test_verdict_when_a_baseline_wins_names_the_best_recurrent_model():
-    rows = [
-        {"model": "ridge", "kind": "baseline", "mase": 0.4, "dm_p": None, "parameters": 300, "train_seconds": 0.01},
-        {"model": "naive", "kind": "baseline", "mase": 0.9, "dm_p": 0.01, "parameters": None, "train_seconds": None},
-        {"model": "gru", "kind": "recurrent", "mase": 0.95, "dm_p": 0.2, "parameters": 100, "train_seconds": 1.0},
-    ]
-    text = verdict(rows)
-    assert text.startswith("ridge forecasts best (MASE 0.4); no recurrent backbone beats this baseline here")
-    assert "the best, gru (MASE 0.95), is within noise of it (DM p = 0.2)." in text

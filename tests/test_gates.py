@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tsgate import gates
+from tsgate import gates, wording
 from tsgate.config import ModelConfig
 from tsgate.data import SeriesSet
 from tsgate.forecaster import Forecaster
@@ -150,17 +150,6 @@ def test_gate_summary_saturation_and_per_step_lists():
     assert summary["cell"]["saturated"] == pytest.approx(0.5)
 
 
-def test_reading_computes_memory_from_the_mean_gate():
-    layers = [{"layer": 1, "gates": {"update": {"mean": 0.8, "saturated": 0.1}, "reset": {"mean": 0.3, "saturated": 0.4}}}]
-    profile = np.array([0.0, 0.05, 0.15, 0.8])
-    sentences = gates.reading("gru", layers, profile, gates.effective_memory(profile))
-    text = " ".join(sentences)
-    assert "keeps 80% of the state per step (mean z = 0.80)" in text
-    assert "memory of about 5.0 steps" in text
-    assert "the last 2 of its 4 steps" in text
-    assert "reset gate, with 40%" in text
-
-
 # ---- on a fitted Forecaster ------------------------------------------------------------------
 
 
@@ -224,7 +213,7 @@ def test_inspect_forecaster_is_json_and_reads_its_numbers(fitted):
     memory = report["memory"]
     assert len(memory["profile"]) == 16 and sum(memory["profile"]) == pytest.approx(1.0)
     assert 1 <= memory["effective"] <= 16
-    reading = " ".join(report["reading"])
+    reading = " ".join(wording.reading(report))
     assert f"mean f = {gate_stats['forget']['mean']:.2f}" in reading
     assert f"the last {memory['effective']} of its 16 steps" in reading
 

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from tsgate import Forecaster
 from tsgate.baselines import naive
-from tsgate.compare import calibration_clause
 from tsgate.data import DataOptions, load_series
 from tsgate.errors import DataError, ModelFileError, OptionError
 from tsgate.intervals import (
@@ -198,16 +197,6 @@ def test_msis_matches_m4s_formula_on_hand_made_numbers():
 def test_crossed_bounds_are_refused():
     with pytest.raises(DataError, match="cross"):
         coverage(np.zeros((1, 2, 1)), np.ones((1, 2, 1)), np.zeros((1, 2, 1)))
-
-
-def test_the_verdict_names_rows_whose_coverage_is_off_beyond_noise():
-    rows = [{"model": "gru", "kind": "recurrent", "coverage_95": 0.5},
-            {"model": "naive", "kind": "baseline", "coverage_95": 0.95},
-            {"model": "ridge", "kind": "baseline", "coverage_95": 0.90}]
-    clause = calibration_clause(rows, 95.0, test_points=24, seeds=1)
-    assert "gru (covers 50% of 24 test points)" in clause
-    assert "naive" not in clause and "ridge" not in clause  # 0.90 is within 2 standard errors of 24 points
-    assert calibration_clause(rows[1:], 95.0, test_points=24, seeds=1) == ""
 
 
 # ---- the Forecaster ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Pictures: sizes, formats, non-blank content, early path checks, atomic writes, sparklines."""
+"""Pictures: sizes, formats, non-blank content, early path checks, atomic writes."""
 
 import os
 import subprocess
@@ -213,26 +213,6 @@ def test_empty_inputs_still_draw(tmp_path):
     plots.plot_forecast([], [], tmp_path / "f.png", target="load")
     plots.plot_comparison([], tmp_path / "c.png")
     assert sorted(os.listdir(tmp_path)) == ["c.png", "f.png", "t.png"]
-
-
-def test_sparkline_length_and_extremes():
-    history = np.sin(np.arange(100) / 5)
-    forecast = np.array([0.0, 0.5, 0.2])
-    line = plots.sparkline(history, forecast, width=24)
-    assert len(line) == 24 + 1 + 3 and line[24] == "│"
-    short = plots.sparkline(np.array([1.0, 5.0, 3.0]), np.array([2.0]), width=24)
-    assert len(short) == 3 + 1 + 1
-    assert short[1] == "█" and short[0] == "▁"
-
-
-def test_sparkline_constant_is_flat():
-    line = plots.sparkline(np.full(30, 4.2), np.full(5, 4.2), width=10)
-    assert len(set(line.replace("│", ""))) == 1
-
-
-def test_sparkline_forecast_above_history_ends_in_full_block():
-    line = plots.sparkline(np.linspace(0, 1, 50), np.array([1.5, 2.0]), width=12)
-    assert line.endswith("█") and "█" not in line.split("│")[0]
 
 
 def test_importing_tsgate_does_not_import_matplotlib():

@@ -11,15 +11,12 @@ figures are what `tsgate train` gives.
 
 from __future__ import annotations
 
-import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from tsgate import __version__
 from tsgate.baselines import RidgeBaseline, naive, seasonal_naive
 from tsgate.data import series_label
 from tsgate.errors import OptionError
@@ -31,7 +28,6 @@ from tsgate.windows import gather_windows, validation_length, validation_lengths
 METRICS = ("mae", "rmse", "smape", "mase")
 INTERVAL_METRICS = ("coverage", "width", "msis")  # per level: coverage_95, width_95, msis_95
 RANK_BY = "mase"  # scale-free, so it ranks fairly across series of different sizes
-SIGNIFICANCE = 0.05
 BASELINES = ("naive", "seasonal_naive", "ridge")
 
 
@@ -63,17 +59,12 @@ class Run:
 
 @dataclass
 class Comparison:
-    rows: list[dict]
+    """What compare found, as data: render.py and wording.py turn it into tables, JSON and the verdict."""
+
+    rows: list[dict]  # one per model, best first (summarise)
     settings: dict
-    verdict: str
+    test_points: int  # points each seed of a model is scored on: folds x horizon x series x columns
     notes: list[str] = field(default_factory=list)
-
-    def document(self) -> dict:
-        """The JSON shape documented in the README: rows, settings, versions, verdict."""
-        import torch
-
-        versions = {"tsgate": __version__, "torch": torch.__version__, "python": sys.version.split()[0]}
-        return {"rows": self.rows, "settings": self.settings, "versions": versions, "verdict": self.verdict}
 
 
 def resolve_season(options: CompareOptions, series, shortest: int, notes: list[str]) -> int | None:
@@ -156,7 +147,7 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
         "series": len(series.ids), "targets": series.targets, "test_points_per_fold": template.horizon,
     }
     test_points = options.folds * template.horizon * len(series.ids) * len(series.targets)
-    return Comparison(rows, settings, verdict(rows, levels, test_points, options.seeds), notes)
+    return Comparison(rows, settings, test_points, notes)
 
 
 def report(on_step, done: int, total: int, label: str) -> None:
@@ -360,62 +351,3 @@ def paired_errors(runs: list[Run], name: str, seeds: int) -> np.ndarray:
     if mine[0].seed is None:
         mine = mine * seeds
     return np.concatenate([r.errors for r in mine])
-
-
-def verdict(rows: list[dict], levels: tuple[float, ...] = (), test_points: int = 0, seeds: int = 1) -> str:
-    """Sentences computed from the table: the winner, whether the runner-up is within noise, the cost,
-    and which rows' intervals are badly calibrated."""
-    return point_verdict(rows) + "".join(calibration_clause(rows, level, test_points, seeds) for level in levels)
-
-
-def calibration_clause(rows: list[dict], level: float, test_points: int, seeds: int) -> str:
-    """' Badly calibrated 95% intervals: ...' naming the rows whose coverage is more than two binomial
-    standard errors from the level promised (their points are not independent, so this flags only
-    clear misses), or '' when none is."""
-    name = level_name(level)
-    nominal = level / 100
-    off = []
-    for row in rows:
-        points = test_points * (seeds if row["kind"] == "recurrent" else 1)
-        if abs(row[f"coverage_{name}"] - nominal) > 2 * math.sqrt(nominal * (1 - nominal) / max(points, 1)):
-            off.append(f"{row['model']} (covers {row[f'coverage_{name}']:.0%} of {points} test points)")
-    return f" Badly calibrated {name}% intervals: {', '.join(off)}." if off else ""
-
-
-def point_verdict(rows: list[dict]) -> str:
-    winner = rows[0]
-    text = f"{winner['model']} forecasts best ({RANK_BY.upper()} {winner[RANK_BY]:.3g})"
-    if len(rows) == 1:
-        return text + "."
-    if winner["kind"] == "baseline":
-        recurrent = [row for row in rows if row["kind"] == "recurrent"]
-        if recurrent:
-            best = recurrent[0]
-            text += (f"; no recurrent backbone beats this baseline here: the best, {best['model']} "
-                     f"({RANK_BY.upper()} {best[RANK_BY]:.3g}), {noise_clause(best)}")
-        return text + "."
-    runner = rows[1]
-    text += f"; {runner['model']} {noise_clause(runner)}{cost_clause(winner, runner)}"
-    baselines = [row for row in rows if row["kind"] == "baseline"]
-    if baselines:
-        base = baselines[0]
-        gain = 100 * (1 - winner[RANK_BY] / base[RANK_BY]) if base[RANK_BY] > 0 else math.nan
-        text += f". It is {gain:.0f}% better than the best baseline, {base['model']} (DM p = {base['dm_p']:.2g})"
-    return text + "."
-
-
-def noise_clause(row: dict) -> str:
-    if row["dm_p"] is not None and row["dm_p"] >= SIGNIFICANCE:
-        return f"is within noise of it (DM p = {row['dm_p']:.2g})"
-    return f"is worse beyond noise (DM p = {row['dm_p']:.2g})"
-
-
-def cost_clause(winner: dict, runner: dict) -> str:
-    if winner["kind"] != "recurrent" or runner["kind"] != "recurrent":
-        return ""
-    parts = []
-    if winner["parameters"] and runner["parameters"]:
-        parts.append(f"{runner['parameters'] / winner['parameters']:.2g}x the parameters")
-    if winner["train_seconds"] and runner["train_seconds"]:
-        parts.append(f"{runner['train_seconds'] / winner['train_seconds']:.2g}x the training time")
-    return f", at {' and '.join(parts)}" if parts else ""

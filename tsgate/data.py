@@ -14,10 +14,9 @@ import numpy as np
 import pandas as pd
 
 from tsgate.columns import check_column, check_unique_columns, detect_time_col, parse_timestamps, pick_targets, to_numbers
+from tsgate.config import FILL_METHODS
 from tsgate.errors import DataError, OptionError
 from tsgate.freq import fixed_step, infer_season, inferred_freq, normalise_freq, shift_stamps, stamp_ranges
-
-FILL_METHODS = ("ffill", "interpolate", "zero")
 
 
 class SeriesError(DataError):

@@ -80,7 +80,7 @@ def header_line(head: bytes, codec: str, complete: bool) -> str | None:
 
     None for blank text (the whole file decides whether it is empty), a header longer than the
     head, bytes the codec refuses or an unknown codec: the caller then decodes the whole file,
-    which raises today's messages (with the offending byte's offset).
+    which raises the decoding errors of decode_text (naming the offending byte's offset).
     """
     try:
         text = codecs.getincrementaldecoder(codec)().decode(head, final=complete)
@@ -110,7 +110,7 @@ def read_csv(source: str, sep: str | None = None, encoding: str = "utf-8"):
     head = raw[:HEAD_BYTES] if raw is not None else read_head(source)
     codec = pick_codec(head, encoding)
     header = header_line(head, codec, complete=len(head) < HEAD_BYTES or (raw is not None and len(raw) == len(head)))
-    if header is None:  # rare (see header_line): today's checks on the whole decoded text
+    if header is None:  # rare (see header_line): the checks on the whole decoded text
         text = decode_text(raw if raw is not None else read_source_bytes(source), encoding, source)
         if not text.strip():
             raise DataError(f"{display_name(source)} is empty: expected a header row and data rows")

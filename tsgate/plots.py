@@ -24,7 +24,6 @@ WIDTH = 10.0  # inches, every figure
 HEIGHT = 5.0  # inches, a one-row figure; several panels add rows
 PANEL_HEIGHT = 3.2  # inches per row of forecast panels
 HEATMAP_HEIGHT = 2.2  # inches per layer in the inspection figure
-SPARKS = "▁▂▃▄▅▆▇█"
 # Files that do not change when redrawn from the same data: no creation dates inside.
 METADATA = {".png": {}, ".svg": {"Date": None}, ".pdf": {"CreationDate": None}}
 
@@ -313,25 +312,3 @@ def step_ticks(lookback: int, most: int = 12) -> list[int]:
     elif ticks and ticks[0] != 0:
         ticks[0] = 0
     return ticks
-
-
-# --- sparkline ------------------------------------------------------------------------------
-
-
-def sparkline(history: np.ndarray, forecast: np.ndarray, width: int = 24) -> str:
-    """Recent history (at most `width` evenly spaced points), '│', then the forecast, on one scale."""
-    past = np.ravel(np.asarray(history, dtype=float))
-    ahead = np.ravel(np.asarray(forecast, dtype=float))
-    width = max(0, int(width))
-    if len(past) > width:
-        past = past[np.linspace(0, len(past) - 1, width).round().astype(int)] if width else past[:0]
-    values = np.concatenate([past, ahead])
-    if not len(values):
-        return "│"
-    low, high = float(values.min()), float(values.max())
-    if high > low:
-        steps = np.round((values - low) / (high - low) * (len(SPARKS) - 1)).astype(int)
-    else:
-        steps = np.full(len(values), len(SPARKS) // 2 - 1)  # flat: a line through the middle
-    chars = [SPARKS[s] for s in steps]
-    return "".join(chars[: len(past)]) + "│" + "".join(chars[len(past):])

@@ -1,0 +1,183 @@
+"""Sentences for people, read off the numbers the library returns: compare's verdict, inspect's
+reading of the gates, and the notes about series left out. render.py lays out the tables they go with.
+
+The library's constants the sentences name (compare's ranking metric, the gates' saturation
+threshold) are imported where a sentence needs them, so the words cannot drift from the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+SIGNIFICANCE = 0.05  # a Diebold-Mariano p at or above it is "within noise"
+NOTE_NAMES = 4  # series a note names before it only counts the rest
+
+
+# ---- compare -------------------------------------------------------------------------------------
+
+
+def comparison_verdict(comparison) -> str:
+    """The verdict of a compare.Comparison, from its rows and settings."""
+    settings = comparison.settings
+    return verdict(comparison.rows, tuple(settings["levels"]), comparison.test_points, settings["seeds"])
+
+
+def verdict(rows: list[dict], levels: tuple[float, ...] = (), test_points: int = 0, seeds: int = 1) -> str:
+    """Sentences computed from the table: the winner, whether the runner-up is within noise, the cost,
+    and which rows' intervals are badly calibrated."""
+    return point_verdict(rows) + "".join(calibration_clause(rows, level, test_points, seeds) for level in levels)
+
+
+def calibration_clause(rows: list[dict], level: float, test_points: int, seeds: int) -> str:
+    """' Badly calibrated 95% intervals: ...' naming the rows whose coverage is more than two binomial
+    standard errors from the level promised (their points are not independent, so this flags only
+    clear misses), or '' when none is."""
+    from tsgate.intervals import level_name
+
+    name = level_name(level)
+    nominal = level / 100
+    off = []
+    for row in rows:
+        points = test_points * (seeds if row["kind"] == "recurrent" else 1)
+        if abs(row[f"coverage_{name}"] - nominal) > 2 * math.sqrt(nominal * (1 - nominal) / max(points, 1)):
+            off.append(f"{row['model']} (covers {row[f'coverage_{name}']:.0%} of {points} test points)")
+    return f" Badly calibrated {name}% intervals: {', '.join(off)}." if off else ""
+
+
+def point_verdict(rows: list[dict]) -> str:
+    from tsgate.compare import RANK_BY
+
+    winner = rows[0]
+    text = f"{winner['model']} forecasts best ({RANK_BY.upper()} {winner[RANK_BY]:.3g})"
+    if len(rows) == 1:
+        return text + "."
+    if winner["kind"] == "baseline":
+        recurrent = [row for row in rows if row["kind"] == "recurrent"]
+        if recurrent:
+            best = recurrent[0]
+            text += (f"; no recurrent backbone beats this baseline here: the best, {best['model']} "
+                     f"({RANK_BY.upper()} {best[RANK_BY]:.3g}), {noise_clause(best)}")
+        return text + "."
+    runner = rows[1]
+    text += f"; {runner['model']} {noise_clause(runner)}{cost_clause(winner, runner)}"
+    baselines = [row for row in rows if row["kind"] == "baseline"]
+    if baselines:
+        base = baselines[0]
+        gain = 100 * (1 - winner[RANK_BY] / base[RANK_BY]) if base[RANK_BY] > 0 else math.nan
+        text += f". It is {gain:.0f}% better than the best baseline, {base['model']} (DM p = {base['dm_p']:.2g})"
+    return text + "."
+
+
+def noise_clause(row: dict) -> str:
+    if row["dm_p"] is not None and row["dm_p"] >= SIGNIFICANCE:
+        return f"is within noise of it (DM p = {row['dm_p']:.2g})"
+    return f"is worse beyond noise (DM p = {row['dm_p']:.2g})"
+
+
+def cost_clause(winner: dict, runner: dict) -> str:
+    if winner["kind"] != "recurrent" or runner["kind"] != "recurrent":
+        return ""
+    parts = []
+    if winner["parameters"] and runner["parameters"]:
+        parts.append(f"{runner['parameters'] / winner['parameters']:.2g}x the parameters")
+    if winner["train_seconds"] and runner["train_seconds"]:
+        parts.append(f"{runner['train_seconds'] / winner['train_seconds']:.2g}x the training time")
+    return f", at {' and '.join(parts)}" if parts else ""
+
+
+# ---- inspect -------------------------------------------------------------------------------------
+
+
+def inspection_title(report: dict) -> str:
+    return f"tsgate inspect: {report['backbone']}, lookback {report['lookback']}, {report['windows']} windows"
+
+
+def inspection_footer(report: dict, sentences: list[str]) -> str:
+    """The effective memory, then the reading, below inspect's table."""
+    memory = report["memory"]
+    return "\n".join([f"effective memory: the last {memory['effective']} of {report['lookback']} steps carry "
+                      f"{memory['share']:.0%} of the forecast's dependence on its window", *sentences])
+
+
+def reading(report: dict) -> list[str]:
+    """A few sentences read off gates.inspect_forecaster's report: what each layer's gates keep per
+    step, and how far back the forecast looks."""
+    memory = report["memory"]
+    profile = memory["profile"]  # (L,) oldest step first
+    sentences = []
+    for layer in report["layers"]:
+        sentences += layer_reading(report["backbone"], layer, len(profile))
+    if sum(profile) > 0:
+        strongest = max(range(len(profile)), key=profile.__getitem__)  # the first largest, as numpy's argmax
+        sentences.append(f"the forecast draws {memory['share']:.0%} of its signal from the last {memory['effective']} "
+                         f"of its {len(profile)} steps; the step it leans on most is {len(profile) - strongest} back "
+                         f"({profile[strongest]:.0%} of the signal)")
+    else:
+        sentences.append(f"the forecast does not depend on any of its {len(profile)} input steps (all gradients are zero)")
+    return sentences
+
+
+def layer_reading(backbone: str, layer: dict, lookback: int) -> list[str]:
+    """What one layer's gates keep per step, and which of them saturates most."""
+    from tsgate.gates import SATURATION, SIGMOID_GATES
+
+    gates, name = layer["gates"], f"layer {layer['layer']}"
+    if backbone == "gru":
+        kept = gates["update"]["mean"]
+        sentences = [f"{name}: the update gate keeps {kept:.0%} of the state per step (mean z = {kept:.2f}): "
+                     f"{memory_phrase(kept, lookback)}; the reset gate lets {gates['reset']['mean']:.0%} of the "
+                     f"old state into the candidate (mean r = {gates['reset']['mean']:.2f})"]
+    elif backbone == "lstm":
+        kept = gates["forget"]["mean"]
+        sentences = [f"{name}: the forget gate keeps {kept:.0%} of the cell per step (mean f = {kept:.2f}): "
+                     f"{memory_phrase(kept, lookback)}; the input gate writes {gates['input']['mean']:.0%} "
+                     f"(mean i = {gates['input']['mean']:.2f}) and the output gate shows "
+                     f"{gates['output']['mean']:.0%} (mean o = {gates['output']['mean']:.2f})"]
+    else:
+        hidden = gates["hidden"]
+        sentences = [f"{name}: a plain RNN has no gate, every step rewrites the state through tanh; "
+                     f"{hidden['saturated']:.0%} of its hidden values are saturated (|h| > {1 - SATURATION:.2f})"]
+    sigmoid = {gate: gates[gate]["saturated"] for gate in SIGMOID_GATES if gate in gates}
+    if sigmoid:
+        gate, share = max(sigmoid.items(), key=lambda item: item[1])
+        if share < 0.005:  # under half a percent: say so rather than name a "most saturated" gate at 0%
+            sentences.append(f"{name}: no gate saturates (under 0.5% of any gate's values within {SATURATION} "
+                             "of 0 or 1): every gate mixes old and new rather than switching")
+        else:
+            sentences.append(f"{name}: the most saturated gate is the {gate} gate, with {share:.0%} of its values "
+                             f"within {SATURATION} of 0 or 1")
+    return sentences
+
+
+def memory_phrase(kept: float, lookback: int) -> str:
+    """'memory of about N steps' for a share `kept` per step: a geometric decay lasts 1 / (1 - kept) steps."""
+    if kept >= 1 - 1e-6:
+        return "memory longer than any window"
+    steps = 1 / (1 - kept)
+    beyond = f", longer than the lookback of {lookback}" if steps > lookback else ""
+    return f"memory of about {steps:.1f} steps{beyond}"
+
+
+# ---- notes ---------------------------------------------------------------------------------------
+
+
+def panel_notes(skipped: list[tuple[str, str]], used: int, constant: int = 0) -> list[str]:
+    """One note naming the series left out (the first few, then a count), one counting constant ones."""
+    from tsgate.data import series_label
+
+    notes = []
+    if skipped:
+        key, why = skipped[0]
+        more = len(skipped) - NOTE_NAMES
+        others = ", ".join(repr(key) for key, _ in skipped[1:NOTE_NAMES]) + (f" and {more} more" if more > 0 else "")
+        also = f"; also {others}" if others else ""
+        notes.append(f"left out {len(skipped)} of {len(skipped) + used} series: {series_label(key)} {why}{also} "
+                     "(--strict refuses them instead)")
+    if constant:
+        notes.append(f"{constant} series are constant over their training part: they forecast their last value")
+    return notes
+
+
+def note_line(note: str) -> str:
+    """A note as rich markup: one note, one line on stderr."""
+    return f"[yellow]note:[/] {note}"
