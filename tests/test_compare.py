@@ -5,10 +5,9 @@ import json
 import numpy as np
 import pytest
 from conftest import synthetic_long, synthetic_sine
-from typer.testing import CliRunner
+from helpers.cli import invoke
 
 from tsgate import Forecaster
-from tsgate.cli import app
 from tsgate.compare import (
     BASELINES,
     CompareOptions,
@@ -22,6 +21,7 @@ from tsgate.models import ModelConfig, config_parameter_count
 ROW_KEYS = {"model", "kind", "rank", "parameters", "train_seconds", "seconds_per_step", "steps_run", "forecast_ms", "effective_memory",
             "mae", "mae_std", "rmse", "rmse_std", "smape", "smape_std", "mase", "mase_std", "dm_p"}
 TEMPLATE = dict(lookback=24, horizon=6, hidden=8, epochs=2, batch_size=64)
+COMPARE_FAST = ["--lookback", "24", "--horizon", "6", "--hidden", "8", "--epochs", "2", "--quiet"]  # TEMPLATE's, on the CLI
 
 
 def sine_series(n=300):
@@ -156,17 +156,15 @@ def test_a_season_longer_than_the_lookback_is_read_from_the_series_end():
 
 
 def test_cli_json_shape_and_same_numbers_as_csv(sine_csv):
-    runner = CliRunner()
-    args = ["compare", str(sine_csv), "--models", "rnn,gru", "--lookback", "24", "--horizon", "6", "--hidden", "8",
-            "--epochs", "2", "--quiet"]
-    as_json = runner.invoke(app, [*args, "--format", "json"])
+    args = ["compare", sine_csv, "--models", "rnn,gru", *COMPARE_FAST]
+    as_json = invoke(*args, "--format", "json")
     assert as_json.exit_code == 0, as_json.stderr
     document = json.loads(as_json.stdout)
     assert set(document) == {"rows", "settings", "versions", "verdict"}
     assert set(document["versions"]) == {"tsgate", "torch", "python"}
     assert document["settings"]["models"] == ["rnn", "gru"] and document["settings"]["rank_by"] == "mase"
     assert all(set(row) == ROW_KEYS for row in document["rows"])
-    as_csv = runner.invoke(app, [*args, "--format", "csv"])
+    as_csv = invoke(*args, "--format", "csv")
     header, *lines = as_csv.stdout.strip().splitlines()
     assert len(lines) == 5 and header.split(",")[0] == "model"
     first = dict(zip(header.split(","), lines[0].split(",")))
@@ -174,19 +172,16 @@ def test_cli_json_shape_and_same_numbers_as_csv(sine_csv):
 
 
 def test_cli_save_dir_keeps_models_that_forecast(sine_csv, tmp_path):
-    runner = CliRunner()
     save_dir = tmp_path / "models"
-    result = runner.invoke(app, ["compare", str(sine_csv), "--models", "gru", "--lookback", "24", "--horizon", "6",
-                                 "--hidden", "8", "--epochs", "2", "--quiet", "--save-dir", str(save_dir), "-f", "csv"])
+    result = invoke("compare", sine_csv, "--models", "gru", *COMPARE_FAST, "--save-dir", save_dir, "-f", "csv")
     assert result.exit_code == 0, result.stderr
     saved = save_dir / "gru-seed0-fold0.tsgate"
     assert saved.exists()
-    forecast = runner.invoke(app, ["forecast", str(saved), "-f", "json"])
+    forecast = invoke("forecast", saved, "-f", "json")
     assert forecast.exit_code == 0 and len(json.loads(forecast.stdout)) == 6
 
 
 def test_cli_markdown_has_a_row_per_model(sine_csv):
-    result = CliRunner().invoke(app, ["compare", str(sine_csv), "--models", "rnn", "--lookback", "24", "--horizon", "6",
-                                      "--hidden", "8", "--epochs", "2", "--quiet", "-f", "markdown"])
+    result = invoke("compare", sine_csv, "--models", "rnn", *COMPARE_FAST, "-f", "markdown")
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("| model |") and len(lines) == 2 + 4

@@ -6,7 +6,7 @@ Forecaster is built or a command needs them.
 
 import os
 
-__version__ = "0.5.0"
+from tsgate.version import __version__
 
 # OpenMP threads busy-wait by default; on a shared 2-core machine that made
 # small recurrent steps 25-30x slower. It must be set before torch is imported.

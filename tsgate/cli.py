@@ -22,7 +22,7 @@ try:  # typer >= 0.20 vendors click; older releases use the click package
 except ImportError:  # pragma: no cover
     import click
 
-from tsgate import __version__
+from tsgate.version import __version__
 from tsgate.errors import TsgateError
 from tsgate.options import (
     MODEL_HELP,

@@ -32,7 +32,7 @@ import struct
 from dataclasses import replace
 from pathlib import Path
 
-from tsgate import __version__
+from tsgate.version import __version__
 from tsgate.config import ModelConfig, TrainConfig
 from tsgate.errors import ModelFileError, OptionError
 from tsgate.fitted import Fitted

@@ -286,7 +286,7 @@ def comparison_document(comparison, verdict: str) -> dict:
     """compare's JSON, as documented in the README: rows, settings, versions, verdict."""
     import torch
 
-    from tsgate import __version__
+    from tsgate.version import __version__
 
     versions = {"tsgate": __version__, "torch": torch.__version__, "python": sys.version.split()[0]}
     return {"rows": comparison.rows, "settings": comparison.settings, "versions": versions, "verdict": verdict}
