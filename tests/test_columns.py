@@ -9,6 +9,7 @@ from helpers.tables import csv, days, load_text, one_line
 
 from tsgate.columns import detect_time_col, numeric_share, parse_timestamps, to_numbers
 from tsgate.errors import DataError, OptionError
+from tsgate.wording import data_notes
 
 
 @pytest.fixture
@@ -183,7 +184,7 @@ def test_timezone_aware_timestamps_keep_their_zone(load):
     index = series.index[0]
     assert index.tz is not None
     assert index[0].utcoffset() == pd.Timedelta(hours=5, minutes=30)
-    assert series.notes == []
+    assert series.to_utc is False and data_notes(series) == []
     assert series.freq == "h"
 
 
@@ -195,7 +196,8 @@ def test_mixed_offsets_are_converted_to_utc_with_a_note(load):
     assert str(index.tz) == "UTC"
     assert index[0] == pd.Timestamp("2024-03-30 23:00", tz="UTC")
     assert series.freq == "h" and series.lengths == [4]
-    assert len(series.notes) == 1 and "UTC" in series.notes[0]
+    assert series.to_utc is True
+    assert len(data_notes(series)) == 1 and "UTC" in data_notes(series)[0]
 
 
 # ---- categories: each distinct text converted once, the same values row by row -------------------
@@ -221,8 +223,8 @@ def test_a_bad_text_names_its_row_whichever_the_dtype(dtype):
 
 def test_categorical_timestamps_parse_row_by_row():
     texts = ["2024-01-03", "2024-01-01", "2024-01-03", "2024-01-02"]
-    parsed, note = parse_timestamps(pd.Series(texts, dtype="category"), "date")
-    assert list(parsed) == [pd.Timestamp(t) for t in texts] and note is None
+    parsed, to_utc = parse_timestamps(pd.Series(texts, dtype="category"), "date")
+    assert list(parsed) == [pd.Timestamp(t) for t in texts] and to_utc is False
     with pytest.raises(DataError, match=r"^time column 'date' has an unparseable timestamp 'soon' at data row 3: "):
         parse_timestamps(pd.Series(texts[:2] + ["soon"] + texts[2:], dtype="category"), "date")
 

@@ -185,3 +185,17 @@ def test_cli_markdown_has_a_row_per_model(sine_csv):
     result = invoke("compare", sine_csv, "--models", "rnn", *COMPARE_FAST, "-f", "markdown")
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("| model |") and len(lines) == 2 + 4
+
+
+def test_a_season_as_long_as_the_shortest_series_is_recorded_and_seasonal_naive_falls_back():
+    from tsgate.compare import resolve_season
+
+    hourly = sine_series(n=300)  # season 24
+    assert resolve_season(CompareOptions(), hourly, shortest=24) is None
+    assert resolve_season(CompareOptions(), hourly, shortest=25) == 24
+    with pytest.raises(OptionError, match="--season 30 is as long as the shortest series"):
+        resolve_season(CompareOptions(season=30), hourly, shortest=30)
+    short = load_series(synthetic_sine(n=24), DataOptions())  # 24 - 1 fold x 4 leaves 20 points, under 24
+    result = run_comparison(short, Forecaster(lookback=4, horizon=4, hidden=4, epochs=1, ensemble=1),
+                            CompareOptions(models=("gru",)))
+    assert result.settings["season"] is None and result.season_too_long == ("h", 24, 20)

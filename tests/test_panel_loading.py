@@ -62,7 +62,7 @@ def assert_same(fast, reference):
     assert fast.first.equals(reference.first) and fast.first.dtype == reference.first.dtype
     assert fast.freq == reference.freq and fast.season == reference.season
     assert fast.skipped == reference.skipped
-    assert (fast.targets, fast.time_col, fast.id_col, fast.notes) == (reference.targets, reference.time_col, reference.id_col, reference.notes)
+    assert (fast.targets, fast.time_col, fast.id_col, fast.to_utc) == (reference.targets, reference.time_col, reference.id_col, reference.to_utc)
 
 
 # ---- the vectorised route equals the per-series route --------------------------------------------
@@ -114,7 +114,7 @@ def test_mixed_offsets_are_converted_to_utc_in_both_routes(tmp_path):
     frame["time"] = frame["time"].astype(str)
     path = write(tmp_path, frame)
     fast = load(path, id_col="id")
-    assert str(fast.first.tz) == "UTC" and len(fast.notes) == 1 and "UTC" in fast.notes[0]
+    assert str(fast.first.tz) == "UTC" and fast.to_utc is True
     assert fast.freq == "h" and fast.skipped == []
     assert_same(fast, load(path, per_series=True, id_col="id"))
 

@@ -298,3 +298,19 @@ def test_panel_notes_name_the_first_series_left_out_and_count_the_rest():
                         "(--strict refuses them instead)")
     assert constant.startswith("3 series are constant")
     assert wording.panel_notes([], used=10) == []
+
+
+def test_data_notes_say_when_the_time_column_was_converted_to_utc():
+    from types import SimpleNamespace
+
+    assert wording.data_notes(SimpleNamespace(time_col="when", to_utc=False)) == []
+    assert wording.data_notes(SimpleNamespace(time_col="when", to_utc=True)) == [
+        "time column 'when' mixes UTC offsets: converted to UTC"]
+
+
+def test_comparison_notes_say_when_seasonal_naive_fell_back_to_naive():
+    from types import SimpleNamespace
+
+    assert wording.comparison_notes(SimpleNamespace(season_too_long=None)) == []
+    assert wording.comparison_notes(SimpleNamespace(season_too_long=("h", 24, 20))) == [
+        "the h season of 24 steps is as long as the shortest series (20 points): seasonal naive falls back to naive"]

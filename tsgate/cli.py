@@ -22,7 +22,6 @@ try:  # typer >= 0.20 vendors click; older releases use the click package
 except ImportError:  # pragma: no cover
     import click
 
-from tsgate.version import __version__
 from tsgate.errors import TsgateError
 from tsgate.options import (
     MODEL_HELP,
@@ -44,6 +43,7 @@ from tsgate.options import (
     Verbosity,
     option_groups,
 )
+from tsgate.version import __version__
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
@@ -266,7 +266,7 @@ def train(
     from tsgate.io import check_writable
     from tsgate.parallel import start_early
     from tsgate.render import summary_table, to_json
-    from tsgate.wording import panel_notes
+    from tsgate.wording import data_notes, panel_notes
 
     output = output or default_model_path(data, model.value)
     check_writable(output)
@@ -279,7 +279,7 @@ def train(
     try:
         series = read_series(data, columns, reading)
         console = people_console()
-        show_notes(console, series.notes, quiet)
+        show_notes(console, data_notes(series), quiet)
         with progress_bar(console, quiet or not console.is_terminal, f"training {model.value}") as update:
             on_progress = update and (lambda step, steps, train_loss, val_loss: update(
                 step, steps, detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
@@ -370,7 +370,7 @@ def forecast(
     from tsgate import render
     from tsgate.intervals import check_levels
     from tsgate.prediction import recent_history
-    from tsgate.wording import panel_notes
+    from tsgate.wording import data_notes, panel_notes
 
     single_process("forecast")
     levels = check_levels(level)
@@ -379,7 +379,7 @@ def forecast(
     frame = prediction.frame()
     if series is not None:
         skipped = [*series.skipped, *prediction.skipped]
-        show_notes(people_console(), series.notes + panel_notes(skipped, len(prediction.numbers)), verbosity.quiet)
+        show_notes(people_console(), data_notes(series) + panel_notes(skipped, len(prediction.numbers)), verbosity.quiet)
     on_screen = out.output is None and sys.stdout.isatty() and render.resolve_format(out.fmt.value, None) == "table"
     recent = recent_history(forecaster, prediction, series) if on_screen or plot else None  # for people only
     emit(frame, out.fmt.value, out.output, title="forecast",
@@ -446,7 +446,8 @@ def inspect_command(
         raise OptionError(f"--windows must be at least 1, got {windows}")
     forecaster, series = model_and_data(model_file, data, reading, out.output, plot)
     if series is not None:
-        show_notes(people_console(), series.notes + wording.panel_notes(series.skipped, len(series.ids)), verbosity.quiet)
+        show_notes(people_console(), wording.data_notes(series) + wording.panel_notes(series.skipped, len(series.ids)),
+                   verbosity.quiet)
     report = inspect_forecaster(forecaster, series, windows)
     sentences = wording.reading(report)
     emit(gate_frame(report), out.fmt.value, out.output, document={**report, "reading": sentences},
@@ -508,7 +509,7 @@ def compare(
     from tsgate.compare import CompareOptions, run_comparison
     from tsgate.intervals import check_levels
     from tsgate.parallel import start_early
-    from tsgate.wording import panel_notes
+    from tsgate.wording import comparison_notes, data_notes, panel_notes
 
     single_process("compare")
     check_output_targets(out.output, save_dir)
@@ -520,10 +521,10 @@ def compare(
                              check_levels(level))
     series = read_series(data, columns, reading)
     console = people_console()
-    show_notes(console, series.notes + panel_notes(series.skipped, len(series.ids)), verbosity.quiet)
+    show_notes(console, data_notes(series) + panel_notes(series.skipped, len(series.ids)), verbosity.quiet)
     with progress_bar(console, verbosity.quiet or not console.is_terminal, "comparing") as update:
         result = run_comparison(series, template, options, update, save_dir, workers)
-    show_notes(console, result.notes, verbosity.quiet)
+    show_notes(console, comparison_notes(result), verbosity.quiet)
     emit_comparison(result, out, console, verbosity.quiet)
     if plot:
         from tsgate.plots import plot_comparison

@@ -141,8 +141,8 @@ def to_numbers(column: pd.Series, name: str) -> pd.Series:
     return pd.Series(finite, index=column.index, name=name)
 
 
-def parse_timestamps(column: pd.Series, name: str) -> tuple[pd.Series, str | None]:
-    """Datetimes; mixed UTC offsets are converted to UTC, which the returned note says.
+def parse_timestamps(column: pd.Series, name: str) -> tuple[pd.Series, bool]:
+    """(datetimes, whether mixed UTC offsets were converted to UTC).
 
     Each distinct text is parsed once: read_csv gives a text column as categories, so ten million
     rows over two thousand dates are two thousand parses. ISO 8601 text is parsed in one format
@@ -153,13 +153,13 @@ def parse_timestamps(column: pd.Series, name: str) -> tuple[pd.Series, str | Non
         row = int(np.flatnonzero(missing)[0])
         raise DataError(f"time column {name!r} is empty at data row {row + 1}: every row needs a timestamp")
     if pd.api.types.is_datetime64_dtype(column.dtype):  # already datetimes (no zone): as their text would parse
-        return column.dt.as_unit("ns" if (column.dt.as_unit("ns").to_numpy().view(np.int64) % 1000).any() else "us"), None
+        return column.dt.as_unit("ns" if (column.dt.as_unit("ns").to_numpy().view(np.int64) % 1000).any() else "us"), False
     codes, texts = distinct_texts(column)
     texts = texts.astype(str)
-    parsed, note = parse_iso(texts), None
+    parsed, to_utc = parse_iso(texts), False
     if parsed is None:
         texts = texts.str.strip()
-        parsed, note = parse_mixed(texts, name)
+        parsed, to_utc = parse_mixed(texts)
     bad = parsed.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad if codes is None else bad[codes])[0])
@@ -170,7 +170,7 @@ def parse_timestamps(column: pd.Series, name: str) -> tuple[pd.Series, str | Non
         )
     if codes is not None:
         parsed = pd.Series(pd.DatetimeIndex(parsed).array.take(codes))
-    return parsed.set_axis(column.index), note
+    return parsed.set_axis(column.index), to_utc
 
 
 def parse_iso(texts: pd.Series) -> pd.Series | None:
@@ -183,17 +183,15 @@ def parse_iso(texts: pd.Series) -> pd.Series | None:
         return None
 
 
-def parse_mixed(text: pd.Series, name: str) -> tuple[pd.Series, str | None]:
-    """Each text parsed on its own (NaT where it cannot be); mixed offsets converted to UTC, with a note."""
+def parse_mixed(text: pd.Series) -> tuple[pd.Series, bool]:
+    """Each text parsed on its own (NaT where it cannot be); (datetimes, whether mixed offsets were
+    converted to UTC)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             parsed = pd.to_datetime(text, errors="coerce", format="mixed")
-            note = None
         except (ValueError, TypeError):
-            parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
-            note = f"time column {name!r} mixes UTC offsets: converted to UTC"
+            return pd.to_datetime(text, errors="coerce", format="mixed", utc=True), True
         if parsed.dtype == object:  # mixed offsets came back as plain objects
-            parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
-            note = f"time column {name!r} mixes UTC offsets: converted to UTC"
-    return parsed, note
+            return pd.to_datetime(text, errors="coerce", format="mixed", utc=True), True
+    return parsed, False

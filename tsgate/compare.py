@@ -12,7 +12,7 @@ figures are what `tsgate train` gives.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +64,13 @@ class Comparison:
     rows: list[dict]  # one per model, best first (summarise)
     settings: dict
     test_points: int  # points each seed of a model is scored on: folds x horizon x series x columns
-    notes: list[str] = field(default_factory=list)
+    # (frequency, season, shortest length) when the season is as long as the shortest series, so
+    # seasonal naive fell back to naive (wording.comparison_notes says so); None otherwise
+    season_too_long: tuple[str, int, int] | None = None
 
 
-def resolve_season(options: CompareOptions, series, shortest: int, notes: list[str]) -> int | None:
+def resolve_season(options: CompareOptions, series, shortest: int) -> int | None:
+    """The seasonal-naive lag: --season (checked), else the data's season when the shortest series holds more than one."""
     season = options.season
     if season is not None:
         if season < 1:
@@ -76,11 +79,7 @@ def resolve_season(options: CompareOptions, series, shortest: int, notes: list[s
             raise OptionError(f"--season {season} is as long as the shortest series ({shortest} points): pass a smaller --season")
         return season
     season = series.season
-    if season is not None and season >= shortest:
-        notes.append(f"the {series.freq} season of {season} steps is as long as the shortest series ({shortest} points): "
-                     "seasonal naive falls back to naive")
-        return None
-    return season
+    return None if season is not None and season >= shortest else season
 
 
 def check_folds(series, template, folds: int) -> None:
@@ -105,7 +104,6 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
     The networks train on up to `jobs` worker processes (None: one per core); the rows do not depend on it."""
     from tsgate.ensemble import run_fits
 
-    notes: list[str] = []
     if not options.models:
         raise OptionError("--models is empty: name at least one of rnn, gru, lstm")
     if options.seeds < 1:
@@ -117,7 +115,8 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
     points = options.seeds * options.folds * template.horizon * len(series.ids) * len(series.targets)
     if points < 2:
         raise OptionError(f"compare would score only {points} forecast point: too few to tell models apart; use --horizon 2 or more, or --folds 2")
-    season = resolve_season(options, series, min(series.lengths) - options.folds * template.horizon, notes)
+    shortest = min(series.lengths) - options.folds * template.horizon
+    season = resolve_season(options, series, shortest)
     levels = check_levels(options.levels)
     span = interval_span(series.season, template.horizon)  # what the Forecaster's intervals read
     runs: list[Run] = []
@@ -147,7 +146,8 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
         "series": len(series.ids), "targets": series.targets, "test_points_per_fold": template.horizon,
     }
     test_points = options.folds * template.horizon * len(series.ids) * len(series.targets)
-    return Comparison(rows, settings, test_points, notes)
+    fell_back = options.season is None and series.season is not None and season is None
+    return Comparison(rows, settings, test_points, (series.freq, series.season, shortest) if fell_back else None)
 
 
 def report(on_step, done: int, total: int, label: str) -> None:

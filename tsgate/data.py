@@ -61,7 +61,7 @@ class SeriesSet:
     freq: str
     time_col: str
     id_col: str | None = None
-    notes: list[str] = field(default_factory=list)  # things people should know (e.g. converted to UTC)
+    to_utc: bool = False  # the time column mixed UTC offsets and was converted to UTC (wording.data_notes says so)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (id, why) of series left out of a panel
     season: int | None = None  # the usual seasonal period of `freq` (freq.infer_season), set where a set is built
     strict: bool = False  # True: fitting or forecasting refuses a series it cannot use instead of leaving it out
@@ -144,7 +144,7 @@ def load_series(frame: pd.DataFrame, options: DataOptions) -> SeriesSet:
 
 def sorted_rows(frame: pd.DataFrame, options: DataOptions) -> tuple[Rows, list[str], dict]:
     """The table's rows checked and sorted by (series, time), the series' ids, and the SeriesSet
-    fields every series shares (targets, time and id columns, notes)."""
+    fields every series shares (targets, time and id columns, the UTC conversion)."""
     if options.fill is not None and options.fill not in FILL_METHODS:
         raise OptionError(f"unknown --fill {options.fill!r}: use one of {', '.join(FILL_METHODS)}")
     frame = frame.set_axis([str(c).strip() for c in frame.columns], axis=1)  # a new frame, the data not copied
@@ -152,11 +152,11 @@ def sorted_rows(frame: pd.DataFrame, options: DataOptions) -> tuple[Rows, list[s
     id_col = check_column(frame, options.id_col, "--id-col") if options.id_col else None
     time_col = options.time_col and check_column(frame, options.time_col, "--time-col") or detect_time_col(frame, id_col)
     targets = pick_targets(frame, options.target, exclude={time_col, id_col})
-    stamps, tz_note = parse_timestamps(frame[time_col], time_col)
+    stamps, to_utc = parse_timestamps(frame[time_col], time_col)
     values = np.column_stack([to_numbers(frame[name], name).to_numpy() for name in targets])  # (N, C)
     codes, ids = series_codes(frame[id_col], id_col) if id_col else (np.zeros(len(frame), dtype=np.int32), [""])
     rows = Rows.sort(codes, pd.DatetimeIndex(stamps).rename(None), values, len(ids))
-    fields = dict(targets=targets, time_col=time_col, id_col=id_col, notes=[tz_note] if tz_note else [])
+    fields = dict(targets=targets, time_col=time_col, id_col=id_col, to_utc=to_utc)
     return rows, ids, fields
 
 

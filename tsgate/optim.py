@@ -8,7 +8,7 @@ what no dependency does well; the arithmetic here is exactly theirs):
   RNN training step on a batch of 128 windows takes 2-4 ms. Here every update is
   one pass over one flat vector: 0.05-0.1 ms (benchmarks/README.md#every-epoch);
 - start-up: torch.optim's step imports torch._dynamo on its first call, about
-  1 s per process (../shared/notes/startup-costs.md): a third of a short `train`.
+  1 s per process (benchmarks/README.md#whole-commands): a third of a short `train`.
 
 tests/test_optim.py checks that a run of steps gives the same weights as
 torch.optim.Adam after nn.utils.clip_grad_norm_.

@@ -178,6 +178,20 @@ def panel_notes(skipped: list[tuple[str, str]], used: int, constant: int = 0) ->
     return notes
 
 
+def data_notes(series) -> list[str]:
+    """What people should know about how a SeriesSet was read."""
+    return [f"time column {series.time_col!r} mixes UTC offsets: converted to UTC"] if series.to_utc else []
+
+
+def comparison_notes(comparison) -> list[str]:
+    """What people should know about how a comparison was run."""
+    if comparison.season_too_long is None:
+        return []
+    freq, season, shortest = comparison.season_too_long
+    return [f"the {freq} season of {season} steps is as long as the shortest series ({shortest} points): "
+            "seasonal naive falls back to naive"]
+
+
 def note_line(note: str) -> str:
     """A note as rich markup: one note, one line on stderr."""
     return f"[yellow]note:[/] {note}"
