@@ -178,6 +178,9 @@ def panel_notes(skipped: list[tuple[str, str]], used: int, constant: int = 0) ->
     return notes
 
 
-def note_line(note: str) -> str:
-    """A note as rich markup: one note, one line on stderr."""
-    return f"[yellow]note:[/] {note}"
+def note_line(note: str):
+    """A note as rich Text, one line on stderr: the note's own text is never read as markup (it
+    names series, whose ids may hold brackets or emoji codes)."""
+    from rich.text import Text
+
+    return Text.assemble(("note:", "yellow"), f" {note}")
