@@ -81,7 +81,8 @@ def measure_in_process(path: Path, steps: int) -> dict:
     from tsgate.prepare import train_lengths
 
     started = time.perf_counter()
-    series = load_series(read_csv(str(path)), DataOptions(id_col="id"))
+    options = DataOptions(id_col="id")
+    series = load_series(read_csv(str(path), labels=options.label_columns), options)
     load_seconds = time.perf_counter() - started
     rows = len(series.flat)
     before = {}
@@ -162,7 +163,8 @@ def time_steps(path: Path, steps: int, batch: int) -> None:
     from tsgate.io import read_csv
 
     distributed.start("cpu")
-    series = load_series(read_csv(str(path)), DataOptions(id_col="id"))
+    options = DataOptions(id_col="id")
+    series = load_series(read_csv(str(path), labels=options.label_columns), options)
     checks = []
     model = Forecaster(backbone="gru", ensemble=1, steps=steps, batch_size=batch, refit=False, patience=10**6, device="cpu")
     model.fit(series, on_progress=lambda step, *_: checks.append((step, time.perf_counter())))

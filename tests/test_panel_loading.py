@@ -36,7 +36,8 @@ def write(tmp_path, frame: pd.DataFrame, name="panel.csv") -> str:
 
 def load(path, per_series=False, **options):
     """The set `load_series` gives, or with `per_series` the reference: every series through prepare_one."""
-    return (load_per_series if per_series else load_series)(read_csv(path), DataOptions(**options))
+    options = DataOptions(**options)
+    return (load_per_series if per_series else load_series)(read_csv(path, labels=options.label_columns), options)
 
 
 @pytest.fixture

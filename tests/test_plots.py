@@ -157,6 +157,18 @@ def test_forecast_all_panels_without_note_when_they_fit():
     assert "more" not in texts
 
 
+def test_forecast_shows_ids_and_column_names_as_written_not_as_mathtext():
+    import io
+
+    history, forecast = forecast_series(2)
+    label = "series '$\\nosuch$'"
+    history = [(label, *item[1:]) for item in history]
+    forecast = [(label, *item[1:]) for item in forecast]
+    fig = plots.forecast_figure(history, forecast, target="cost $x_$")
+    fig.savefig(io.BytesIO(), format="png")  # mathtext would refuse both
+    assert fig.axes[0].get_title() == label and fig.axes[0].get_ylabel() == "cost $x_$"
+
+
 def test_forecast_bands_wider_level_lighter():
     fig = plots.forecast_figure(*forecast_series(1), target="load")
     bands = {c.get_label(): c.get_alpha() for c in fig.axes[0].collections if "interval" in c.get_label()}

@@ -92,6 +92,35 @@ def test_csv_of_no_rows_is_the_header_alone():
     assert render.to_csv(pd.DataFrame({"a": pd.Series([], dtype=float), "b": []})) == "a,b\n"
 
 
+def test_csv_quotes_text_when_a_cell_begins_or_ends_with_a_space():
+    for key in (" 7", "7 ", "\t7"):
+        frame = pd.DataFrame({"id": [key, "8"], "v": [1.5, np.nan]})
+        assert render.to_csv(frame) == f'"id","v"\n"{key}",1.5\n"8",""\n', repr(key)
+    categorical = pd.DataFrame({"id": pd.Categorical([" 7", "8"])})
+    assert render.to_csv(categorical) == '"id"\n" 7"\n"8"\n'
+
+
+def test_csv_of_text_without_outer_spaces_quotes_only_what_needs_it():
+    frame = pd.DataFrame({"id": ["a b", "a,b", "007", "NA"], "v": [1.0, 2.0, 3.0, 4.0]})
+    assert render.to_csv(frame) == 'id,v\na b,1.0\n"a,b",2.0\n007,3.0\nNA,4.0\n'
+
+
+def test_markdown_escapes_a_pipe_inside_a_cell():
+    text = render.to_markdown(pd.DataFrame({"a|b": ["p|q"], "v": [1.0]}))
+    assert text == "| a\\|b | v |\n|---|---|\n| p\\|q | 1 |\n"
+
+
+def test_a_table_shows_markup_and_emoji_codes_as_written():
+    frame = pd.DataFrame({"[b]id": ["[b]7", "a[/]", ":smile:"], "v": [1.0, 2.0, 3.0]})
+    text = render.table_text(frame, "t", footer="series '[/]': :smile:", width=80)
+    assert "[b]id" in text and "[b]7" in text and "a[/]" in text and ":smile:" in text
+    assert text.splitlines()[-1] == "series '[/]': :smile:"
+
+
+def test_a_note_is_text_not_markup():
+    assert wording.note_line("series '[/]' and :smile:").plain == "note: series '[/]' and :smile:"
+
+
 # ---- views -------------------------------------------------------------------------------------------
 
 
@@ -132,6 +161,17 @@ def test_gate_frame_has_a_row_per_layer_and_gate():
     frame = render.gate_frame(report)
     assert frame.to_dict(orient="list") == {"layer": [1, 1], "gate": ["update", "hidden"], "mean": [0.8, 0.0],
                                             "std": [0.1, 0.5], "saturated": [0.2, 0.1]}
+
+
+def test_summary_table_shows_a_path_with_brackets_as_written():
+    from rich.console import Console
+
+    summary = {key: 1.0 for key, _ in render.SUMMARY_LABELS}
+    summary.update(backbone="gru", lookbacks=[12], model_file="runs/[b]model[/].tsgate")
+    console = Console(width=200)
+    with console.capture() as captured:
+        console.print(render.summary_table(summary))
+    assert "runs/[b]model[/].tsgate" in captured.get()
 
 
 def test_summary_table_lists_every_figure():

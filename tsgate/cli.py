@@ -143,7 +143,7 @@ def load_data(data: str, options, reading: ReadOptions):
     from tsgate.data import load_series
     from tsgate.io import read_csv
 
-    return load_series(read_csv(data, reading.sep, reading.encoding), options)
+    return load_series(read_csv(data, reading.sep, reading.encoding, options.label_columns), options)
 
 
 def make_forecaster(backbone: str, model: ModelOptions, training: TrainingOptions):

@@ -21,11 +21,11 @@ THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?:\D|$))")
 
 
 def check_unique_columns(frame: pd.DataFrame) -> None:
+    """Refuse a name that the header (as io.read_csv gives it, names stripped) holds twice."""
     seen = set()
     for name in frame.columns:
-        base = re.sub(r"\.\d+$", "", name)  # pandas renames a repeated "x" to "x.1"
-        if name != base and base in seen:
-            raise DataError(f"column {base!r} appears more than once in the header: rename one of them")
+        if name in seen:
+            raise DataError(f"column {name!r} appears more than once in the header: rename one of them")
         seen.add(name)
 
 

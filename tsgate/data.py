@@ -43,6 +43,11 @@ class DataOptions:
     fill: str | None = None  # None: missing values are an error
     strict: bool = False  # True: one bad series stops a panel; False: it is left out (SeriesSet.skipped)
 
+    @property
+    def label_columns(self) -> tuple[str, ...]:
+        """The columns whose cells are names, read as text exactly as written (io.read_csv's `labels`)."""
+        return (self.id_col,) if self.id_col else ()
+
 
 @dataclass
 class SeriesSet:

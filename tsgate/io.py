@@ -99,12 +99,13 @@ def sniff_separator(text: str) -> str:
     return best if counts[best] > 0 else ","
 
 
-def read_csv(source: str, sep: str | None = None, encoding: str = "utf-8"):
+def read_csv(source: str, sep: str | None = None, encoding: str = "utf-8", labels: tuple[str, ...] = ()):
     """Read a CSV (path or "-") into a DataFrame of numbers and text, unvalidated.
 
     A path goes to pandas as a path (no copy of the file in memory); stdin is read as bytes. Text
     columns come back as categories: an id or a date repeated over ten million rows is then a
-    small code per row, not a Python string per row.
+    small code per row, not a Python string per row. The columns named in `labels` (names as
+    data.py strips them) are text whatever they look like: see label_options.
     """
     raw = sys.stdin.buffer.read() if source == "-" else None
     head = raw[:HEAD_BYTES] if raw is not None else read_head(source)
@@ -120,7 +121,7 @@ def read_csv(source: str, sep: str | None = None, encoding: str = "utf-8"):
     if sep == "\\t":
         sep = "\t"
     try:
-        frame = parse_csv(io.BytesIO(raw) if raw is not None else source, sep, codec, source)
+        frame = parse_csv(io.BytesIO(raw) if raw is not None else source, sep, codec, source, labels)
     except UnicodeDecodeError:  # a bad byte past the head: decoding it all names the byte and its offset
         decode_text(raw if raw is not None else read_source_bytes(source), encoding, source)
         raise
@@ -131,7 +132,7 @@ def read_csv(source: str, sep: str | None = None, encoding: str = "utf-8"):
     return frame.drop(columns=blank)
 
 
-def parse_csv(target, sep: str, codec: str, source: str):
+def parse_csv(target, sep: str, codec: str, source: str, labels: tuple[str, ...] = ()):
     """pandas' parse of `target` (a path or a byte buffer), with its errors turned into DataErrors."""
     import pandas as pd
 
@@ -146,7 +147,7 @@ def parse_csv(target, sep: str, codec: str, source: str):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            return parse_in_chunks(target, options)
+            return parse_in_chunks(target, options, labels)
     except pd.errors.ParserWarning as exc:
         raise DataError(
             f"{display_name(source)} has data rows with more fields than its header "
@@ -165,27 +166,106 @@ def parse_csv(target, sep: str, codec: str, source: str):
         raise DataError(f"cannot read {display_name(source)} with --sep {sep!r} ({first_line(exc)}): pass one character such as , ; | or \\t") from exc
 
 
-def parse_in_chunks(target, options: dict):
-    """The whole table, parsed CHUNK_ROWS rows at a time so that pandas' tokenizer stays small.
+def parse_in_chunks(target, options: dict, labels: tuple[str, ...] = ()):
+    """The whole table, parsed CHUNK_ROWS rows at a time so that pandas' tokenizer stays small, its
+    columns named as the header writes them.
 
-    The first HEAD_ROWS rows choose the text columns, read as categories. The chunks are then
+    pandas renames a repeated name "x" to "x.1"; the header's own names keep a real "x.1" beside
+    "x" apart from a repeat, which columns.check_unique_columns refuses. A blank name keeps
+    pandas' "Unnamed: 2".
+    """
+    header = header_cells(target, options)
+    frame = parse_table(target, *label_options(options, header, labels))
+    if len(header) != frame.shape[1]:
+        return frame
+    return frame.set_axis([cell or name for cell, name in zip(header, frame.columns)], axis=1)
+
+
+def header_cells(target, options: dict) -> list[str]:
+    """The header row's cells, as text exactly as written."""
+    import pandas as pd
+
+    row = pd.read_csv(target, header=None, nrows=1, dtype=str, keep_default_na=False, **options)
+    rewind(target)
+    return [str(cell) for cell in row.iloc[0]] if len(row) else []
+
+
+def parse_table(target, options: dict, labels: list[int]):
+    """The table with the columns at positions `labels` as categories of their cells' text.
+
+    The labels are first read as the parser's own categories, which it builds fast; but pandas
+    (3.1 on) turns categories that all look like numbers or booleans into those, "007" and "7"
+    into one 7. A table where it did so in any part is read again with the labels as plain text.
+    """
+    frame = parse_parts(target, options, labels, "category")
+    if frame is None:
+        rewind(target)
+        frame = parse_parts(target, options, labels, str)
+    return frame
+
+
+def parse_parts(target, options: dict, labels: list[int], label_dtype):
+    """The table with the `labels` columns read as `label_dtype`, then as categories; None where the
+    parser made their categories something other than text.
+
+    The first HEAD_ROWS rows choose the other text columns, read as categories. The chunks are then
     joined column by column; should the chunks disagree on a column's type (numbers early, text
     later), the file is parsed again in one piece, which gives exactly what one parse gives.
     """
     import pandas as pd
 
-    head = pd.read_csv(target, nrows=HEAD_ROWS, **options)
-    text = {name: "category" for name in head.columns if pd.api.types.infer_dtype(head[name], skipna=True) == "string"}
+    as_text = {number: label_dtype for number in labels}
+    head = pd.read_csv(target, nrows=HEAD_ROWS, dtype=as_text, **options)
+    categories = {head.columns[number]: "category" for number in labels}
+    text = {name: "category" for name in head.columns
+            if name not in categories and pd.api.types.infer_dtype(head[name], skipna=True) == "string"}
     if len(head) < HEAD_ROWS:  # the head is the whole table
-        return head.astype(text)
+        return text_labels(head.astype({**text, **categories}), categories)
     rewind(target)
-    chunks = list(pd.read_csv(target, chunksize=CHUNK_ROWS, dtype=text, **options))
+    chunks = []
+    with pd.read_csv(target, chunksize=CHUNK_ROWS, dtype={**as_text, **text}, **options) as reader:
+        for chunk in reader:
+            chunks.append(text_labels(chunk.astype(categories), categories))
+            if chunks[-1] is None:
+                return None
     frame = join_chunks(chunks)
     if frame is None:
         del chunks
         rewind(target)
-        frame = pd.read_csv(target, dtype=text, **options)
+        frame = text_labels(pd.read_csv(target, dtype={**as_text, **text}, **options).astype(categories), categories)
     return frame
+
+
+def text_labels(frame, labels: dict):
+    """`frame`, or None when the categories of a column in `labels` are not text."""
+    import pandas as pd
+
+    for name in labels:
+        kinds = frame[name].cat.categories
+        if len(kinds) and pd.api.types.infer_dtype(kinds, skipna=True) != "string":
+            return None
+    return frame
+
+
+def label_options(options: dict, header: list[str], labels: tuple[str, ...]) -> tuple[dict, list[int]]:
+    """(pandas' options, the positions of the `labels` columns) that read those columns as text
+    exactly as written.
+
+    A label is a name, not a quantity: "007", "07" and "7" are three stores, "NA" and "1e3" are
+    codes, "1,234" keeps its comma. pandas would read such a column as numbers or missing values,
+    so parse_table reads these columns as text, and only an empty cell is missing. A column is
+    found by position, its header's name stripped as data.py strips names. Spaces right after a
+    separator stay the separator's padding (skipinitialspace), as in every other column; a quoted
+    cell keeps all of its text.
+    """
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    positions = [number for number, cell in enumerate(header) if cell.strip() in labels]
+    if not positions:  # no such column (data.py names the columns present), or no labels asked for
+        return options, []
+    # Missing-value texts per column: pandas' usual ones everywhere else, only an empty cell in a label.
+    missing = {number: ({""} if number in positions else STR_NA_VALUES) for number in range(len(header))}
+    return {**options, "keep_default_na": False, "na_values": missing}, positions
 
 
 def join_chunks(chunks: list):

@@ -85,7 +85,7 @@ def training_figure(history: list[list[dict]], title: str = "training"):
 
     fig = new_figure()
     ax = fig.add_subplot()
-    ax.set_title(f"{title}: train and validation loss per validation check")
+    ax.set_title(f"{title}: train and validation loss per validation check", parse_math=False)  # names a data file
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss")
     members = [checks for checks in history if checks]
@@ -146,7 +146,10 @@ def forecast_figure(history: list[tuple], forecast: list[tuple], target: str, ma
     rows = max(1, math.ceil(len(shown) / cols))
     fig = new_figure(max(HEIGHT, PANEL_HEIGHT * rows + 0.6))
     intervals = any(item[3] for item in shown) if shown else False
-    fig.suptitle(f"{target}: recent history and forecast" + (" with prediction intervals" if intervals else ""))
+    # Ids and column names are shown as written: never read as mathtext (a "$" pair would be typeset
+    # or, unparseable, fail the whole picture).
+    fig.suptitle(f"{target}: recent history and forecast" + (" with prediction intervals" if intervals else ""),
+                 parse_math=False)
     if not shown:
         empty_note(fig.add_subplot(), "no series to plot")
         return fig
@@ -167,8 +170,8 @@ def forecast_figure(history: list[tuple], forecast: list[tuple], target: str, ma
             ax.fill_between(times, np.asarray(lower, dtype=float), np.asarray(upper, dtype=float), color="C0",
                             alpha=alpha, linewidth=0, label=f"{percent(level)} interval")
         ax.plot(times, np.asarray(values, dtype=float), color="C0", linewidth=1.8, label="forecast")
-        ax.set_title(str(label))
-        ax.set_ylabel(target)
+        ax.set_title(str(label), parse_math=False)
+        ax.set_ylabel(target, parse_math=False)
         locator = AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))

@@ -128,11 +128,31 @@ def offset_text(seconds: int) -> str:
 
 def to_csv(frame) -> str:
     """CSV by pandas' writer, every cell as records() gives it: ISO timestamps, empty for None,
-    NaN and infinity."""
+    NaN and infinity.
+
+    A text cell that begins or ends with white space (an id such as " 7") is only read back as
+    written when quoted: readers skip the spaces after a separator (tsgate's own does) or trim
+    fields. pandas' writer quotes by column kind, not by cell, so such a table has every text cell
+    quoted (QUOTE_NONNUMERIC: numbers stay bare, an empty cell is "").
+    """
+    import csv
+
     ready = frame.copy(deep=False)
     for number in range(frame.shape[1]):
         ready.isetitem(number, csv_column(frame.iloc[:, number]))
-    return ready.to_csv(index=False, lineterminator="\n")
+    quoting = csv.QUOTE_NONNUMERIC if any(padded_text(ready.iloc[:, n]) for n in range(ready.shape[1])) else csv.QUOTE_MINIMAL
+    return ready.to_csv(index=False, lineterminator="\n", quoting=quoting)
+
+
+def padded_text(column) -> bool:
+    """Whether a cell of a text column begins or ends with white space."""
+    import pandas as pd
+
+    values = column.cat.categories if isinstance(column.dtype, pd.CategoricalDtype) else column
+    if pd.api.types.infer_dtype(values, skipna=True) != "string":
+        return False
+    text = pd.Series(pd.unique(values)).dropna().astype(str)
+    return bool((text.str[:1].str.isspace() | text.str[-1:].str.isspace()).any())
 
 
 def csv_column(column):
@@ -164,11 +184,17 @@ def to_json(document) -> str:
 
 
 def to_markdown(frame) -> str:
-    columns = [str(c) for c in frame.columns]
+    columns = [markdown_cell(str(c)) for c in frame.columns]
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     for row in records(frame):
-        lines.append("| " + " | ".join(cell_text(v) for v in row.values()) + " |")
+        lines.append("| " + " | ".join(markdown_cell(cell_text(v)) for v in row.values()) + " |")
     return "\n".join(lines) + "\n"
+
+
+def markdown_cell(text: str) -> str:
+    """A cell's text inside a Markdown table: a "|" in it (an id such as "p|q") escaped, so that it
+    stays in its cell instead of starting another."""
+    return text.replace("|", "\\|")
 
 
 def cell_text(value) -> str:
@@ -182,13 +208,16 @@ def cell_text(value) -> str:
 def table(frame, title: str | None = None):
     """A rich Table of `frame`, numbers right-aligned."""
     from rich.table import Table
+    from rich.text import Text
 
+    # Cells and headers as Text, not strings: rich reads strings as markup and emoji codes, which
+    # would restyle, drop or refuse an id such as "[b]7", "a[/]" or ":smile:".
     view = Table(title=title, header_style="bold")
     numeric = {c: frame[c].dtype.kind in "iuf" for c in frame.columns}
     for column in frame.columns:
-        view.add_column(str(column), justify="right" if numeric[column] else "left")
+        view.add_column(Text(str(column)), justify="right" if numeric[column] else "left")
     for row in records(frame):
-        view.add_row(*(cell_text(v) for v in row.values()))
+        view.add_row(*(Text(cell_text(v)) for v in row.values()))
     return view
 
 
@@ -201,8 +230,8 @@ def table_text(frame, title: str | None, footer: str = "", width: int | None = N
     console = Console(file=sys.stdout, width=width)
     with console.capture() as captured:
         console.print(table(frame, title))
-        if footer:
-            console.print(footer, highlight=False, soft_wrap=True)
+        if footer:  # plain text: the footer names series (sparklines), never markup
+            console.print(footer, highlight=False, soft_wrap=True, markup=False, emoji=False)
     return captured.get()
 
 
@@ -224,6 +253,7 @@ SUMMARY_LABELS = (
 def summary_table(summary: dict):
     """train's summary as a rich Table of label and value rows."""
     from rich.table import Table
+    from rich.text import Text
 
     view = Table(show_header=False, box=None, title=f"trained {summary['backbone']}", title_justify="left")
     if isinstance(summary.get("backbone_val_loss"), dict) and len(summary["backbone_val_loss"]) > 1:
@@ -233,7 +263,7 @@ def summary_table(summary: dict):
         value = summary[key]
         if isinstance(value, list):
             value = ", ".join(map(str, value)) or "none"
-        view.add_row(label, f"{value:.4g}" if isinstance(value, float) else str(value))
+        view.add_row(label, Text(f"{value:.4g}" if isinstance(value, float) else str(value)))  # a path is no markup
     return view
 
 

@@ -192,6 +192,9 @@ def comparison_notes(comparison) -> list[str]:
             "seasonal naive falls back to naive"]
 
 
-def note_line(note: str) -> str:
-    """A note as rich markup: one note, one line on stderr."""
-    return f"[yellow]note:[/] {note}"
+def note_line(note: str):
+    """A note as rich Text, one line on stderr: the note's own text is never read as markup (it
+    names series, whose ids may hold brackets or emoji codes)."""
+    from rich.text import Text
+
+    return Text.assemble(("note:", "yellow"), f" {note}")

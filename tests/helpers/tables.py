@@ -10,7 +10,8 @@ def load_text(folder, text: str, **options) -> SeriesSet:
     """CSV text -> SeriesSet, through the same reader the CLI uses (the file goes in `folder`)."""
     path = folder / "data.csv"
     path.write_text(text, encoding="utf-8")
-    return load_series(read_csv(str(path)), DataOptions(**options))
+    options = DataOptions(**options)
+    return load_series(read_csv(str(path), labels=options.label_columns), options)
 
 
 def csv(header: str, rows) -> str:
