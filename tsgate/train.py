@@ -43,7 +43,9 @@ def resolve_device(name: str) -> torch.device:
 def configure_torch(threads: int) -> None:
     """Process-wide settings for fast, reproducible CPU training."""
     torch.set_num_threads(threads)
-    # Long lookbacks drive gate values into denormals, which are 2.5-3.5x slower on CPU.
+    # Long lookbacks drive gate values into denormals, which are 2.5-3.5x slower on CPU. numpy 1.x
+    # warns on stderr when it first measures a float type with denormals flushed: measure them first.
+    np.finfo(np.float32), np.finfo(np.float64)
     torch.set_flush_denormal(True)
 
 

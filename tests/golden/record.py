@@ -9,6 +9,9 @@ statistics, the train summary (without its timing figures) and every tensor of e
 file. Each runs in this process with one job and one thread, so the outputs are deterministic
 on CPU. `pre-0.6-air-gru.tsgate` is a model file written before the layout changed; its
 forecast must not change either.
+
+Floating-point results depend on the library versions too, so `environment.json` records the
+versions the outputs were recorded under, and the check compares bytes only under those.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 AIR = ROOT / "sample_data" / "air_passengers.csv"
 PANEL = ROOT / "sample_data" / "us_unemployment_by_industry.csv"
 STORED_MODEL = Path(__file__).resolve().parent / "pre-0.6-air-gru.tsgate"
+ENVIRONMENT = Path(__file__).resolve().parent / "environment.json"
 
 # Tiny networks and short budgets: the check is about equality, not accuracy.
 SMALL = ["--hidden", "8", "--steps", "60", "--ensemble", "2", "--seed", "0", "--jobs", "1", "--threads", "1", "--quiet"]
@@ -68,6 +72,15 @@ def tensor_digest(path: Path) -> str:
     for key in ("tsgate_version", "torch_version"):
         meta.pop(key, None)
     return "\n".join(lines) + "\n" + dump(meta)
+
+
+def environment() -> dict:
+    """The versions whose arithmetic the outputs depend on."""
+    import importlib.metadata
+    import platform
+
+    versions = {name: importlib.metadata.version(name) for name in ("torch", "numpy", "pandas", "scikit-learn")}
+    return {"python": ".".join(platform.python_version_tuple()[:2]), "machine": platform.machine(), **versions}
 
 
 def record(out: Path) -> list[Path]:
@@ -127,3 +140,5 @@ if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "expected"
     for path in record(target):
         print(path)
+    ENVIRONMENT.write_text(dump(environment()))
+    print(ENVIRONMENT)
