@@ -324,6 +324,7 @@ def train(
     if world is not None and not world.main:
         return  # rank 0 writes the model file and the summary
     show_notes(console, panel_notes(forecaster.skipped_, len(forecaster.ids_), int(forecaster.constant_.sum())), quiet)
+
     def draw():
         from tsgate.plots import training_figure
 
@@ -489,6 +490,7 @@ def inspect_command(
         show_notes(people_console(), series.notes + wording.panel_notes(series.skipped, len(series.ids)), verbosity.quiet)
     report = inspect_forecaster(forecaster, series, windows)
     sentences = wording.reading(report)
+
     def draw():
         from tsgate.plots import inspection_figure
 
@@ -556,7 +558,8 @@ def compare(
 
     single_process("compare")
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season)
-    check_outputs([("DATA", data)], out.output, plot, save_dir, saved_over_inputs(save_dir, [data], options, training.seed))
+    check_outputs([("DATA", data)], out.output, plot, save_dir,
+                  saved_files(save_dir, [out.output, plot], options, training.seed))
     template = make_forecaster("gru", network, training)  # compare sets each backbone
     workers = template.workers(training.jobs)
     start_early(workers)
@@ -591,15 +594,21 @@ def check_save_dir(save_dir: Optional[Path]) -> None:
         check_writable(save_dir / "model.tsgate" if save_dir.exists() else save_dir)  # compare creates it when saving
 
 
-def saved_over_inputs(save_dir: Optional[Path], inputs: list, options, seed: int) -> list:
-    """("--save-dir", FILE) for each input (a path, by its own name or the name it links to) that
-    compare would save a model over, for check_outputs to name."""
+def saved_files(save_dir: Optional[Path], others: list, options, seed: int) -> list:
+    """("--save-dir", FILE) for each file compare's --save-dir would write that exists now (so may be
+    an input, or link to one) or is named by `others` (-o, --plot), for check_outputs to compare.
+    Not every name compare would write is listed: --folds and --seeds may be large."""
     from tsgate.compare import saves_over
 
     if save_dir is None:
         return []
-    names = {Path(name).name for path in inputs if path not in (None, "-") for name in (path, os.path.realpath(path))}
-    return [("--save-dir", save_dir / name) for name in sorted(names) if saves_over(name, options, seed)]
+    try:
+        present = [path.name for path in save_dir.iterdir()] if save_dir.is_dir() else []
+    except OSError:  # a folder that may be entered but not listed: its files are not known
+        present = []
+    folder = os.path.realpath(save_dir)
+    named = [Path(path).name for path in others if path is not None and os.path.dirname(os.path.realpath(path)) == folder]
+    return [("--save-dir", save_dir / name) for name in sorted(set(present + named)) if saves_over(name, options, seed)]
 
 
 @contextmanager
@@ -639,9 +648,9 @@ def emit_comparison(result, out: OutputOptions, console, quiet: bool, files: lis
 
 def main() -> None:
     """Console-script entry point. The SIGTERM handler lasts as long as the command: once its exit
-    code is decided, the signal's own disposition is back for the shutdown."""
+    code is decided, the disposition the process had before is back for the shutdown."""
     previous = signal.signal(signal.SIGTERM, Termination.handle)
     try:
         typer.main.get_command(app)()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)  # None: set outside Python

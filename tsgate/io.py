@@ -93,7 +93,8 @@ def decode_text(raw: bytes, encoding: str, source: str) -> str:
 
 
 def undecodable(source: str, encoding: str, exc: BaseException) -> DataError:
-    return DataError(f"{display_name(source)} cannot be decoded as {encoding} ({first_line(exc)}): "
+    reason = exc.__cause__ or exc  # Python wraps a codec's own error in "decoding with ... failed (...)"
+    return DataError(f"{display_name(source)} cannot be decoded as {encoding} ({first_line(reason)}): "
                      "pass --encoding with the file's encoding, e.g. --encoding utf-8 or latin-1")
 
 
@@ -298,12 +299,12 @@ def check_distinct(outputs, inputs) -> None:
     """Refuse, before any work, an output that is one of the inputs or another output.
 
     `outputs` and `inputs` are (label, path) pairs such as ("-o", "out.csv") and ("DATA", "data.csv");
-    None and "-" (stdin) are no file. An output is an input when both are one regular file, whatever
-    the names (symbolic and hard links: same device and inode); a device or a pipe is written into,
-    destroying nothing, so /dev/stdout may be written while DATA is read from stdin. Two outputs
-    clash when they name one file, even before either exists.
+    None is no file, nor is the input "-" (stdin). An output is an input when both are one regular
+    file, whatever the names (symbolic and hard links: same device and inode); a device or a pipe
+    is written into, destroying nothing, so /dev/stdout may be written while DATA is read from
+    stdin. Two outputs clash when they name one file, even before either exists.
     """
-    named = [(label, path) for label, path in outputs if path is not None and str(path) != "-"]
+    named = [(label, path) for label, path in outputs if path is not None]
     sources = [(label, path, identity(path)) for label, path in inputs if path is not None and str(path) != "-"]
     for number, (label, path) in enumerate(named):
         if is_stream(path):
