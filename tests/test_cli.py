@@ -8,8 +8,8 @@ from io import StringIO
 
 import pandas as pd
 import pytest
-from conftest import FAST, synthetic_sine
-from helpers.cli import invoke
+from conftest import FAST, TINY, synthetic_sine
+from helpers.cli import assert_one_line_error, invoke
 
 
 def train(csv, model_path, *extra):
@@ -247,3 +247,19 @@ def test_horizon_and_the_other_options_reach_the_forecaster_by_name():
     assert from_options == Forecaster().get_params()
     options = {field.name for group in (ModelOptions, TrainingOptions) for field in fields(group)} - {"jobs"}
     assert set(inspect.signature(Forecaster.__init__).parameters) - {"self", "backbone", "clip"} == options
+
+
+@pytest.mark.parametrize("encoding,message", [
+    ("punycode", r"cannot be decoded as punycode"),
+    ("undefined", r"cannot be decoded as undefined"),
+    ("rot13", r"'rot13' is a Python codec but not a text encoding"),
+    ("base64", r"'base64' is a Python codec but not a text encoding"),
+])
+@pytest.mark.parametrize("command", ["train", "compare", "forecast", "inspect"])
+def test_an_unusual_encoding_is_one_line_on_every_command(tmp_path, tiny_sine_csv, tiny_model, command, encoding, message):
+    args = {"train": ["train", tiny_sine_csv, "-o", tmp_path / "m.tsgate", *TINY],
+            "compare": ["compare", tiny_sine_csv, "--models", "rnn", *TINY],
+            "forecast": ["forecast", tiny_model, tiny_sine_csv], "inspect": ["inspect", tiny_model, tiny_sine_csv]}[command]
+    result = invoke(*args, "--encoding", encoding)
+    assert_one_line_error(result, 2, message)
+    assert "--encoding utf-8 or latin-1" in result.stderr and not list(tmp_path.iterdir())

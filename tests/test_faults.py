@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import signal
 import struct
 import subprocess
@@ -71,6 +72,68 @@ def test_killed_mid_epoch_keeps_the_previous_model(tmp_path, big_csv, tiny_sine_
     assert out.read_bytes() == before, "the previous model file changed"
     assert not temp_files(tmp_path), temp_files(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tsgate"]
+
+
+# A SIGTERM that comes after the command's work: the interpreter shutting down (atexit runs the
+# signal's sender, then more bytecode, where a Python handler would run), or the error line being
+# written (report sends it). torchrun's SIGTERM meets a rank that is already exiting this way.
+LATE_SIGTERM = """
+import atexit, os, signal, sys
+import tsgate.cli as cli
+
+def terminate():
+    os.kill(os.getpid(), signal.SIGTERM)
+    sum(range(3))
+
+if sys.argv[1] == "shutdown":
+    atexit.register(terminate)
+else:
+    report = cli.report
+    cli.report = lambda message, code: terminate() or report(message, code)
+sys.argv = ["tsgate", *sys.argv[2:]]
+cli.main()
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("when,args,code", [
+    ("shutdown", ["--version"], -signal.SIGTERM),  # the handler is gone: the default disposition ends the process
+    ("shutdown", ["forecast", "missing.tsgate"], -signal.SIGTERM),
+    ("report", ["forecast", "missing.tsgate"], 143),  # the handler, outside the work: exit 143 at once
+], ids=["after-success", "after-an-error", "while-the-error-is-written"])
+def test_a_sigterm_after_the_work_ends_the_process_without_a_traceback(tmp_path, when, args, code):
+    done = subprocess.run([sys.executable, "-c", LATE_SIGTERM, when, *args], capture_output=True, text=True,
+                          env=subprocess_env(), cwd=tmp_path, timeout=120)
+    assert "Traceback" not in done.stderr and "Interrupted" not in done.stderr, done.stderr
+    assert done.returncode == code, done.stderr
+    if args == ["--version"]:
+        assert done.stdout.startswith("tsgate ")
+    if when == "shutdown" and args[0] == "forecast":
+        assert done.stderr.startswith("Error: model file not found"), done.stderr
+
+
+def test_the_sigterm_handler_raises_only_while_a_command_works(monkeypatch):
+    import tsgate.cli as cli
+
+    exits = []
+    monkeypatch.setattr(cli.os, "_exit", exits.append)
+    cli.Termination.handle(signal.SIGTERM, None)
+    assert exits == [143]
+    with pytest.raises(cli.Interrupted), cli.Termination.at_work():
+        cli.Termination.handle(signal.SIGTERM, None)
+    assert not cli.Termination.working and exits == [143]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_main_gives_sigterm_back_once_the_command_is_over(monkeypatch, capsys):
+    import tsgate.cli as cli
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(sys, "argv", ["tsgate", "--version"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 0 and capsys.readouterr().out.startswith("tsgate ")
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 @pytest.mark.parametrize("exception,code", [(KeyboardInterrupt, 130), ("Interrupted", 143), (OSError, 2)],
@@ -187,6 +250,165 @@ def test_save_dir_is_a_file(tmp_path, tiny_sine_csv, no_training):
     target.write_text("x")
     result = invoke("compare", tiny_sine_csv, "--models", "rnn", *TINY, "--save-dir", target)
     assert_one_line_error(result, 2, r"is a file")
+
+
+# ---- an output that is an input, or another output, is refused before any work ----------------
+
+
+def same_file(how: str, original: Path, other: Path) -> Path:
+    """A path naming `original`: the same name, a symbolic link or a hard link at `other`."""
+    if how == "same name":
+        return original
+    if how == "symbolic link":
+        other.symlink_to(original)
+    else:
+        os.link(original, other)
+    return other
+
+
+def reading_args(command: str, data: Path, model: Path, *more) -> list:
+    """`command` reading DATA (and MODEL), quick, with `more` options."""
+    return {"train": ["train", data, *TINY], "compare": ["compare", data, "--models", "rnn", *TINY],
+            "forecast": ["forecast", model, data], "inspect": ["inspect", model, data]}[command] + list(more)
+
+
+@pytest.mark.parametrize("how", ["same name", "symbolic link", "hard link"])
+@pytest.mark.parametrize("command", ["train", "forecast", "inspect", "compare"])
+def test_an_output_that_is_the_data_is_refused_and_the_data_kept(tmp_path, tiny_sine_csv, tiny_model, no_training,
+                                                                  command, how):
+    data = tmp_path / "data.csv"
+    data.write_bytes(tiny_sine_csv.read_bytes())
+    target = same_file(how, data, tmp_path / "out.csv")
+    result = invoke(*reading_args(command, data, tiny_model, "-o", target))
+    assert_one_line_error(result, 2, rf"^Error: -o {re.escape(str(target))} is the same file as DATA "
+                                     rf"{re.escape(str(data))}: writing it would destroy the input; give -o another path$")
+    assert data.read_bytes() == tiny_sine_csv.read_bytes()
+
+
+@pytest.mark.parametrize("command", ["forecast", "inspect"])
+def test_an_output_that_is_the_model_is_refused_and_the_model_kept(tmp_path, tiny_model, command):
+    model = tmp_path / "m.tsgate"
+    model.write_bytes(tiny_model.read_bytes())
+    link = same_file("symbolic link", model, tmp_path / "out.csv")
+    assert_one_line_error(invoke(command, model, "-o", link), 2, r"-o .*out\.csv is the same file as MODEL .*m\.tsgate")
+    assert model.read_bytes() == tiny_model.read_bytes()
+
+
+@pytest.mark.parametrize("where", ["in the folder", "linked from the folder"])
+def test_a_save_dir_that_would_write_over_the_data_is_refused(tmp_path, tiny_sine_csv, no_training, where):
+    saved = tmp_path / "models"
+    saved.mkdir()
+    if where == "in the folder":
+        data = saved / "rnn-seed0-fold0.tsgate"  # a CSV under the name compare gives its first model
+        data.write_bytes(tiny_sine_csv.read_bytes())
+    else:
+        data = tmp_path / "data.csv"
+        data.write_bytes(tiny_sine_csv.read_bytes())
+        (saved / "rnn-seed0-fold0.tsgate").symlink_to(data)
+    result = invoke(*reading_args("compare", data, None, "--save-dir", saved))
+    assert_one_line_error(result, 2, r"--save-dir .*rnn-seed0-fold0\.tsgate is the same file as DATA")
+    assert data.read_bytes() == tiny_sine_csv.read_bytes()
+
+
+def test_a_save_dir_file_of_another_model_or_seed_is_no_clash(tmp_path, tiny_sine_csv):
+    saved = tmp_path / "models"
+    saved.mkdir()
+    data = saved / "gru-seed0-fold0.tsgate"  # compare --models rnn writes rnn-seed0-fold0.tsgate only
+    data.write_bytes(tiny_sine_csv.read_bytes())
+    result = invoke(*reading_args("compare", data, None, "--save-dir", saved, "-f", "csv"))
+    assert result.exit_code == 0, describe(result)
+    assert sorted(p.name for p in saved.iterdir()) == ["gru-seed0-fold0.tsgate", "rnn-seed0-fold0.tsgate"]
+
+
+@pytest.mark.parametrize("command", ["train", "forecast", "inspect", "compare"])
+def test_plot_and_output_naming_one_file_are_refused(tmp_path, tiny_sine_csv, tiny_model, no_training, command):
+    target = tmp_path / "both.png"
+    result = invoke(*reading_args(command, tiny_sine_csv, tiny_model, "-o", target, "--plot", target))
+    assert_one_line_error(result, 2, r"--plot .*both\.png is the same file as -o .*both\.png: one would overwrite the other")
+    assert not target.exists()
+
+
+def test_stdout_as_output_while_the_data_comes_on_stdin(tmp_path, tiny_model, tiny_sine_csv):
+    """-o /dev/stdout with DATA '-': stdin is no file, and the forecast arrives on stdout, the pipe kept."""
+    link = tmp_path / "to-stdout"
+    link.symlink_to("/dev/stdout")  # through a link here: a failing run can replace only the link, never /dev/stdout
+    done = subprocess.run([sys.executable, "-m", "tsgate", "forecast", str(tiny_model), "-", "-o", str(link)],
+                          input=tiny_sine_csv.read_bytes(), capture_output=True, env=subprocess_env(), cwd=tmp_path,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().splitlines()[0] == "timestamp,load" and len(done.stdout.decode().splitlines()) == 5
+    assert link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["to-stdout"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="a /dev/full device")
+def test_a_full_device_as_output_is_a_one_line_error(tmp_path, tiny_model):
+    full = tmp_path / "full"
+    full.symlink_to("/dev/full")  # through a link here: a failing run can replace only the link, never /dev/full
+    assert_one_line_error(invoke("forecast", tiny_model, "-o", full), 2, r"cannot write .*full: No space left on device")
+    assert full.is_symlink()
+
+
+# ---- output paths tried for real, and a failed command writes none of its files -------------------
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="a Linux /proc")
+def test_a_picture_in_proc_is_refused_before_training(tmp_path, tiny_sine_csv, no_training):
+    """os.access tells root that /proc is writable: the check creates a file there instead."""
+    out = tmp_path / "out.tsgate"
+    result = invoke("train", tiny_sine_csv, "-o", out, *TINY, "--plot", "/proc/x.png")
+    assert_one_line_error(result, 2, r"cannot write /proc/x\.png: folder /proc is not writable")
+    assert not out.exists()
+
+
+def failing_picture(monkeypatch):
+    import matplotlib.figure
+
+    def savefig(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
+
+
+def test_a_picture_that_cannot_be_drawn_leaves_no_model(tmp_path, tiny_sine_csv, monkeypatch):
+    """train draws the picture before it writes anything: the model file is not left behind."""
+    matplotlib = pytest.importorskip("matplotlib.figure")
+
+    def savefig(self, *args, **kwargs):
+        raise RuntimeError("the renderer failed")
+
+    monkeypatch.setattr(matplotlib.Figure, "savefig", savefig)
+    result = invoke("train", tiny_sine_csv, "-o", tmp_path / "out.tsgate", *TINY, "--plot", tmp_path / "loss.png")
+    monkeypatch.undo()
+    assert result.exit_code == 1 and "the renderer failed" in result.stderr, describe(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "a failed train left files behind"
+
+
+@pytest.mark.parametrize("command", ["train", "forecast", "inspect", "compare"])
+def test_a_disk_full_at_the_last_file_keeps_every_file_as_it_was(tmp_path, tiny_sine_csv, tiny_model, monkeypatch,
+                                                                  command):
+    """-o, --plot (and compare's --save-dir) are written together: the last of them failing (train:
+    the picture after the model; the others: -o after the picture) leaves none written, the old -o kept."""
+    pytest.importorskip("matplotlib")
+    import tsgate.io
+
+    out, plot, saved = tmp_path / "out.file", tmp_path / "picture.png", tmp_path / "models"
+    out.write_bytes(b"previous output")
+    more = ["--save-dir", saved] if command == "compare" else []
+    last = 3 if command == "compare" else 2  # compare: the picture, its one model, then -o
+    fsyncs = []
+
+    def fsync(fd):
+        fsyncs.append(fd)
+        if len(fsyncs) == last:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tsgate.io.os, "fsync", fsync)
+    result = invoke(*reading_args(command, tiny_sine_csv, tiny_model, "-o", out, "--plot", plot, *more))
+    monkeypatch.undo()
+    failed = "picture\\.png" if command == "train" else "out\\.file"
+    assert_one_line_error(result, 2, rf"cannot write .*{failed}: No space left on device")
+    assert out.read_bytes() == b"previous output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.file"], "a failed command left files behind"
 
 
 # ---- training that diverges --------------------------------------------------------------------

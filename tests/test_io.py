@@ -4,12 +4,13 @@ import io
 import os
 import stat
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from tsgate.errors import DataError, OutputError
-from tsgate.io import atomic_writer, check_writable, read_csv, write_atomic
+from tsgate.io import atomic_writer, check_distinct, check_writable, read_csv, write_all, write_atomic
 
 DAILY = "date,value\n2024-01-01,1.5\n2024-01-02,2.5\n2024-01-03,3.5\n"
 
@@ -94,6 +95,41 @@ def test_latin1_file_suggests_encoding_then_reads_with_it(tmp_path):
 def test_unknown_encoding(tmp_path):
     with pytest.raises(DataError, match="unknown encoding 'klingon'"):
         read_csv(write(tmp_path, DAILY), encoding="klingon")
+
+
+# Codecs Python has that an ordinary CSV does not decode under: each refusal is one line that names
+# the encoding and says how to fix it. A file in utf-8 without a byte-order mark, so that utf-16
+# must fail too.
+UNUSUAL_CODECS = {
+    "punycode": r"cannot be decoded as punycode",  # raises a bare UnicodeError, no byte offset
+    "undefined": r"cannot be decoded as undefined",
+    "utf-16": r"cannot be decoded as utf-16 \(UTF-16 stream does not start with BOM\)",  # pandas refuses, Python decodes
+    "rot13": r"'rot13' is a Python codec but not a text encoding",  # text to text
+    "base64": r"'base64' is a Python codec but not a text encoding",  # bytes to bytes
+    "hex": r"'hex' is a Python codec but not a text encoding",
+    "zlib": r"'zlib' is a Python codec but not a text encoding",
+    "utf-8\0": r"unknown encoding 'utf-8\\x00'",  # a NUL in the name: a ValueError from the lookup
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(UNUSUAL_CODECS))
+@pytest.mark.parametrize("stdin", [False, True], ids=["path", "stdin"])
+def test_an_unusual_codec_is_a_one_line_data_error(tmp_path, monkeypatch, encoding, stdin):
+    raw = ("date,value\n" + "".join(f"2024-01-{day:02d},{day}.5\n" for day in range(1, 29))).encode()
+    if stdin:
+        fake_stdin(monkeypatch, raw)
+    with pytest.raises(DataError, match=UNUSUAL_CODECS[encoding]) as caught:
+        read_csv("-" if stdin else write(tmp_path, raw), encoding=encoding)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "--encoding utf-8 or latin-1" in message or "use a Python codec name such as utf-8 or latin-1" in message
+    assert "--sep" not in message  # a codec's failure is not the separator's
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "idna", "UTF8", "utf_7", "cp1252"])
+def test_unusual_but_fitting_codecs_read_an_ascii_file(tmp_path, encoding):
+    frame = read_csv(write(tmp_path, DAILY), encoding=encoding)
+    assert list(frame.columns) == ["date", "value"] and frame["value"].tolist() == [1.5, 2.5, 3.5]
 
 
 # ---- separators and numbers --------------------------------------------------------------
@@ -326,3 +362,149 @@ def test_check_writable_refuses_when_access_says_no(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(OutputError, match="not writable"):
         check_writable(tmp_path / "out.csv")
+
+
+def test_check_writable_creates_a_file_rather_than_asking(tmp_path, monkeypatch):
+    """os.access says yes to root everywhere (/proc too): the check makes and removes a real file."""
+    import errno
+    import tempfile
+
+    made = []
+    real_mkstemp = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp", lambda *a, **k: made.append(k) or real_mkstemp(*a, **k))
+    check_writable(tmp_path / "out.csv")
+    assert made and made[0]["dir"] == Path(os.path.realpath(tmp_path)) and list(tmp_path.iterdir()) == []  # made where the write goes, removed
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(OutputError, match=r"cannot write .*out\.csv: folder .* is not writable \(Read-only file system\)"):
+        check_writable(tmp_path / "out.csv")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="a Linux /proc")
+def test_check_writable_refuses_proc_even_for_root():
+    with pytest.raises(OutputError, match=r"cannot write /proc/x\.png: folder /proc is not writable"):
+        check_writable("/proc/x.png")
+
+
+def failing_on_call(number: int, exception=OSError):
+    """An os.fsync that fails on its `number`th call (1-based): a disk that fills up part way."""
+    calls = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == number:
+            raise exception(28, "No space left on device")
+        return real_fsync(fd)
+
+    return fsync
+
+
+def test_write_all_writes_every_file_or_none(tmp_path, monkeypatch):
+    import tsgate.io
+
+    model, picture = tmp_path / "model.tsgate", tmp_path / "picture.png"
+    model.write_bytes(b"previous model")
+    monkeypatch.setattr(tsgate.io.os, "fsync", failing_on_call(2))  # the picture's write fails
+    with pytest.raises(OutputError, match=r"picture\.png: No space left on device"):
+        write_all([(model, b"new model"), (picture, b"new picture")])
+    assert model.read_bytes() == b"previous model" and sorted(p.name for p in tmp_path.iterdir()) == ["model.tsgate"]
+    monkeypatch.undo()
+    write_all([(model, b"new model"), (picture, "new picture")])
+    assert model.read_bytes() == b"new model" and picture.read_text() == "new picture"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="a /dev/full device")
+def test_a_full_device_is_an_output_error_and_the_other_files_are_not_written(tmp_path):
+    full = tmp_path / "full"
+    full.symlink_to("/dev/full")  # through a link here, so that no test can ever replace /dev/full itself
+    with pytest.raises(OutputError, match=r"cannot write .*full: No space left on device"):
+        write_all([(tmp_path / "rows.csv", "a\n"), (full, "b\n")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"] and full.is_symlink()
+
+
+def test_write_atomic_writes_into_a_named_pipe(tmp_path):
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # a reader waiting, as `cat pipe` would be
+    try:
+        write_atomic(pipe, "rows\n")
+        assert os.read(reader, 100) == b"rows\n"
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode), "the pipe was replaced by a regular file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_write_atomic_into_a_device_keeps_the_device(tmp_path):
+    null = tmp_path / "null"
+    null.symlink_to(os.devnull)
+    write_atomic(null, b"discarded")
+    with atomic_writer(null, "w") as handle:
+        handle.write("discarded")
+    assert null.is_symlink() and stat.S_ISCHR(os.stat(null).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]
+
+
+def test_write_atomic_through_a_symbolic_link_keeps_the_link(tmp_path):
+    real, link = tmp_path / "real.csv", tmp_path / "link.csv"
+    real.write_text("old\n")
+    link.symlink_to(real.name)
+    write_atomic(link, "new\n")
+    assert link.is_symlink() and real.read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "real.csv"]
+
+
+def test_check_writable_refuses_a_folder_reached_through_a_link(tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "link").symlink_to("folder")
+    with pytest.raises(OutputError, match="is a folder"):
+        check_writable(tmp_path / "link")
+
+
+# ---- an output that is an input ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["same name", "symbolic link", "hard link", "relative name"])
+def test_check_distinct_refuses_an_output_that_is_an_input(tmp_path, monkeypatch, how):
+    data = tmp_path / "data.csv"
+    data.write_text(DAILY)
+    output = tmp_path / "out.csv"
+    if how == "same name":
+        output = data
+    elif how == "symbolic link":
+        output.symlink_to(data)
+    elif how == "hard link":
+        os.link(data, output)
+    else:
+        monkeypatch.chdir(tmp_path)
+        output = "./data.csv"
+    with pytest.raises(OutputError) as caught:
+        check_distinct([("-o", output)], [("MODEL", tmp_path / "m.tsgate"), ("DATA", data)])
+    assert str(caught.value) == (f"-o {output} is the same file as DATA {data}: writing it would destroy the input; "
+                                 "give -o another path")
+
+
+def test_check_distinct_lets_stdin_devices_and_other_files_pass(tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text(DAILY)
+    null = tmp_path / "null"
+    null.symlink_to(os.devnull)
+    check_distinct([("-o", "/dev/stdout"), ("--plot", None)], [("DATA", "-")])  # stdin is no file
+    check_distinct([("-o", null)], [("DATA", null)])  # writing into a device destroys nothing
+    check_distinct([("-o", tmp_path / "new.csv"), ("--plot", tmp_path / "new.png")], [("DATA", data), ("DATA", None)])
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "existing"])
+def test_check_distinct_refuses_two_outputs_that_are_one_file(tmp_path, existing):
+    model = tmp_path / "x.png"
+    if existing:
+        model.write_bytes(b"old")
+        (tmp_path / "link.png").symlink_to(model)
+    other = tmp_path / ("link.png" if existing else "x.png")
+    with pytest.raises(OutputError) as caught:
+        check_distinct([("-o", model), ("--plot", other)], [])
+    assert str(caught.value) == f"--plot {other} is the same file as -o {model}: one would overwrite the other; give --plot another path"

@@ -289,3 +289,13 @@ def test_a_lock_left_by_a_killed_build_blocks_nothing(tmp_path):
     kernels._remove_stale_lock(fresh)
     kernels._remove_stale_lock(tmp_path / "absent")
     assert not old.exists() and fresh.exists()  # a lock being held by a live build stays
+
+
+def test_the_cpu_signature_reads_any_bytes_whatever_the_locale(tmp_path, monkeypatch):
+    """/proc/cpuinfo is read as UTF-8 with replacement: a byte the locale's codec refuses changes one
+    character of the build key, it does not stop the kernel from loading."""
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_bytes(b"model name\t: Caf\xe9 CPU\nflags\t\t: fpu sse\nother\t: x\n")
+    real_open = open
+    monkeypatch.setattr(kernels, "open", lambda path, *args, **kwargs: real_open(cpuinfo, *args, **kwargs), raising=False)
+    assert kernels._cpu_signature() == "model name\t: Caf\ufffd CPU\nflags\t\t: fpu sse\n"

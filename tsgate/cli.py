@@ -8,6 +8,7 @@ starts fast.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from contextlib import contextmanager
@@ -52,13 +53,39 @@ class Interrupted(BaseException):
     """SIGTERM, raised as an exception so that temporary files are cleaned up on the way out."""
 
 
+class Termination:
+    """Where a SIGTERM finds the process. While a command works (`working`), it raises Interrupted,
+    which the group turns into "terminated" and exit 143 once the temporary files are gone. At any
+    other moment (the error line being written, the interpreter shutting down, as when torchrun
+    stops a rank that is already exiting) there is nothing to clean up and an exception there
+    would end in a traceback: the process then exits 143 at once."""
+
+    working = False
+
+    @classmethod
+    def handle(cls, signum, frame):
+        if cls.working:
+            raise Interrupted()
+        os._exit(EXIT_TERMINATED)
+
+    @classmethod
+    @contextmanager
+    def at_work(cls):
+        cls.working = True
+        try:
+            yield
+        finally:
+            cls.working = False
+
+
 class TsgateGroup(TyperGroup):
     """Turns every failure into one line on stderr and a documented exit code."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         argv = list(sys.argv[1:] if args is None else args)
         try:
-            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+            with Termination.at_work():
+                result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
             if result == EXIT_INTERRUPTED:  # typer's main turns KeyboardInterrupt into a silent Exit(130)
                 raise KeyboardInterrupt
             code = result if isinstance(result, int) else EXIT_OK
@@ -192,17 +219,25 @@ def show_notes(console, notes: list[str], quiet: bool) -> None:
 
 
 def emit(frame, fmt: str, output: Optional[Path], title: str, document: dict | None = None, footer: str = "",
-         view=None) -> None:
-    """Write a result frame to stdout or `output` in the chosen format (see render.result_text)."""
+         view=None, files: list = ()) -> None:
+    """Write a result frame to stdout or `output` in the chosen format (see render.result_text), and
+    `files` ((path, bytes) pairs: a picture, saved models) with it: every file or, on a failure, none."""
+    from tsgate.io import write_all
     from tsgate.render import result_text
 
     text = result_text(frame, fmt, str(output) if output else None, title, document, footer, view)
-    if output:
-        from tsgate.io import write_atomic
-
-        write_atomic(output, text)
-    else:
+    write_all([*files, *([(output, text)] if output else [])])
+    if not output:
         sys.stdout.write(text)
+
+
+def picture_file(plot, draw) -> list:
+    """[(plot, the picture's bytes)] with the figure `draw()` builds, or [] without --plot."""
+    if plot is None:
+        return []
+    from tsgate.plots import picture
+
+    return [(plot, picture(draw(), plot))]
 
 
 @contextmanager
@@ -263,14 +298,13 @@ def train(
 ):
     """Train one backbone on a CSV and write a model file."""
     from tsgate import distributed
-    from tsgate.io import check_writable
+    from tsgate.io import write_all
     from tsgate.parallel import start_early
     from tsgate.render import summary_table, to_json
     from tsgate.wording import data_notes, panel_notes
 
     output = output or default_model_path(data, model.value)
-    check_writable(output)
-    check_plot(plot)
+    check_outputs([("DATA", data)], output, plot)
     forecaster = make_forecaster(model.value, network, training)
     world = join_torchrun(forecaster, data)
     workers = 1 if world else forecaster.workers(training.jobs)  # under torchrun, the processes are torchrun's
@@ -290,11 +324,13 @@ def train(
     if world is not None and not world.main:
         return  # rank 0 writes the model file and the summary
     show_notes(console, panel_notes(forecaster.skipped_, len(forecaster.ids_), int(forecaster.constant_.sum())), quiet)
-    forecaster.save(output)
-    if plot:
-        from tsgate.plots import plot_training
 
-        plot_training(forecaster.history_, plot, title=f"training {forecaster.backbone_} ({data})")
+    def draw():
+        from tsgate.plots import training_figure
+
+        return training_figure(forecaster.history_, title=f"training {forecaster.backbone_} ({data})")
+
+    write_all([(output, forecaster.to_bytes()), *picture_file(plot, draw)])  # both or, on a failure, neither
     summary = {**forecaster.metrics_, "model_file": str(output), "series": len(forecaster.ids_), "targets": series.targets,
                "skipped_ids": [key for key, _ in forecaster.skipped_]}
     if fmt == SummaryFormat.json:
@@ -317,12 +353,19 @@ def join_torchrun(forecaster, data: str):
     return distributed.start(resolve_device(forecaster.check_options().device).type)
 
 
-def check_plot(plot) -> None:
-    """A --plot file is checked (suffix, folder) before any work, like -o."""
+def check_outputs(inputs: list, output=None, plot=None, save_dir=None, saved: list = ()) -> None:
+    """Every output checked before any work: each can be written, a --plot file has a picture's
+    suffix, and none is one of the `inputs` ((label, path) pairs) or another output."""
+    from tsgate.io import check_distinct, check_writable
+
+    if output:
+        check_writable(output)
+    check_save_dir(save_dir)
     if plot is not None:
         from tsgate.plots import check_plot_path
 
         check_plot_path(plot)
+    check_distinct([("-o", output), ("--plot", plot), *saved], inputs)
 
 
 def single_process(command: str) -> None:
@@ -382,25 +425,23 @@ def forecast(
         show_notes(people_console(), data_notes(series) + panel_notes(skipped, len(prediction.numbers)), verbosity.quiet)
     on_screen = out.output is None and sys.stdout.isatty() and render.resolve_format(out.fmt.value, None) == "table"
     recent = recent_history(forecaster, prediction, series) if on_screen or plot else None  # for people only
+
+    def draw():
+        from tsgate.plots import forecast_figure
+
+        return forecast_figure(*render.forecast_panels(forecaster.ids_, forecaster.freq_, prediction, recent),
+                               target=forecaster.targets_[0])
+
     emit(frame, out.fmt.value, out.output, title="forecast",
          view=lambda: render.forecast_view(frame, forecaster.targets_, levels),
-         footer=render.sparklines(forecaster.ids_, prediction, recent) if on_screen else "")
-    if plot:
-        from tsgate.plots import plot_forecast
-
-        plot_forecast(*render.forecast_panels(forecaster.ids_, forecaster.freq_, prediction, recent), plot,
-                      target=forecaster.targets_[0])
+         footer=render.sparklines(forecaster.ids_, prediction, recent) if on_screen else "", files=picture_file(plot, draw))
 
 
 def model_and_data(model_file, data, reading: ReadOptions, output, plot):
     """(the model, DATA read as it was trained, or None) for forecast and inspect, the outputs checked first."""
     from tsgate.forecaster import Forecaster
 
-    if output:
-        from tsgate.io import check_writable
-
-        check_writable(output)
-    check_plot(plot)
+    check_outputs([("MODEL", model_file), ("DATA", data)], output, plot)
     forecaster = Forecaster.load(model_file)
     if data is None:
         return forecaster, None
@@ -450,12 +491,15 @@ def inspect_command(
                    verbosity.quiet)
     report = inspect_forecaster(forecaster, series, windows)
     sentences = wording.reading(report)
-    emit(gate_frame(report), out.fmt.value, out.output, document={**report, "reading": sentences},
-         footer=wording.inspection_footer(report, sentences), title=wording.inspection_title(report))
-    if plot:
-        from tsgate.plots import plot_inspection
 
-        plot_inspection(report, plot)
+    def draw():
+        from tsgate.plots import inspection_figure
+
+        return inspection_figure(report)
+
+    emit(gate_frame(report), out.fmt.value, out.output, document={**report, "reading": sentences},
+         footer=wording.inspection_footer(report, sentences), title=wording.inspection_title(report),
+         files=picture_file(plot, draw))
 
 
 # ---- compare ---------------------------------------------------------------------------------
@@ -506,47 +550,88 @@ def compare(
     verbosity: Verbosity,
 ):
     """Train several backbones on the same split and compare error, time and size with baselines."""
+    from dataclasses import replace
+
     from tsgate.compare import CompareOptions, run_comparison
     from tsgate.intervals import check_levels
     from tsgate.parallel import start_early
     from tsgate.wording import comparison_notes, data_notes, panel_notes
 
     single_process("compare")
-    check_output_targets(out.output, save_dir)
-    check_plot(plot)
+    options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season)
+    check_outputs([("DATA", data)], out.output, plot, save_dir,
+                  saved_files(save_dir, [out.output, plot], options, training.seed))
     template = make_forecaster("gru", network, training)  # compare sets each backbone
     workers = template.workers(training.jobs)
     start_early(workers)
-    options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season,
-                             check_levels(level))
+    options = replace(options, levels=check_levels(level))
     series = read_series(data, columns, reading)
     console = people_console()
     show_notes(console, data_notes(series) + panel_notes(series.skipped, len(series.ids)), verbosity.quiet)
     with progress_bar(console, verbosity.quiet or not console.is_terminal, "comparing") as update:
-        result = run_comparison(series, template, options, update, save_dir, workers)
+        result = run_comparison(series, template, options, update, save_dir is not None, workers)
     show_notes(console, comparison_notes(result), verbosity.quiet)
-    emit_comparison(result, out, console, verbosity.quiet)
-    if plot:
-        from tsgate.plots import plot_comparison
 
-        plot_comparison(result.rows, plot, metric="mase")
+    def draw():
+        from tsgate.plots import comparison_figure
+
+        return comparison_figure(result.rows, metric="mase")
+
+    files = picture_file(plot, draw)
+    if save_dir is not None:
+        files += [(save_dir / name, model.to_bytes()) for name, model in result.models.items()]
+    with new_folder(save_dir):
+        emit_comparison(result, out, console, verbosity.quiet, files)
 
 
-def check_output_targets(output: Optional[Path], save_dir: Optional[Path]) -> None:
-    """Refuse unwritable destinations before any training starts."""
+def check_save_dir(save_dir: Optional[Path]) -> None:
+    """Refuse a --save-dir that cannot hold the models before any training starts."""
     from tsgate.errors import OutputError
     from tsgate.io import check_writable
 
-    if output:
-        check_writable(output)
     if save_dir is not None:
         if save_dir.exists() and not save_dir.is_dir():
             raise OutputError(f"--save-dir {save_dir} is a file, not a folder")
         check_writable(save_dir / "model.tsgate" if save_dir.exists() else save_dir)  # compare creates it when saving
 
 
-def emit_comparison(result, out: OutputOptions, console, quiet: bool) -> None:
-    """The rows on stdout or -o, the verdict below a table, or else on stderr."""
+def saved_files(save_dir: Optional[Path], others: list, options, seed: int) -> list:
+    """("--save-dir", FILE) for each file compare's --save-dir would write that exists now (so may be
+    an input, or link to one) or is named by `others` (-o, --plot), for check_outputs to compare.
+    Not every name compare would write is listed: --folds and --seeds may be large."""
+    from tsgate.compare import saves_over
+
+    if save_dir is None:
+        return []
+    try:
+        present = [path.name for path in save_dir.iterdir()] if save_dir.is_dir() else []
+    except OSError:  # a folder that may be entered but not listed: its files are not known
+        present = []
+    folder = os.path.realpath(save_dir)
+    named = [Path(path).name for path in others if path is not None and os.path.dirname(os.path.realpath(path)) == folder]
+    return [("--save-dir", save_dir / name) for name in sorted(set(present + named)) if saves_over(name, options, seed)]
+
+
+@contextmanager
+def new_folder(folder: Optional[Path]):
+    """`folder` created for the block, and removed again if the block fails while it is still empty."""
+    if folder is None or folder.exists():
+        yield
+        return
+    from tsgate.io import failure_named
+
+    with failure_named(folder):
+        folder.mkdir()
+    try:
+        yield
+    except BaseException:
+        if not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+
+
+def emit_comparison(result, out: OutputOptions, console, quiet: bool, files: list) -> None:
+    """The rows on stdout or -o with `files` (see emit), the verdict below a table, or else on stderr."""
     from tsgate import render
     from tsgate.wording import comparison_verdict
 
@@ -554,17 +639,19 @@ def emit_comparison(result, out: OutputOptions, console, quiet: bool) -> None:
     frame = render.comparison_frame(result.rows)
     if render.resolve_format(out.fmt.value, out.path) == "table":
         emit(frame, "table", out.output, title="tsgate compare", footer=verdict,
-             view=lambda: render.comparison_view(result.rows, result.settings["levels"]))
+             view=lambda: render.comparison_view(result.rows, result.settings["levels"]), files=files)
         return
-    emit(frame, out.fmt.value, out.output, title="tsgate compare", document=render.comparison_document(result, verdict))
+    emit(frame, out.fmt.value, out.output, title="tsgate compare", document=render.comparison_document(result, verdict),
+         files=files)
     if not quiet:
         console.print(verdict, highlight=False, soft_wrap=True)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    def on_sigterm(signum, frame):
-        raise Interrupted()
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    typer.main.get_command(app)()
+    """Console-script entry point. The SIGTERM handler lasts as long as the command: once its exit
+    code is decided, the disposition the process had before is back for the shutdown."""
+    previous = signal.signal(signal.SIGTERM, Termination.handle)
+    try:
+        typer.main.get_command(app)()
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)  # None: set outside Python

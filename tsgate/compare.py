@@ -11,9 +11,9 @@ figures are what `tsgate train` gives.
 
 from __future__ import annotations
 
+import re
 import time
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -67,6 +67,7 @@ class Comparison:
     # (frequency, season, shortest length) when the season is as long as the shortest series, so
     # seasonal naive fell back to naive (wording.comparison_notes says so); None otherwise
     season_too_long: tuple[str, int, int] | None = None
+    models: dict = field(default_factory=dict)  # file name (saved_model_name) -> fitted Forecaster, when kept
 
 
 def resolve_season(options: CompareOptions, series, shortest: int) -> int | None:
@@ -98,10 +99,11 @@ def check_folds(series, template, folds: int) -> None:
             )
 
 
-def run_comparison(series, template, options: CompareOptions, on_step=None, save_dir: Path | None = None,
+def run_comparison(series, template, options: CompareOptions, on_step=None, keep_models: bool = False,
                    jobs: int | None = 1) -> Comparison:
     """Train every backbone (x seeds x folds) and the baselines on the same folds; score and rank them.
-    The networks train on up to `jobs` worker processes (None: one per core); the rows do not depend on it."""
+    The networks train on up to `jobs` worker processes (None: one per core); the rows do not depend on it.
+    With `keep_models`, the result holds every fitted network under the file name --save-dir gives it."""
     from tsgate.ensemble import run_fits
 
     if not options.models:
@@ -133,11 +135,11 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
     progress = on_step and (lambda done, total, train_loss, val_loss: on_step(done, total, label))
     run_fits([fit.forecaster.fitting(fit.train_set) for fit in fits], workers, progress,
              sum(fit.forecaster.expected_steps(fit.train_set) for fit in fits))
+    models = {}
     for fit in fits:
         runs.append(backbone_run(fit))
-        if save_dir is not None:
-            save_dir.mkdir(exist_ok=True)
-            fit.forecaster.save(save_dir / f"{fit.forecaster.backbone}-seed{fit.forecaster.seed}-fold{fit.fold}.tsgate")
+        if keep_models:
+            models[saved_model_name(fit.forecaster.backbone, fit.forecaster.seed, fit.fold)] = fit.forecaster
     rows = summarise(runs, list(options.models) + list(BASELINES), options.seeds, template.horizon,
                      score_names(levels))
     settings = {
@@ -147,7 +149,24 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, save
     }
     test_points = options.folds * template.horizon * len(series.ids) * len(series.targets)
     fell_back = options.season is None and series.season is not None and season is None
-    return Comparison(rows, settings, test_points, (series.freq, series.season, shortest) if fell_back else None)
+    return Comparison(rows, settings, test_points, (series.freq, series.season, shortest) if fell_back else None,
+                      models)
+
+
+def saved_model_name(backbone: str, seed: int, fold: int) -> str:
+    """The file name --save-dir keeps one trained network under."""
+    return f"{backbone}-seed{seed}-fold{fold}.tsgate"
+
+
+def saves_over(name: str, options: CompareOptions, seed: int) -> bool:
+    """Whether --save-dir would write a file called `name`, for a template with `seed`. Tested on the
+    name rather than by listing every file compare writes: --folds and --seeds may be large."""
+    match = re.fullmatch(r"(.+)-seed(-?[0-9]+)-fold([0-9]+)\.tsgate", name)
+    if match is None:
+        return False
+    backbone, number, fold = match[1], int(match[2]), int(match[3])
+    return (backbone in options.models and seed <= number < seed + options.seeds and fold < options.folds
+            and saved_model_name(backbone, number, fold) == name)
 
 
 def report(on_step, done: int, total: int, label: str) -> None:

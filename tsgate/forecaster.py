@@ -336,6 +336,12 @@ class Forecaster:
 
         modelfile.write(path, self.get_params(), self.fitted_state())
 
+    def to_bytes(self) -> bytes:
+        """The model file's bytes, for a caller that writes them together with other files."""
+        from tsgate import modelfile
+
+        return modelfile.encode(self.get_params(), self.fitted_state())
+
     @classmethod
     def load(cls, path) -> "Forecaster":
         from tsgate import modelfile

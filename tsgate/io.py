@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import io
 import os
+import stat
 import sys
 import tempfile
 import warnings
@@ -62,17 +63,39 @@ def pick_codec(raw: bytes, encoding: str) -> str:
     return encoding
 
 
+def text_codec(encoding: str) -> str:
+    """`encoding` as given, once Python knows it as a codec from bytes to text; a one-line DataError otherwise."""
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, ValueError) as exc:  # ValueError: a NUL or a lone surrogate in the name
+        raise DataError(f"unknown encoding {encoding!r}: use a Python codec name such as utf-8 or latin-1") from exc
+    try:
+        b"\n".decode(encoding)  # one byte: an empty input is returned before the codec is asked
+    except LookupError as exc:  # rot13 (text to text), base64 and zlib (bytes to bytes)
+        raise DataError(f"encoding {encoding!r} is a Python codec but not a text encoding: "
+                        "pass the file's text encoding, e.g. --encoding utf-8 or latin-1") from exc
+    except ValueError:  # a text codec that refuses this one byte: the file's bytes decide
+        pass
+    return encoding
+
+
 def decode_text(raw: bytes, encoding: str, source: str) -> str:
     """Decode bytes, dropping a UTF-8 byte-order mark; say how to fix a wrong encoding."""
     try:
-        return raw.decode(pick_codec(raw, encoding))
-    except LookupError as exc:
-        raise DataError(f"unknown encoding {encoding!r}: use a Python codec name such as utf-8 or latin-1") from exc
+        return raw.decode(pick_codec(raw, text_codec(encoding)))
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{display_name(source)} is not valid {encoding} (byte 0x{raw[exc.start]:02x} at offset {exc.start}): "
             "pass --encoding with the file's encoding, e.g. --encoding latin-1"
         ) from exc
+    except UnicodeError as exc:  # punycode, idna, undefined: a codec that fails without naming a byte
+        raise undecodable(source, encoding, exc) from exc
+
+
+def undecodable(source: str, encoding: str, exc: BaseException) -> DataError:
+    reason = exc.__cause__ or exc  # Python wraps a codec's own error in "decoding with ... failed (...)"
+    return DataError(f"{display_name(source)} cannot be decoded as {encoding} ({first_line(reason)}): "
+                     "pass --encoding with the file's encoding, e.g. --encoding utf-8 or latin-1")
 
 
 def header_line(head: bytes, codec: str, complete: bool) -> str | None:
@@ -107,6 +130,7 @@ def read_csv(source: str, sep: str | None = None, encoding: str = "utf-8", label
     small code per row, not a Python string per row. The columns named in `labels` (names as
     data.py strips them) are text whatever they look like: see label_options.
     """
+    text_codec(encoding)  # before a possibly long stdin is read
     raw = sys.stdin.buffer.read() if source == "-" else None
     head = raw[:HEAD_BYTES] if raw is not None else read_head(source)
     codec = pick_codec(head, encoding)
@@ -122,9 +146,9 @@ def read_csv(source: str, sep: str | None = None, encoding: str = "utf-8", label
         sep = "\t"
     try:
         frame = parse_csv(io.BytesIO(raw) if raw is not None else source, sep, codec, source, labels)
-    except UnicodeDecodeError:  # a bad byte past the head: decoding it all names the byte and its offset
+    except UnicodeError as exc:  # a bad byte past the head: decoding it all names the byte and its offset
         decode_text(raw if raw is not None else read_source_bytes(source), encoding, source)
-        raise
+        raise undecodable(source, encoding, exc) from exc  # pandas refused what Python decodes (UTF-16 without a BOM)
     if frame.empty:
         raise DataError(f"{display_name(source)} has a header but no data rows")
     # A separator at the end of every line makes a nameless, empty last column: drop it.
@@ -160,7 +184,7 @@ def parse_csv(target, sep: str, codec: str, source: str, labels: tuple[str, ...]
         ) from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{display_name(source)} has no columns: expected a header row") from exc
-    except UnicodeDecodeError:
+    except UnicodeError:
         raise  # a ValueError too, but the caller names the bad byte
     except ValueError as exc:  # pandas refuses the separator itself, e.g. a line break
         raise DataError(f"cannot read {display_name(source)} with --sep {sep!r} ({first_line(exc)}): pass one character such as , ; | or \\t") from exc
@@ -305,41 +329,121 @@ def first_line(exc: BaseException) -> str:
 
 
 def check_writable(path: str | os.PathLike) -> Path:
-    """Fail before any long work if `path` cannot be created; return it as a Path."""
+    """Fail before any long work if `path` cannot be written; return it as a Path.
+
+    A regular file (or a new one) is checked by creating and removing a temporary file where the
+    atomic write will make its own: asking os.access is not enough, root is told yes for /proc.
+    A device or a pipe is written into, so only its own permission is asked.
+    """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    if target.exists() and target.is_dir():
+    if target.is_dir():
         raise OutputError(f"cannot write {target}: it is a folder; give a file name")
+    if is_stream(target):
+        if not os.access(target, os.W_OK):
+            raise OutputError(f"cannot write {target}: permission denied")
+        return target
     if not folder.exists():
         raise OutputError(f"cannot write {target}: folder {folder} does not exist; create it first")
     if not folder.is_dir():
         raise OutputError(f"cannot write {target}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"cannot write {target}: folder {folder} is not writable")
+    real = resolved(target)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: folder {real.parent} is not writable ({exc.strerror or exc})") from exc
+    os.close(fd)
+    os.unlink(probe)
     return target
+
+
+def is_stream(path: str | os.PathLike) -> bool:
+    """An existing file that is neither a regular file nor a folder: a device, a pipe, /dev/stdout.
+    Such a file is written into; renaming a new file over it would replace it."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # missing, a dangling link, a name the system refuses
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def resolved(target: Path) -> Path:
+    """Where an atomic write of `target` lands: through a symbolic link to the file it names, so the
+    link stays a link (and the temporary file lies beside the file it replaces)."""
+    return Path(os.path.realpath(target))
+
+
+def check_distinct(outputs, inputs) -> None:
+    """Refuse, before any work, an output that is one of the inputs or another output.
+
+    `outputs` and `inputs` are (label, path) pairs such as ("-o", "out.csv") and ("DATA", "data.csv");
+    None is no file, nor is the input "-" (stdin). An output is an input when both are one regular
+    file, whatever the names (symbolic and hard links: same device and inode); a device or a pipe
+    is written into, destroying nothing, so /dev/stdout may be written while DATA is read from
+    stdin. Two outputs clash when they name one file, even before either exists.
+    """
+    named = [(label, path) for label, path in outputs if path is not None]
+    sources = [(label, path, identity(path)) for label, path in inputs if path is not None and str(path) != "-"]
+    for number, (label, path) in enumerate(named):
+        if is_stream(path):
+            continue
+        key = identity(path)
+        for source_label, source, source_key in sources:
+            if key is not None and key == source_key:
+                raise OutputError(f"{label} {path} is the same file as {source_label} {source}: writing it would "
+                                  f"destroy the input; give {label} another path")
+        for other_label, other in named[:number]:
+            if resolved(Path(path)) == resolved(Path(other)) or (key is not None and key == identity(other)):
+                raise OutputError(f"{label} {path} is the same file as {other_label} {other}: one would overwrite "
+                                  f"the other; give {label} another path")
+
+
+def identity(path) -> tuple[int, int] | None:
+    """(device, inode) of an existing regular file; None for anything else."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISREG(info.st_mode) else None
 
 
 @contextmanager
 def atomic_writer(path: str | os.PathLike, mode: str = "wb"):
     """Write to a temporary file beside `path`, then rename it into place.
 
-    A crash or Ctrl-C mid-write leaves the previous file intact and no partial file.
+    A crash or Ctrl-C mid-write leaves the previous file intact and no partial file. A device or a
+    pipe (see is_stream) is opened and written into instead.
     """
     target = check_writable(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        encoding = None if "b" in mode else "utf-8"
-        with os.fdopen(fd, mode, encoding=encoding) as handle:
+    if is_stream(target):
+        with open(target, mode, encoding=None if "b" in mode else "utf-8") as handle:
             yield handle
-            handle.flush()
-            os.chmod(tmp_name, file_mode(target))  # mkstemp makes 0600; give what open() would
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
+        return
+    real = resolved(target)
+    with staged_file(real, mode) as (handle, tmp_name):
+        yield handle
+    try:
+        os.replace(tmp_name, real)
     except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
+        remove(tmp_name)
+        raise
+
+
+@contextmanager
+def staged_file(real: Path, mode: str = "wb"):
+    """(an open handle, its name): a new temporary file beside `real`, on disk with the permissions
+    `real` will have once the block ends; removed when the block fails."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
+            yield handle, tmp_name
+            handle.flush()
+            os.chmod(tmp_name, file_mode(real))  # mkstemp makes 0600; give what open() would
+            os.fsync(handle.fileno())
+    except BaseException:
+        remove(tmp_name)
         raise
 
 
@@ -353,10 +457,57 @@ def file_mode(target: Path) -> int:
         return 0o666 & ~umask
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
-    mode = "wb" if isinstance(data, bytes) else "w"
+def remove(name: str) -> None:
     try:
-        with atomic_writer(path, mode) as handle:
-            handle.write(data)
+        os.unlink(name)
+    except FileNotFoundError:
+        pass
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
+    write_all([(path, data)])
+
+
+def write_all(files) -> None:
+    """Write each (path, bytes or text) of `files`, all of them or none.
+
+    Every regular file is first written in full to a temporary file beside it, devices and pipes
+    are then written into, and the renames come last: a failure before them (a full disk, a full
+    device, Ctrl-C) leaves every path as it was. Renames within a folder need no space, so the one
+    window left is an error between two renames, which would keep the files renamed before it.
+    """
+    staged: list[tuple[str, Path]] = []  # (temporary file, the file it replaces)
+    try:
+        streams = []
+        for path, data in files:
+            target = check_writable(path)
+            if is_stream(target):
+                streams.append((target, data))
+                continue
+            real = resolved(target)
+            with failure_named(path), staged_file(real) as (handle, tmp_name):
+                handle.write(as_bytes(data))
+            staged.append((tmp_name, real))
+        for target, data in streams:
+            with failure_named(target), open(target, "wb") as handle:
+                handle.write(as_bytes(data))
+        for tmp_name, real in staged:
+            with failure_named(real):
+                os.replace(tmp_name, real)
+    except BaseException:
+        for tmp_name, _ in staged:
+            remove(tmp_name)
+        raise
+
+
+def as_bytes(data: bytes | str) -> bytes:
+    return data if isinstance(data, bytes) else data.encode("utf-8")
+
+
+@contextmanager
+def failure_named(path):
+    """An OSError inside, as the one-line OutputError naming `path`."""
+    try:
+        yield
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -170,7 +170,7 @@ def _compile_flags():
 
 def _cpu_signature() -> str:
     try:
-        with open("/proc/cpuinfo") as f:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:  # not the locale's codec: any byte reads
             lines = [ln for ln in f if ln.startswith(("model name", "flags"))]
         return "".join(lines[:2])
     except OSError:

@@ -48,7 +48,12 @@ TIMING_METRICS = ("train_seconds", "seconds_per_step")
 
 def write(path, params: dict, fitted: Fitted) -> None:
     """A model file of a Forecaster with constructor arguments `params` and learned state `fitted`."""
-    save(path, tensors_of(fitted), document_of(params, fitted))
+    write_atomic(path, encode(params, fitted))
+
+
+def encode(params: dict, fitted: Fitted) -> bytes:
+    """The bytes `write` puts in the file."""
+    return to_bytes(tensors_of(fitted), document_of(params, fitted))
 
 
 def read(path) -> tuple[dict, Fitted]:
@@ -176,14 +181,18 @@ def load_calibration(tensors: dict, settings: dict | None, shape: tuple[int, int
 
 def save(path, tensors: dict, meta: dict) -> None:
     """Write tensors and metadata to `path` atomically."""
-    from safetensors.torch import save as to_bytes
+    write_atomic(path, to_bytes(tensors, meta))
+
+
+def to_bytes(tensors: dict, meta: dict) -> bytes:
+    """Tensors and metadata as the bytes of a model file (safetensors, the document under `tsgate`)."""
+    from safetensors.torch import save as safetensors_bytes
 
     document = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}
-    payload = to_bytes(
+    return safetensors_bytes(
         {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()},
         metadata={"tsgate": json.dumps(document, sort_keys=True, allow_nan=False)},
     )
-    write_atomic(path, payload)
 
 
 def load(path) -> tuple[dict, dict]:

@@ -3,7 +3,8 @@
 The one module that imports matplotlib, and only inside its functions, so `import tsgate` stays
 light. Each picture is a `*_figure` function that takes plain data and returns a
 `matplotlib.figure.Figure` (no pyplot, no global state, never a window), and a `plot_*` function
-that checks the path, builds the figure, renders it into memory and writes it atomically.
+that checks the path, builds the figure, renders it into memory and writes it atomically;
+`picture` gives the rendered bytes to a command that writes them beside its other outputs.
 """
 
 from __future__ import annotations
@@ -30,12 +31,18 @@ METADATA = {".png": {}, ".svg": {"Date": None}, ".pdf": {"CreationDate": None}}
 
 def check_plot_path(path: str | os.PathLike) -> Path:
     """Validate before any long work: a known suffix (OptionError) and a writable place (OutputError)."""
+    picture_suffix(path)
+    return check_writable(path)
+
+
+def picture_suffix(path: str | os.PathLike) -> str:
+    """The suffix of a picture file, lower case; OptionError for one matplotlib is not asked to write."""
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in SUFFIXES:
         found = f"suffix {target.suffix!r}" if target.suffix else "no suffix"
         raise OptionError(f"cannot draw {target}: it has {found}; name the picture with {', '.join(SUFFIXES)}")
-    return check_writable(target)
+    return suffix
 
 
 def save_figure(fig, path: str | os.PathLike) -> None:
@@ -44,14 +51,20 @@ def save_figure(fig, path: str | os.PathLike) -> None:
     Rendering first means a failure mid-draw leaves no file, no temporary file and any previous
     picture at `path` untouched.
     """
-    target = check_plot_path(path)
-    suffix = target.suffix.lower()
+    check_plot_path(path)
+    write_atomic(path, picture(fig, path))
+
+
+def picture(fig, path: str | os.PathLike) -> bytes:
+    """The bytes of `fig` drawn in the format the suffix of `path` names (the file is not written:
+    a command writes the picture together with its other outputs)."""
+    suffix = picture_suffix(path)
     import matplotlib
 
     buffer = io.BytesIO()
     with matplotlib.rc_context({"svg.hashsalt": "tsgate"}):  # SVG element ids from a fixed salt, not random
         fig.savefig(buffer, format=suffix[1:], dpi=DPI, metadata=METADATA[suffix])
-    write_atomic(target, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def new_figure(height: float = HEIGHT):
