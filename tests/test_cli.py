@@ -80,7 +80,9 @@ def test_forecast_output_file_by_suffix(sine_csv, tmp_path):
 
 
 def test_train_summary_as_json(sine_csv, tmp_path):
-    from tsgate.models import ModelConfig, config_parameter_count
+    from helpers.models import config_parameter_count
+
+    from tsgate.models import ModelConfig
 
     result = train(sine_csv, tmp_path / "m.tsgate", "--format", "json", "--model", "lstm")
     summary = json.loads(result.stdout)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import synthetic_long, synthetic_sine
 from helpers.cli import invoke
+from helpers.models import config_parameter_count
 
 from tsgate import Forecaster
 from tsgate.compare import (
@@ -16,7 +17,7 @@ from tsgate.compare import (
 )
 from tsgate.data import DataOptions, load_series
 from tsgate.errors import OptionError
-from tsgate.models import ModelConfig, config_parameter_count
+from tsgate.models import ModelConfig
 
 ROW_KEYS = {"model", "kind", "rank", "parameters", "train_seconds", "seconds_per_step", "steps_run", "forecast_ms", "effective_memory",
             "mae", "mae_std", "rmse", "rmse_std", "smape", "smape_std", "mase", "mase_std", "dm_p"}

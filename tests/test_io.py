@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tsgate.errors import DataError, OutputError
-from tsgate.io import atomic_writer, check_distinct, check_writable, read_csv, write_all, write_atomic
+from tsgate.io import check_distinct, check_writable, read_csv, staged_file, write_all, write_atomic
 
 DAILY = "date,value\n2024-01-01,1.5\n2024-01-02,2.5\n2024-01-03,3.5\n"
 
@@ -300,7 +300,7 @@ def test_failure_mid_write_keeps_old_file_and_leaves_no_temp(tmp_path):
     target = tmp_path / "model.tsgate"
     target.write_bytes(b"previous model")
     with pytest.raises(RuntimeError, match="boom"):
-        with atomic_writer(target) as handle:
+        with staged_file(target) as (handle, _):
             handle.write(b"half a new mod")
             raise RuntimeError("boom")
     assert target.read_bytes() == b"previous model"
@@ -310,18 +310,24 @@ def test_failure_mid_write_keeps_old_file_and_leaves_no_temp(tmp_path):
 def test_interrupt_mid_write_leaves_no_file(tmp_path):
     target = tmp_path / "new.csv"
     with pytest.raises(KeyboardInterrupt):
-        with atomic_writer(target, "w") as handle:
+        with staged_file(target, "w") as (handle, _):
             handle.write("partial")
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
 
 
-def test_temp_file_is_beside_the_target_until_the_rename(tmp_path):
+def test_temp_file_is_beside_the_target_until_the_rename(tmp_path, monkeypatch):
     target = tmp_path / "out.csv"
-    with atomic_writer(target, "w") as handle:
-        handle.write("x")
+    real_replace = os.replace
+
+    def replace(source, destination):
         assert not target.exists()
-        assert len(list(tmp_path.iterdir())) == 1  # the temporary file, same folder
+        assert [p.parent for p in tmp_path.iterdir()] == [tmp_path]  # the temporary file, same folder
+        assert Path(source).read_text() == "x"
+        real_replace(source, destination)
+
+    monkeypatch.setattr("tsgate.io.os.replace", replace)
+    write_atomic(target, "x")
     assert target.read_text() == "x"
 
 
@@ -443,8 +449,7 @@ def test_write_atomic_into_a_device_keeps_the_device(tmp_path):
     null = tmp_path / "null"
     null.symlink_to(os.devnull)
     write_atomic(null, b"discarded")
-    with atomic_writer(null, "w") as handle:
-        handle.write("discarded")
+    write_atomic(null, "discarded")
     assert null.is_symlink() and stat.S_ISCHR(os.stat(null).st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]
 

@@ -115,7 +115,7 @@ def test_sparklines_show_history_then_forecast_and_stay_out_of_csv(models):
     data, paths = models
     model = Forecaster.load(paths["gru"])
     prediction = model.predict_array()
-    lines = sparklines(model.ids_, prediction, recent_history(model, prediction)).splitlines()
+    lines = sparklines(prediction, recent_history(model, prediction)).splitlines()
     assert len(lines) == 1 and lines[0].startswith("the series: ") and "│" in lines[0]
     history, forecast = lines[0].split(": ", 1)[1].split("│")
     assert len(forecast) == 4 and set(history + forecast) <= set("▁▂▃▄▅▆▇█")

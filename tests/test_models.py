@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from helpers.models import config_parameter_count
 from torch import nn
 
 from tsgate.errors import OptionError
@@ -9,7 +10,6 @@ from tsgate.models import (
     BACKBONES,
     ModelConfig,
     RecurrentForecaster,
-    config_parameter_count,
     parameter_count,
 )
 

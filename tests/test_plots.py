@@ -7,9 +7,12 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY
+from helpers.cli import invoke
 
 from tsgate import plots
 from tsgate.errors import OptionError, OutputError
+from tsgate.io import write_atomic
 
 DPI = 120
 
@@ -53,12 +56,17 @@ def inspection_report(lookback=24, layers=2):
     }
 
 
-# Each picture: (draw to a path, build the Figure, expected size in inches).
+def save(figure, path):
+    """What a command does with a picture: render it into memory, then write the bytes."""
+    write_atomic(path, plots.picture(figure, path))
+
+
+# Each picture: (draw to a path, expected size in inches).
 PICTURES = {
-    "training": (lambda p: plots.plot_training(training_history(), p), (10, 5)),
-    "forecast": (lambda p: plots.plot_forecast(*forecast_series(), p, target="load"), (10, 5)),
-    "comparison": (lambda p: plots.plot_comparison(comparison_rows(), p), (10, 5)),
-    "inspection": (lambda p: plots.plot_inspection(inspection_report(layers=2), p), (10, 2 * 2.2 + 3)),
+    "training": (lambda p: save(plots.training_figure(training_history()), p), (10, 5)),
+    "forecast": (lambda p: save(plots.forecast_figure(*forecast_series(), target="load"), p), (10, 5)),
+    "comparison": (lambda p: save(plots.comparison_figure(comparison_rows()), p), (10, 5)),
+    "inspection": (lambda p: save(plots.inspection_figure(inspection_report(layers=2)), p), (10, 2 * 2.2 + 3)),
 }
 
 
@@ -89,8 +97,8 @@ def test_svg_and_pdf_by_suffix(tmp_path, name):
 
 def test_same_data_same_file(tmp_path):
     for suffix in (".svg", ".pdf", ".png"):
-        plots.plot_comparison(comparison_rows(), tmp_path / f"a{suffix}")
-        plots.plot_comparison(comparison_rows(), tmp_path / f"b{suffix}")
+        save(plots.comparison_figure(comparison_rows()), tmp_path / f"a{suffix}")
+        save(plots.comparison_figure(comparison_rows()), tmp_path / f"b{suffix}")
         assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()
 
 
@@ -109,19 +117,20 @@ def test_missing_folder_is_an_output_error(tmp_path):
         plots.check_plot_path(tmp_path / "absent" / "a.png")
 
 
-@pytest.mark.parametrize("name", sorted(PICTURES))
-def test_path_errors_come_before_any_drawing(tmp_path, monkeypatch, name):
+@pytest.mark.parametrize("command", ["train", "forecast", "inspect", "compare"])
+def test_path_errors_come_before_any_drawing(tmp_path, monkeypatch, command, tiny_sine_csv, tiny_model):
     import matplotlib.figure
 
     def refuse(*args, **kwargs):
         raise AssertionError("drew a figure before checking the path")
 
     monkeypatch.setattr(matplotlib.figure.Figure, "__init__", refuse)
-    draw, _ = PICTURES[name]
-    with pytest.raises(OptionError):
-        draw(tmp_path / "a.jpg")
-    with pytest.raises(OutputError):
-        draw(tmp_path / "absent" / "a.png")
+    reads = {"train": [tiny_sine_csv, "-o", tmp_path / "m.tsgate", *TINY], "forecast": [tiny_model],
+             "inspect": [tiny_model], "compare": [tiny_sine_csv, "--models", "rnn", *TINY]}[command]
+    for picture, message in ((tmp_path / "a.jpg", "name the picture with"), (tmp_path / "absent" / "a.png", "does not exist")):
+        result = invoke(command, *reads, "--plot", picture)
+        assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert sorted(os.listdir(tmp_path)) == []  # nothing trained, nothing written
 
 
 def test_failure_mid_render_leaves_no_file(tmp_path, monkeypatch):
@@ -132,12 +141,12 @@ def test_failure_mid_render_leaves_no_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken)
     with pytest.raises(RuntimeError):
-        plots.plot_training(training_history(), tmp_path / "new.png")
+        save(plots.training_figure(training_history()), tmp_path / "new.png")
     assert os.listdir(tmp_path) == []
     existing = tmp_path / "old.png"
     existing.write_bytes(b"previous picture")
     with pytest.raises(RuntimeError):
-        plots.plot_comparison(comparison_rows(), existing)
+        save(plots.comparison_figure(comparison_rows()), existing)
     assert os.listdir(tmp_path) == ["old.png"]
     assert existing.read_bytes() == b"previous picture"
 
@@ -221,9 +230,9 @@ def test_inspection_labels_steps_back_and_marks_effective_memory():
 
 
 def test_empty_inputs_still_draw(tmp_path):
-    plots.plot_training([], tmp_path / "t.png")
-    plots.plot_forecast([], [], tmp_path / "f.png", target="load")
-    plots.plot_comparison([], tmp_path / "c.png")
+    save(plots.training_figure([]), tmp_path / "t.png")
+    save(plots.forecast_figure([], [], target="load"), tmp_path / "f.png")
+    save(plots.comparison_figure([]), tmp_path / "c.png")
     assert sorted(os.listdir(tmp_path)) == ["c.png", "f.png", "t.png"]
 
 

@@ -118,7 +118,7 @@ def test_a_table_shows_markup_and_emoji_codes_as_written():
 
 
 def test_a_note_is_text_not_markup():
-    assert wording.note_line("series '[/]' and :smile:").plain == "note: series '[/]' and :smile:"
+    assert render.note_line("series '[/]' and :smile:").plain == "note: series '[/]' and :smile:"
 
 
 # ---- views -------------------------------------------------------------------------------------------
@@ -216,9 +216,9 @@ def test_sparkline_scales_history_and_forecast_together():
 
 
 def test_sparklines_show_the_first_series_and_count_the_rest():
-    prediction = SimpleNamespace(numbers=np.array([2, 0, 1]), values=np.ones((3, 2, 1)))
+    prediction = SimpleNamespace(ids=["c", "a", "b"], values=np.ones((3, 2, 1)))
     recent = np.arange(3 * 4, dtype=float).reshape(3, 4, 1)
-    lines = render.sparklines(["a", "b", "c"], prediction, recent, most=2).splitlines()
+    lines = render.sparklines(prediction, recent, most=2).splitlines()
     assert [line.split(":")[0] for line in lines[:2]] == ["series 'c'", "series 'a'"]
     assert lines[2] == "... and 1 more series"
 
@@ -341,16 +341,12 @@ def test_panel_notes_name_the_first_series_left_out_and_count_the_rest():
 
 
 def test_data_notes_say_when_the_time_column_was_converted_to_utc():
-    from types import SimpleNamespace
-
     assert wording.data_notes(SimpleNamespace(time_col="when", to_utc=False)) == []
     assert wording.data_notes(SimpleNamespace(time_col="when", to_utc=True)) == [
         "time column 'when' mixes UTC offsets: converted to UTC"]
 
 
 def test_comparison_notes_say_when_seasonal_naive_fell_back_to_naive():
-    from types import SimpleNamespace
-
     assert wording.comparison_notes(SimpleNamespace(season_too_long=None)) == []
     assert wording.comparison_notes(SimpleNamespace(season_too_long=("h", 24, 20))) == [
         "the h season of 24 steps is as long as the shortest series (20 points): seasonal naive falls back to naive"]

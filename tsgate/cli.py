@@ -211,23 +211,23 @@ def people_console():
 
 
 def show_notes(console, notes: list[str], quiet: bool) -> None:
-    from tsgate.wording import note_line
+    from tsgate.render import note_line
 
     if not quiet:
         for note in notes:
             console.print(note_line(note), highlight=False, soft_wrap=True)
 
 
-def emit(frame, fmt: str, output: Optional[Path], title: str, document: dict | None = None, footer: str = "",
-         view=None, files: list = ()) -> None:
-    """Write a result frame to stdout or `output` in the chosen format (see render.result_text), and
+def emit(frame, out: OutputOptions, title: str, document: dict | None = None, footer: str = "", view=None,
+         files: list = ()) -> None:
+    """Write a result frame to stdout or -o in the chosen format (see render.result_text), and
     `files` ((path, bytes) pairs: a picture, saved models) with it: every file or, on a failure, none."""
     from tsgate.io import write_all
     from tsgate.render import result_text
 
-    text = result_text(frame, fmt, str(output) if output else None, title, document, footer, view)
-    write_all([*files, *([(output, text)] if output else [])])
-    if not output:
+    text = result_text(frame, out.fmt.value, out.path, title, document, footer, view)
+    write_all([*files, *([(out.output, text)] if out.output else [])])
+    if not out.output:
         sys.stdout.write(text)
 
 
@@ -429,12 +429,12 @@ def forecast(
     def draw():
         from tsgate.plots import forecast_figure
 
-        return forecast_figure(*render.forecast_panels(forecaster.ids_, forecaster.freq_, prediction, recent),
+        return forecast_figure(*render.forecast_panels(prediction, recent),
                                target=forecaster.targets_[0])
 
-    emit(frame, out.fmt.value, out.output, title="forecast",
+    emit(frame, out, title="forecast",
          view=lambda: render.forecast_view(frame, forecaster.targets_, levels),
-         footer=render.sparklines(forecaster.ids_, prediction, recent) if on_screen else "", files=picture_file(plot, draw))
+         footer=render.sparklines(prediction, recent) if on_screen else "", files=picture_file(plot, draw))
 
 
 def model_and_data(model_file, data, reading: ReadOptions, output, plot):
@@ -497,7 +497,7 @@ def inspect_command(
 
         return inspection_figure(report)
 
-    emit(gate_frame(report), out.fmt.value, out.output, document={**report, "reading": sentences},
+    emit(gate_frame(report), out, document={**report, "reading": sentences},
          footer=wording.inspection_footer(report, sentences), title=wording.inspection_title(report),
          files=picture_file(plot, draw))
 
@@ -550,21 +550,19 @@ def compare(
     verbosity: Verbosity,
 ):
     """Train several backbones on the same split and compare error, time and size with baselines."""
-    from dataclasses import replace
-
     from tsgate.compare import CompareOptions, run_comparison
     from tsgate.intervals import check_levels
     from tsgate.parallel import start_early
     from tsgate.wording import comparison_notes, data_notes, panel_notes
 
     single_process("compare")
-    options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season)
+    options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season,
+                             check_levels(level))
     check_outputs([("DATA", data)], out.output, plot, save_dir,
                   saved_files(save_dir, [out.output, plot], options, training.seed))
     template = make_forecaster("gru", network, training)  # compare sets each backbone
     workers = template.workers(training.jobs)
     start_early(workers)
-    options = replace(options, levels=check_levels(level))
     series = read_series(data, columns, reading)
     console = people_console()
     show_notes(console, data_notes(series) + panel_notes(series.skipped, len(series.ids)), verbosity.quiet)
@@ -636,14 +634,10 @@ def emit_comparison(result, out: OutputOptions, console, quiet: bool, files: lis
     from tsgate.wording import comparison_verdict
 
     verdict = comparison_verdict(result)
-    frame = render.comparison_frame(result.rows)
-    if render.resolve_format(out.fmt.value, out.path) == "table":
-        emit(frame, "table", out.output, title="tsgate compare", footer=verdict,
-             view=lambda: render.comparison_view(result.rows, result.settings["levels"]), files=files)
-        return
-    emit(frame, out.fmt.value, out.output, title="tsgate compare", document=render.comparison_document(result, verdict),
-         files=files)
-    if not quiet:
+    emit(render.comparison_frame(result.rows), out, title="tsgate compare", footer=verdict,
+         view=lambda: render.comparison_view(result.rows, result.settings["levels"]),
+         document=render.comparison_document(result, verdict), files=files)
+    if render.resolve_format(out.fmt.value, out.path) != "table" and not quiet:  # a table has it as its footer
         console.print(verdict, highlight=False, soft_wrap=True)
 
 

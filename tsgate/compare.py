@@ -114,7 +114,8 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
         template.with_params(backbone=backbone).check_options()
     workers = template.workers(jobs)
     check_folds(series, template, options.folds)
-    points = options.seeds * options.folds * template.horizon * len(series.ids) * len(series.targets)
+    test_points = options.folds * template.horizon * len(series.ids) * len(series.targets)
+    points = options.seeds * test_points
     if points < 2:
         raise OptionError(f"compare would score only {points} forecast point: too few to tell models apart; use --horizon 2 or more, or --folds 2")
     shortest = min(series.lengths) - options.folds * template.horizon
@@ -147,7 +148,6 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
         "models": list(options.models), "forecaster": template.get_params(), "freq": series.freq,
         "series": len(series.ids), "targets": series.targets, "test_points_per_fold": template.horizon,
     }
-    test_points = options.folds * template.horizon * len(series.ids) * len(series.targets)
     fell_back = options.season is None and series.season is not None and season is None
     return Comparison(rows, settings, test_points, (series.freq, series.season, shortest) if fell_back else None,
                       models)

@@ -81,6 +81,11 @@ class SeriesSet:
         return cls(ids=list(ids), flat=flat, offsets=offsets, first=pd.DatetimeIndex([i[0] for i in index]), **fields)
 
     @property
+    def lenient(self) -> bool:
+        """Whether a series that cannot be used is left out (a panel read without --strict) rather than refused."""
+        return len(self.ids) > 1 and not self.strict
+
+    @property
     def labels(self) -> list[str]:
         """How messages name each series."""
         return [series_label(key) for key in self.ids]

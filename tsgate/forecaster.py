@@ -247,7 +247,7 @@ class Forecaster:
         problems = np.where(numbers < 0, "unknown", np.where(series.length_array < needed, "short", ""))
         skipped = [(key, self.forecast_problem(key, kind, series.length_array[k]))
                    for k, (key, kind) in enumerate(zip(series.ids, problems)) if kind]
-        if skipped and (series.strict or len(series.ids) == 1 or len(skipped) == len(series.ids)):
+        if skipped and (not series.lenient or len(skipped) == len(series.ids)):
             from tsgate.data import series_label
 
             key, why = skipped[0]

@@ -241,8 +241,6 @@ def shift_stamps(stamps, steps: np.ndarray, freq: str):
 
 # ---- calendar inputs -----------------------------------------------------------------------
 
-CYCLES = ("day", "week", "year")  # every cycle calendar_cycles may choose, in the order of the inputs
-
 
 def calendar_cycles(freq: str) -> tuple[str, ...]:
     """The calendar cycles worth giving a series at this frequency: the ones longer than a step

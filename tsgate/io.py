@@ -82,7 +82,7 @@ def text_codec(encoding: str) -> str:
 def decode_text(raw: bytes, encoding: str, source: str) -> str:
     """Decode bytes, dropping a UTF-8 byte-order mark; say how to fix a wrong encoding."""
     try:
-        return raw.decode(pick_codec(raw, text_codec(encoding)))
+        return raw.decode(pick_codec(raw, encoding))  # read_csv checked the codec itself (text_codec)
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{display_name(source)} is not valid {encoding} (byte 0x{raw[exc.start]:02x} at offset {exc.start}): "
@@ -102,12 +102,12 @@ def header_line(head: bytes, codec: str, complete: bool) -> str | None:
     """The header line decoded from the file's first bytes; None when those cannot tell.
 
     None for blank text (the whole file decides whether it is empty), a header longer than the
-    head, bytes the codec refuses or an unknown codec: the caller then decodes the whole file,
+    head, or bytes the codec refuses: the caller then decodes the whole file,
     which raises the decoding errors of decode_text (naming the offending byte's offset).
     """
     try:
         text = codecs.getincrementaldecoder(codec)().decode(head, final=complete)
-    except Exception:  # an unknown codec, a bad byte, a codec that is no text encoding (hex): the caller's decode says which
+    except Exception:  # a bad byte, or a codec that fails without naming one (punycode): the caller's decode says which
         return None
     if not isinstance(text, str) or not text.strip() or ("\n" not in text and not complete):
         return None
@@ -335,6 +335,22 @@ def check_writable(path: str | os.PathLike) -> Path:
     atomic write will make its own: asking os.access is not enough, root is told yes for /proc.
     A device or a pipe is written into, so only its own permission is asked.
     """
+    target = check_destination(path)
+    if is_stream(target):
+        return target
+    real = resolved(target)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: folder {real.parent} is not writable ({exc.strerror or exc})") from exc
+    os.close(fd)
+    os.unlink(probe)
+    return target
+
+
+def check_destination(path: str | os.PathLike) -> Path:
+    """The one-line OutputError for a destination that cannot be a file (a folder, a missing or
+    unwritable folder, a device without permission); `path` as a Path otherwise."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
@@ -349,13 +365,6 @@ def check_writable(path: str | os.PathLike) -> Path:
         raise OutputError(f"cannot write {target}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"cannot write {target}: folder {folder} is not writable")
-    real = resolved(target)
-    try:
-        fd, probe = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write {target}: folder {real.parent} is not writable ({exc.strerror or exc})") from exc
-    os.close(fd)
-    os.unlink(probe)
     return target
 
 
@@ -410,28 +419,6 @@ def identity(path) -> tuple[int, int] | None:
 
 
 @contextmanager
-def atomic_writer(path: str | os.PathLike, mode: str = "wb"):
-    """Write to a temporary file beside `path`, then rename it into place.
-
-    A crash or Ctrl-C mid-write leaves the previous file intact and no partial file. A device or a
-    pipe (see is_stream) is opened and written into instead.
-    """
-    target = check_writable(path)
-    if is_stream(target):
-        with open(target, mode, encoding=None if "b" in mode else "utf-8") as handle:
-            yield handle
-        return
-    real = resolved(target)
-    with staged_file(real, mode) as (handle, tmp_name):
-        yield handle
-    try:
-        os.replace(tmp_name, real)
-    except BaseException:
-        remove(tmp_name)
-        raise
-
-
-@contextmanager
 def staged_file(real: Path, mode: str = "wb"):
     """(an open handle, its name): a new temporary file beside `real`, on disk with the permissions
     `real` will have once the block ends; removed when the block fails."""
@@ -479,8 +466,8 @@ def write_all(files) -> None:
     staged: list[tuple[str, Path]] = []  # (temporary file, the file it replaces)
     try:
         streams = []
-        for path, data in files:
-            target = check_writable(path)
+        for path, data in files:  # checked for real before the work (check_writable); the temporary file checks again
+            target = check_destination(path)
             if is_stream(target):
                 streams.append((target, data))
                 continue

@@ -146,8 +146,11 @@ def fitted_from(tensors: dict, meta: dict) -> Fitted:
     if 2 * len(cycles) != shared.n_calendar:
         raise ValueError("the calendar inputs do not match the model configuration")
     calibration, interval_scale = load_calibration(tensors, meta.get("intervals"), (len(ids), shared.horizon, shared.n_targets))
-    return Fitted(shared.backbone, members, member_seeds, cycles, calibration, interval_scale, scaling, constant, context,
-                  ids, targets, freq, time_col, id_col, last_timestamps, skipped, history, metrics, train_config)
+    return Fitted(backbone=shared.backbone, members=members, member_seeds=member_seeds, cycles=cycles,
+                  calibration=calibration, interval_scale=interval_scale, scaling=scaling, constant=constant,
+                  context=context, ids=ids, targets=targets, freq=freq, time_col=time_col, id_col=id_col,
+                  last_timestamps=last_timestamps, skipped=skipped, history=history, metrics=metrics,
+                  train_config=train_config)
 
 
 def load_member(tensors: dict, k: int, config: ModelConfig):

@@ -121,10 +121,3 @@ def state_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def config_parameter_count(config: ModelConfig) -> int:
-    """parameter_count of the network `config` describes, built on the meta device: torch lays out
-    every tensor's shape and allocates none, so a size can be weighed before anything is trained."""
-    with torch.device("meta"):
-        return parameter_count(RecurrentForecaster(config))

@@ -2,9 +2,8 @@
 
 The one module that imports matplotlib, and only inside its functions, so `import tsgate` stays
 light. Each picture is a `*_figure` function that takes plain data and returns a
-`matplotlib.figure.Figure` (no pyplot, no global state, never a window), and a `plot_*` function
-that checks the path, builds the figure, renders it into memory and writes it atomically;
-`picture` gives the rendered bytes to a command that writes them beside its other outputs.
+`matplotlib.figure.Figure` (no pyplot, no global state, never a window); `picture` renders a
+figure into memory, and the command writes those bytes together with its other outputs.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tsgate.errors import OptionError
-from tsgate.io import check_writable, write_atomic
+from tsgate.io import check_writable
 
 SUFFIXES = (".png", ".svg", ".pdf")
 DPI = 120  # raster resolution of .png; a 10 x 5 inch figure is 1200 x 600 pixels
@@ -43,16 +42,6 @@ def picture_suffix(path: str | os.PathLike) -> str:
         found = f"suffix {target.suffix!r}" if target.suffix else "no suffix"
         raise OptionError(f"cannot draw {target}: it has {found}; name the picture with {', '.join(SUFFIXES)}")
     return suffix
-
-
-def save_figure(fig, path: str | os.PathLike) -> None:
-    """Render `fig` into memory in the format its suffix names, then write the bytes atomically.
-
-    Rendering first means a failure mid-draw leaves no file, no temporary file and any previous
-    picture at `path` untouched.
-    """
-    check_plot_path(path)
-    write_atomic(path, picture(fig, path))
 
 
 def picture(fig, path: str | os.PathLike) -> bytes:
@@ -85,12 +74,6 @@ def empty_note(ax, text: str) -> None:
 
 
 # --- training -------------------------------------------------------------------------------
-
-
-def plot_training(history: list[list[dict]], path: str | os.PathLike, title: str = "training") -> None:
-    """Train and validation loss per validation check, one line pair per ensemble member."""
-    check_plot_path(path)
-    save_figure(training_figure(history, title), path)
 
 
 def training_figure(history: list[list[dict]], title: str = "training"):
@@ -140,13 +123,6 @@ def finite(value) -> bool:
 
 
 # --- forecast -------------------------------------------------------------------------------
-
-
-def plot_forecast(history: list[tuple], forecast: list[tuple], path: str | os.PathLike, target: str,
-                  max_panels: int = 6) -> None:
-    """One panel per series: recent history, the forecast and its prediction-interval bands."""
-    check_plot_path(path)
-    save_figure(forecast_figure(history, forecast, target, max_panels), path)
 
 
 def forecast_figure(history: list[tuple], forecast: list[tuple], target: str, max_panels: int = 6):
@@ -214,12 +190,6 @@ def percent(level) -> str:
 # --- comparison -----------------------------------------------------------------------------
 
 
-def plot_comparison(rows: list[dict], path: str | os.PathLike, metric: str = "mase") -> None:
-    """Error against training time and against parameter count; baselines as dashed lines."""
-    check_plot_path(path)
-    save_figure(comparison_figure(rows, metric), path)
-
-
 def comparison_figure(rows: list[dict], metric: str = "mase"):
     from matplotlib.transforms import blended_transform_factory
 
@@ -265,12 +235,6 @@ def comparison_figure(rows: list[dict], metric: str = "mase"):
 
 
 # --- inspection -----------------------------------------------------------------------------
-
-
-def plot_inspection(report: dict, path: str | os.PathLike) -> None:
-    """Gate activations per layer and step (heatmaps), and the memory profile with its effective span."""
-    check_plot_path(path)
-    save_figure(inspection_figure(report), path)
 
 
 def inspection_figure(report: dict):

@@ -48,11 +48,10 @@ def plan_training(series, *, lookback: int | str, horizon: int, val_fraction: fl
     from tsgate.freq import calendar_cycles
     from tsgate.windows import build_windows, fit_scaling, storage_dtype
 
-    panel = len(series.ids) > 1 and not series.strict
     series, base, left_out = usable_series(series, lookback, horizon, val_fraction)
     lengths = train_lengths(series, horizon, val_fraction)
     lookbacks = member_lookbacks(base, members, horizon, int(lengths.min()) - horizon, auto=lookback == "auto")
-    scaling = fit_scaling(scaler, series.flat, series.offsets, lengths, series.labels, constant="flag" if panel else "error")
+    scaling = fit_scaling(scaler, series.flat, series.offsets, lengths, series.labels, constant="flag" if series.lenient else "error")
     learn = ~scaling.is_constant()  # constant series forecast their constant: nothing to learn
     if not learn.any():
         raise DataError(f"all {len(learn)} series are constant over their training part: there is nothing to learn")
@@ -82,7 +81,7 @@ def usable_series(series, lookback: int | str, horizon: int, val_fraction: float
 
     lengths = series.length_array
     val = validation_lengths(lengths, horizon, val_fraction)
-    lenient = len(lengths) > 1 and not series.strict
+    lenient = series.lenient
     if lookback == "auto":
         train = lengths - val
         holding = train[train > horizon]  # a training window with a lookback of one step fits

@@ -355,20 +355,19 @@ def sparkline(history, forecast, width: int = 24) -> str:
     return "".join(chars[: len(past)]) + "│" + "".join(chars[len(past):])
 
 
-def sparklines(ids: list, prediction, recent, most: int = 10) -> str:
-    """One line per forecast series (the first `most`): its recent history (S, n, C), a bar, then
-    its forecast; `ids` are the model's series, which prediction.numbers index."""
+def sparklines(prediction, recent, most: int = 10) -> str:
+    """One line per forecast series (the first `most`): its recent history (S, n, C), a bar, then its forecast."""
     from tsgate.data import series_label
 
-    lines = [f"{series_label(ids[number])}: {sparkline(recent[row, :, 0], prediction.values[row, :, 0])}"
-             for row, number in enumerate(prediction.numbers[:most])]
-    if len(prediction.numbers) > most:
-        lines.append(f"... and {len(prediction.numbers) - most} more series")
+    lines = [f"{series_label(key)}: {sparkline(recent[row, :, 0], prediction.values[row, :, 0])}"
+             for row, key in enumerate(prediction.ids[:most])]
+    if len(prediction.ids) > most:
+        lines.append(f"... and {len(prediction.ids) - most} more series")
     return "\n".join(lines)
 
 
-def forecast_panels(ids: list, freq: str, prediction, recent):
-    """(history, forecast) of each series for plots.plot_forecast: the first target, intervals as bands."""
+def forecast_panels(prediction, recent):
+    """(history, forecast) of each series for plots.forecast_figure: the first target, intervals as bands."""
     import warnings
 
     import pandas as pd
@@ -377,14 +376,22 @@ def forecast_panels(ids: list, freq: str, prediction, recent):
     from tsgate.freq import future_stamps
 
     horizon = prediction.values.shape[1]
-    future = future_stamps(prediction.last_timestamps, freq, horizon)
+    future = future_stamps(prediction.last_timestamps, prediction.freq, horizon)
     history, forecast = [], []
-    for row, number in enumerate(prediction.numbers):
-        label = series_label(ids[number])
+    for row, key in enumerate(prediction.ids):
+        label = series_label(key)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            stamps = pd.date_range(end=prediction.last_timestamps[row], periods=recent.shape[1], freq=freq)
+            stamps = pd.date_range(end=prediction.last_timestamps[row], periods=recent.shape[1], freq=prediction.freq)
         bounds = {level: (low[row, :, 0], high[row, :, 0]) for level, (low, high) in prediction.bounds.items()}
         history.append((label, stamps, recent[row, :, 0]))
         forecast.append((label, future[row * horizon:(row + 1) * horizon], prediction.values[row, :, 0], bounds))
     return history, forecast
+
+
+def note_line(note: str):
+    """A note as rich Text, one line on stderr: the note's own text is never read as markup (it
+    names series, whose ids may hold brackets or emoji codes)."""
+    from rich.text import Text
+
+    return Text.assemble(("note:", "yellow"), f" {note}")

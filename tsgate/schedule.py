@@ -1,11 +1,9 @@
 """The fit schedule: which networks train in which round, then calibration and the Fitted record.
 
-A fit is a generator (ensemble.Fit): it yields lists of ensemble.MemberTask, is sent the
-TrainedMember of each, and returns a Fitted. With one backbone, every member trains in one
-round. With backbone auto, the first member of each backbone trains watched only (no refit);
-the one with the best validation loss wins, and a second round refits it and trains the
-winner's other members. ensemble.run_fits drives any number of fits at once, so compare puts
-every network of every fold, backbone and seed on the same workers.
+A fit is a generator of rounds (ensemble.Fit, driven by ensemble.run_fits) that returns a
+Fitted. With one backbone, every member trains in one round. With backbone auto, the first
+member of each backbone trains watched only (no refit); the one with the best validation loss
+wins, and a second round refits it and trains the winner's other members.
 """
 
 from __future__ import annotations

@@ -190,11 +190,3 @@ def comparison_notes(comparison) -> list[str]:
     freq, season, shortest = comparison.season_too_long
     return [f"the {freq} season of {season} steps is as long as the shortest series ({shortest} points): "
             "seasonal naive falls back to naive"]
-
-
-def note_line(note: str):
-    """A note as rich Text, one line on stderr: the note's own text is never read as markup (it
-    names series, whose ids may hold brackets or emoji codes)."""
-    from rich.text import Text
-
-    return Text.assemble(("note:", "yellow"), f" {note}")

@@ -1,1 +1,3 @@
-"""Code the test files share: running commands (cli), real processes (processes), scripts they run."""
+"""Code the test files share: commands run in-process (cli), real processes (processes, and the
+script probed_tsgate they run), small CSV tables (tables), reference implementations the package
+is checked against (per_series, windowing, models)."""
