@@ -239,10 +239,7 @@ class Forecaster:
         intervals, [(id, why)] left out) from new data or from what was stored at the end of the training data."""
         if series is None:
             return np.arange(len(self.ids_)), self.context_, self.last_timestamps_, self.interval_scale_, []
-        self.check_compatible(series)
-        import pandas as pd
-
-        numbers = pd.Index(self.ids_).get_indexer(series.ids)  # -1: not a series of the model
+        numbers = self.stored_numbers(series)
         needed = self.context_length
         problems = np.where(numbers < 0, "unknown", np.where(series.length_array < needed, "short", ""))
         skipped = [(key, self.forecast_problem(key, kind, series.length_array[k]))
@@ -317,12 +314,17 @@ class Forecaster:
             inputs = np.concatenate([inputs, gather_windows(features, first, owner, start, lookback)], axis=2)
         return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
 
-    def known_series(self, series, lookback: int):
-        """(the series of `series` the model has a scaler for and at least `lookback` long, their stored numbers)."""
+    def stored_numbers(self, series) -> np.ndarray:
+        """Each series' number among the model's (-1: one the model has no scaler for), once the data's
+        columns and frequency are checked against the model's."""
         import pandas as pd
 
         self.check_compatible(series)
-        numbers = pd.Index(self.ids_).get_indexer(series.ids)  # -1: a series the model has no scaler for
+        return pd.Index(self.ids_).get_indexer(series.ids)
+
+    def known_series(self, series, lookback: int):
+        """(the series of `series` the model has a scaler for and at least `lookback` long, their stored numbers)."""
+        numbers = self.stored_numbers(series)
         keep = np.flatnonzero((numbers >= 0) & (series.length_array >= lookback))
         if not len(keep):
             raise DataError(f"none of the {len(series.ids)} series is both in the model's training data and at least "
