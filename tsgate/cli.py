@@ -546,6 +546,7 @@ def compare(
     level: LevelOpt = None,
     plot: PlotOpt = None,
     save_dir: Annotated[Optional[Path], typer.Option("--save-dir", help="Keep every trained model here as BACKBONE-seedN-foldK.tsgate.", rich_help_panel=OUT_HELP)] = None,
+    claims: Annotated[bool, typer.Option("--claims", help="Also test the four common claims about RNN, GRU and LSTM on this data: sweeps of data size and lookback, one network per sweep fit (see README, \"Testing the common claims on your data\").", rich_help_panel=MODEL_HELP)] = False,
     out: OutputOptions,
     verbosity: Verbosity,
 ):
@@ -567,19 +568,35 @@ def compare(
     console = people_console()
     show_notes(console, data_notes(series) + panel_notes(series.skipped, len(series.ids)), verbosity.quiet)
     with progress_bar(console, verbosity.quiet or not console.is_terminal, "comparing") as update:
-        result = run_comparison(series, template, options, update, save_dir is not None, workers)
+        if claims:
+            result, found = compare_with_claims(series, template, options, update, console, verbosity.quiet, workers)
+        else:
+            result, found = run_comparison(series, template, options, update, save_dir is not None, workers), None
     show_notes(console, comparison_notes(result), verbosity.quiet)
 
     def draw():
-        from tsgate.plots import comparison_figure
+        from tsgate.plots import claims_figure, comparison_figure
 
-        return comparison_figure(result.rows, metric="mase")
+        return comparison_figure(result.rows, metric="mase") if found is None else claims_figure({claim.id: claim.evidence for claim in found[0]})
 
     files = picture_file(plot, draw)
     if save_dir is not None:
         files += [(save_dir / name, model.to_bytes()) for name, model in result.models.items()]
     with new_folder(save_dir):
-        emit_comparison(result, out, console, verbosity.quiet, files)
+        emit_comparison(result, out, console, verbosity.quiet, files, found)
+
+
+def compare_with_claims(series, template, options, update, console, quiet: bool, workers: int):
+    """(the comparison, (the claims, their plan)); the plan is printed on stderr before the sweeps start."""
+    from tsgate.claims import run_claims
+    from tsgate.wording import claims_plan_line
+
+    def on_plan(plan):
+        if not quiet:
+            console.print(claims_plan_line(plan), highlight=False, soft_wrap=True)
+
+    result, found, plan = run_claims(series, template, options, on_step=update, on_plan=on_plan, jobs=workers)
+    return result, (found, plan)
 
 
 def check_save_dir(save_dir: Optional[Path]) -> None:
@@ -628,17 +645,23 @@ def new_folder(folder: Optional[Path]):
         raise
 
 
-def emit_comparison(result, out: OutputOptions, console, quiet: bool, files: list) -> None:
-    """The rows on stdout or -o with `files` (see emit), the verdict below a table, or else on stderr."""
+def emit_comparison(result, out: OutputOptions, console, quiet: bool, files: list, found=None) -> None:
+    """The rows on stdout or -o with `files` (see emit), the verdict (and with --claims, the claims'
+    lines) below a table, or else on stderr; JSON holds the claims too."""
     from tsgate import render
-    from tsgate.wording import comparison_verdict
+    from tsgate.wording import claims_lines, comparison_verdict
 
     verdict = comparison_verdict(result)
-    emit(render.comparison_frame(result.rows), out, title="tsgate compare", footer=verdict,
-         view=lambda: render.comparison_view(result.rows, result.settings["levels"]),
-         document=render.comparison_document(result, verdict), files=files)
+    document = render.comparison_document(result, verdict)
+    footer = verdict
+    if found is not None:
+        claims, plan = found
+        document.update(render.claims_document(claims, plan))
+        footer = "\n".join([verdict, *claims_lines(claims, plan)])
+    emit(render.comparison_frame(result.rows), out, title="tsgate compare", footer=footer,
+         view=lambda: render.comparison_view(result.rows, result.settings["levels"]), document=document, files=files)
     if render.resolve_format(out.fmt.value, out.path) != "table" and not quiet:  # a table has it as its footer
-        console.print(verdict, highlight=False, soft_wrap=True)
+        console.print(footer, highlight=False, soft_wrap=True)
 
 
 def main() -> None:

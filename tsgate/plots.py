@@ -234,6 +234,68 @@ def comparison_figure(rows: list[dict], metric: str = "mase"):
     return fig
 
 
+# --- claims ---------------------------------------------------------------------------------
+
+BACKBONE_ORDER = ("rnn", "gru", "lstm")
+
+
+def claims_figure(evidence: dict):
+    """compare --claims: MASE against training data and against lookback (mean over seeds, band:
+    std), and validation loss against seconds (mean over networks, band: their range).
+    `evidence` maps each claim's id to its evidence (evidence.py)."""
+    fig = new_figure(HEIGHT)
+    fig.suptitle("the common claims on this data (lower is better)")
+    sizes, lookbacks, curves = fig.subplots(1, 3)
+    history = evidence["lstm-better-on-large-data"]["axes"]["history"]["points"]
+    sweep_panel(sizes, history, "training points (deepest fold, log scale)", "MASE against data size")
+    sweep_panel(lookbacks, evidence["rnn-enough-for-short-sequences"]["points"], "lookback (steps, log scale)",
+                "MASE against lookback")
+    curve_panel(curves, evidence["converges-more-easily"])
+    return fig
+
+
+def sweep_panel(ax, points: list[dict], xlabel: str, title: str) -> None:
+    ax.set_title(title)
+    if not points:
+        empty_note(ax, "the data holds no setting of this sweep")
+        return
+    x = np.array([point["size"] for point in points], dtype=float)
+    for k, name in enumerate(BACKBONE_ORDER):
+        mean = np.array([point["mase"][name] for point in points], dtype=float)
+        std = np.array([point["mase_std"][name] or 0.0 for point in points], dtype=float)
+        ax.plot(x, mean, marker="o", color=f"C{k}", label=name)
+        ax.fill_between(x, mean - std, mean + std, color=f"C{k}", alpha=0.2, linewidth=0)
+    ax.set_xscale("log")
+    ax.set_xticks(x, [f"{value:,.0f}" for value in x], minor=False)
+    ax.set_xticks([], minor=True)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("MASE (band: std over seeds)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+
+
+def curve_panel(ax, convergence: dict, points: int = 100) -> None:
+    """Each backbone's validation curves on one grid of seconds; a network that stopped early keeps its last loss."""
+    ax.set_title("validation loss against seconds")
+    drawn = False
+    for k, name in enumerate(BACKBONE_ORDER):
+        curves = [c for c in convergence[name]["curves"] if len(c["seconds"]) > 1]
+        if not curves:
+            continue
+        grid = np.linspace(0, max(c["seconds"][-1] for c in curves), points)
+        losses = np.stack([np.interp(grid, c["seconds"], c["val_loss"]) for c in curves])  # (networks, points)
+        ax.plot(grid, losses.mean(axis=0), color=f"C{k}", label=name)
+        ax.fill_between(grid, losses.min(axis=0), losses.max(axis=0), color=f"C{k}", alpha=0.2, linewidth=0)
+        drawn = True
+    if not drawn:
+        empty_note(ax, "no validation checks recorded")
+        return
+    ax.set_xlabel("seconds (steps x seconds per step)")
+    ax.set_ylabel("validation loss (band: range over networks)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+
+
 # --- inspection -----------------------------------------------------------------------------
 
 

@@ -322,6 +322,19 @@ def comparison_document(comparison, verdict: str) -> dict:
     return {"rows": comparison.rows, "settings": comparison.settings, "versions": versions, "verdict": verdict}
 
 
+def claims_document(claims: list, plan) -> dict:
+    """compare --claims' additions to the JSON: each claim with its verdict, summary and evidence,
+    and what the sweeps ran on."""
+    from tsgate.wording import CLAIMS, claim_summary
+
+    return {
+        "claims": [{"id": claim.id, "claim": CLAIMS[claim.id][0], "verdict": claim.verdict,
+                    "summary": claim_summary(claim), "evidence": claim.evidence} for claim in claims],
+        "claims_plan": {"sweep_fits": plan.fits, "estimated_seconds": plan.seconds, "workers": plan.workers,
+                        "data": plan.data, "dropped": plan.dropped},
+    }
+
+
 def gate_frame(report: dict):
     """inspect's table: one row per layer and gate, the mean, spread and saturated share of its activations."""
     import pandas as pd

@@ -190,3 +190,159 @@ def comparison_notes(comparison) -> list[str]:
     freq, season, shortest = comparison.season_too_long
     return [f"the {freq} season of {season} steps is as long as the shortest series ({shortest} points): "
             "seasonal naive falls back to naive"]
+
+
+# ---- compare --claims ----------------------------------------------------------------------------
+
+CLAIMS = {  # id: (the claim as articles state it, its short title in a summary line)
+    "fewer-parameters-faster": ("GRU has fewer parameters and trains faster than LSTM", "GRU fewer parameters, faster"),
+    "converges-more-easily": ("GRU converges more easily than LSTM", "GRU converges more easily"),
+    "lstm-better-on-large-data": ("LSTM does better than GRU and RNN when the data set is large",
+                                  "LSTM better on large data"),
+    "rnn-enough-for-short-sequences": ("a vanilla RNN is enough when sequences are short",
+                                       "RNN enough for short sequences"),
+}
+
+
+def claims_lines(claims: list, plan) -> list[str]:
+    """The data's size and the sweeps' cost, then one summary line per claim."""
+    return [claims_data_line(plan)] + [claim_summary(claim) for claim in claims]
+
+
+def claims_data_line(plan) -> str:
+    data = plan.data
+    return (f"Claims tested on {data['series']} series, {data['points']:,} points, {data['training_windows']:,} training "
+            f"windows at lookback {data['base_lookback']} (the deepest fold), with {plan.fits} sweep fits:")
+
+
+def claims_plan_line(plan) -> str:
+    """What --claims is about to run, for stderr before the sweeps."""
+    return (f"claims: {plan.fits} sweep fits (one network each) on {plan.workers} process"
+            f"{'es' if plan.workers > 1 else ''}, about {duration(plan.seconds)} by the comparison's fits")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "an unknown time"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def claim_summary(claim) -> str:
+    """'TITLE: VERDICT here: the numbers it rests on'."""
+    title = CLAIMS[claim.id][1]
+    return f"{title}: {claim.verdict} here: {CLAIM_READINGS[claim.id](claim.evidence)}"
+
+
+def speed_reading(evidence: dict) -> str:
+    counts, per_step = evidence["parameters_at_equal_hidden"], evidence["seconds_per_step"]
+    trained, sizes = evidence["parameters"], evidence["hidden_trained"]
+    sized = "equal hidden size"
+    if evidence["match"] == "params":
+        sized = (f"matched parameter counts (GRU {trained['gru']:,} at hidden {sizes['gru']}, LSTM {trained['lstm']:,} "
+                 f"at hidden {sizes['lstm']})")
+    best = evidence["seconds_to_best"]
+    return (f"at hidden {evidence['hidden']} GRU has {counts['gru']:,} parameters, LSTM {counts['lstm']:,} "
+            f"(RNN {counts['rnn']:,}); at {sized} a GRU step takes {milliseconds(per_step['gru'])}, an LSTM step "
+            f"{milliseconds(per_step['lstm'])}; a forecast {evidence['forecast_ms']['gru']:.2g} ms and "
+            f"{evidence['forecast_ms']['lstm']:.2g} ms; the best validation check comes after "
+            f"{best['gru']['mean']:.2g} s and {best['lstm']['mean']:.2g} s")
+
+
+def milliseconds(timing: dict) -> str:
+    spread = f" ± {1000 * timing['std']:.2g}" if timing["std"] else ""
+    return f"{1000 * timing['mean']:.3g}{spread} ms"
+
+
+def convergence_reading(evidence: dict) -> str:
+    gru, lstm = evidence["gru"], evidence["lstm"]
+    if min(gru["steps_to_near_best"]["n"], lstm["steps_to_near_best"]["n"]) < 2:
+        return "one network per backbone leaves no spread to judge against: pass --seeds 3"
+    near = f"{evidence['near']:.0%}"
+
+    def steps(found):
+        taken = found["steps_to_near_best"]
+        return (f"{taken['mean']:.0f} ± {taken['std']:.0f} steps ({found['seconds_to_near_best']['mean']:.2g} s, "
+                f"{taken['n']} networks)")
+
+    losses = f"{gru['best_val_loss']['std']:.2g} and {lstm['best_val_loss']['std']:.2g}"
+    return (f"GRU comes within {near} of its best validation loss after {steps(gru)}, LSTM after {steps(lstm)} "
+            f"(a check every {gru['check_every'] or '-'} steps); the best losses spread by {losses} (std)"
+            + tuning_clause(gru, lstm))
+
+
+def tuning_clause(gru: dict, lstm: dict) -> str:
+    if "tuning" not in gru or "tuning" not in lstm:
+        return ""
+    return (f"; over the tuning trials the validation losses' IQR is {gru['tuning']['val_loss_iqr']:.2g} (GRU) "
+            f"and {lstm['tuning']['val_loss_iqr']:.2g} (LSTM)")
+
+
+def data_sweep_reading(evidence: dict) -> str:
+    parts = [axis_reading(axis, sweep) for axis, sweep in evidence["axes"].items()]
+    return "; ".join(parts)
+
+
+def axis_reading(axis: str, sweep: dict) -> str:
+    dropped = dropped_clause(sweep["dropped"], axis)
+    if sweep["trend"] is None:
+        kept = ", ".join(size_label(axis, point) for point in sweep["points"]) or "none"
+        return f"{AXIS_NAMES[axis]}: only {kept} can be trained on{dropped}"
+    first, last = sweep["points"][0], sweep["points"][-1]
+    each = [f"LSTM's MASE is {gap_text(first, other)} at {size_label(axis, first)}, "
+            f"{gap_text(last, other)} at {size_label(axis, last)} (change: DM p = {trend['dm_p']:.2g})"
+            for other, trend in sweep["trend"].items()]
+    return f"{AXIS_NAMES[axis]}: " + "; ".join(each) + dropped
+
+
+AXIS_NAMES = {"history": "by history", "series": "by series"}
+
+
+def gap_text(point: dict, other: str) -> str:
+    """"0.02 above GRU's (DM p = 0.01)": a row's MASE against another's at one sweep point."""
+    gap, name = point["gap"][other], f"{other.upper()}'s"
+    side = f"equal to {name}" if gap == 0 else f"{abs(gap):.2g} {'above' if gap > 0 else 'below'} {name}"
+    return f"{side} (DM p = {point['dm_p'][other]:.2g})"
+
+
+def size_label(axis: str, point: dict) -> str:
+    from fractions import Fraction
+
+    if axis == "series":
+        return f"{point['size']} series"
+    if point["value"] >= 1:
+        return "all of it"
+    return f"{Fraction(point['value']).limit_denominator(64)} of the data"
+
+
+def dropped_clause(dropped: list[dict], axis: str) -> str:
+    if not dropped:
+        return ""
+    what = ", ".join(f"{'lookback ' if axis == 'lookback' else ''}{fraction_text(d['value'], axis)}" for d in dropped)
+    worst = dropped[0]
+    return (f" ({what} left out: the shortest series has {worst['have']} training points where "
+            f"{worst['need']} are needed)")
+
+
+def fraction_text(value: float, axis: str) -> str:
+    from fractions import Fraction
+
+    return str(int(value)) if axis == "lookback" else str(Fraction(value).limit_denominator(64))
+
+
+def lookback_reading(evidence: dict) -> str:
+    points, dropped = evidence["points"], dropped_clause(evidence["dropped"], "lookback")
+    if len(points) < 2 or points[-1]["value"] < 2 * points[0]["value"]:
+        tried = ", ".join(str(int(p["value"])) for p in points) or "none"
+        return f"the series allow lookbacks {tried} only, less than a factor of two apart{dropped}"
+    each = [f"{gap_text(point, point['gated'])} at lookback {int(point['value'])}"
+            for point in points]
+    return (f"RNN's MASE is " + ", ".join(each) + f"; the gap changes by {evidence['trend']['change']:+.2g} from the "
+            f"shortest to the longest (DM p = {evidence['trend']['dm_p']:.2g}){dropped}")
+
+
+CLAIM_READINGS = {
+    "fewer-parameters-faster": speed_reading,
+    "converges-more-easily": convergence_reading,
+    "lstm-better-on-large-data": data_sweep_reading,
+    "rnn-enough-for-short-sequences": lookback_reading,
+}
