@@ -282,6 +282,8 @@ def progress_bar(console, silent: bool, label: str):
 
   torchrun --nproc-per-node 2 -m tsgate train stores.csv --id-col store --batch-size 512 -o stores.tsgate
 
+  tsgate train sample_data/air_passengers.csv --model lstm --match params   # an LSTM the size of the default GRU
+
 Many series (--id-col): a series too short or unreadable is left out with a note and a constant one
 forecasts its last value (--strict refuses both). Under torchrun every process reads DATA and trains on its share of each batch; rank 0
 writes the model (see README, "Several processes or machines: torchrun").
@@ -292,6 +294,9 @@ def train(
     *,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model file to write (atomically). Default: <data>-<model>.tsgate.", rich_help_panel=OUT_HELP)] = None,
     model: ModelOpt = Backbone.gru,
+    match: MatchOpt = Match.hidden,
+    params: ParamsOpt = None,
+    budget: BudgetOpt = "steps",
     network: ModelOptions,
     columns: ColumnOptions,
     reading: ReadOptions,
@@ -302,6 +307,7 @@ def train(
 ):
     """Train one backbone on a CSV and write a model file."""
     from tsgate import distributed
+    from tsgate.controls import parse_budget, sized_forecaster
     from tsgate.io import write_all
     from tsgate.parallel import start_early
     from tsgate.render import summary_table, to_json
@@ -310,7 +316,8 @@ def train(
     output = output or default_model_path(data, model.value)
     check_outputs([("DATA", data)], output, plot)
     forecaster = make_forecaster(model.value, network, training)
-    world = join_torchrun(forecaster, data)
+    controls = {"match": match.value, "params": params, "budget": parse_budget(budget)}
+    world = join_torchrun(forecaster, data, controls["budget"])
     workers = 1 if world else forecaster.workers(training.jobs)  # under torchrun, the processes are torchrun's
     quiet = verbosity.quiet or not distributed.is_main()
     start_early(workers if network.ensemble > 1 or model == Backbone.auto else 1)  # one network trains here
@@ -318,11 +325,12 @@ def train(
         series = read_series(data, columns, reading)
         console = people_console()
         show_notes(console, data_notes(series), quiet)
+        forecaster = sized_forecaster(series, forecaster, **controls)
         with progress_bar(console, quiet or not console.is_terminal, f"training {model.value}") as update:
             on_progress = update and (lambda step, steps, train_loss, val_loss: update(
                 step, steps, detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
             with distributed.failures_as_errors():
-                forecaster.fit(series, on_progress=on_progress, jobs=workers)
+                forecaster.fit(series, on_progress=on_progress, jobs=workers, time_limit=controls["budget"].seconds)
     finally:
         distributed.stop()
     if world is not None and not world.main:
@@ -335,7 +343,8 @@ def train(
         return training_figure(forecaster.history_, title=f"training {forecaster.backbone_} ({data})")
 
     write_all([(output, forecaster.to_bytes()), *picture_file(plot, draw)])  # both or, on a failure, neither
-    summary = {**forecaster.metrics_, "model_file": str(output), "series": len(forecaster.ids_), "targets": series.targets,
+    summary = {**forecaster.metrics_, "hidden": forecaster.hidden, "model_file": str(output), "series": len(forecaster.ids_),
+               "targets": series.targets,
                "skipped_ids": [key for key, _ in forecaster.skipped_]}
     if fmt == SummaryFormat.json:
         sys.stdout.write(to_json(summary))
@@ -343,7 +352,7 @@ def train(
         console.print(summary_table(summary))
 
 
-def join_torchrun(forecaster, data: str):
+def join_torchrun(forecaster, data: str, budget):
     """The torchrun world this process is part of (None: a single process), joined before any data is read."""
     from tsgate import distributed
     from tsgate.errors import OptionError
@@ -352,6 +361,9 @@ def join_torchrun(forecaster, data: str):
         return None
     if data == "-":
         raise OptionError("under torchrun every process reads DATA itself: give a file path, not '-' (stdin)")
+    if budget.seconds is not None:  # each process would stop at its own step, and the others wait for it forever
+        raise OptionError("--budget seconds:S does not run under torchrun, whose processes must take the same steps: "
+                          "use --budget steps or flops")
     from tsgate.train import resolve_device
 
     return distributed.start(resolve_device(forecaster.check_options().device).type)

@@ -98,3 +98,15 @@ def backbone_templates(train_set, template, models, match: str = "hidden", param
         templates["auto"] = template.with_params(backbone="auto")
     hidden = {name: forecaster.hidden for name, forecaster in templates.items()}
     return templates, Sizing(match, target, budget, {n: f.steps for n, f in templates.items()}, hidden, macs)
+
+
+def sized_forecaster(series, forecaster, match: str = "hidden", params: int | None = None,
+                     budget: Budget = Budget("steps")):
+    """`forecaster` (one backbone, or auto) with the hidden size and steps the controls give it on
+    `series`: train's --match, --params and --budget, as compare sets up each of its backbones."""
+    if match == "hidden" and params is None and budget.kind == "steps":
+        return forecaster
+    if forecaster.backbone == "auto" and match == "params":
+        raise OptionError("--model auto tries every backbone at one hidden size: --match params needs a backbone (rnn, gru or lstm)")
+    templates, _ = backbone_templates(series, forecaster, [forecaster.backbone], match, params, budget)
+    return templates[forecaster.backbone]
