@@ -29,14 +29,18 @@ from tsgate.options import (
     OUT_HELP,
     TRAIN_HELP,
     Backbone,
+    BudgetOpt,
     ColumnOptions,
     DataArg,
     Debug,
     LevelOpt,
+    Match,
+    MatchOpt,
     ModelFile,
     ModelOpt,
     ModelOptions,
     OutputOptions,
+    ParamsOpt,
     PlotOpt,
     ReadOptions,
     SummaryFormat,
@@ -278,6 +282,8 @@ def progress_bar(console, silent: bool, label: str):
 
   torchrun --nproc-per-node 2 -m tsgate train stores.csv --id-col store --batch-size 512 -o stores.tsgate
 
+  tsgate train sample_data/air_passengers.csv --model lstm --match params   # an LSTM the size of the default GRU
+
 Many series (--id-col): a series too short or unreadable is left out with a note and a constant one
 forecasts its last value (--strict refuses both). Under torchrun every process reads DATA and trains on its share of each batch; rank 0
 writes the model (see README, "Several processes or machines: torchrun").
@@ -288,6 +294,9 @@ def train(
     *,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model file to write (atomically). Default: <data>-<model>.tsgate.", rich_help_panel=OUT_HELP)] = None,
     model: ModelOpt = Backbone.gru,
+    match: MatchOpt = Match.hidden,
+    params: ParamsOpt = None,
+    budget: BudgetOpt = "steps",
     network: ModelOptions,
     columns: ColumnOptions,
     reading: ReadOptions,
@@ -298,6 +307,7 @@ def train(
 ):
     """Train one backbone on a CSV and write a model file."""
     from tsgate import distributed
+    from tsgate.controls import parse_budget, sized_forecaster
     from tsgate.io import write_all
     from tsgate.parallel import start_early
     from tsgate.render import summary_table, to_json
@@ -306,7 +316,8 @@ def train(
     output = output or default_model_path(data, model.value)
     check_outputs([("DATA", data)], output, plot)
     forecaster = make_forecaster(model.value, network, training)
-    world = join_torchrun(forecaster, data)
+    controls = {"match": match.value, "params": params, "budget": parse_budget(budget)}
+    world = join_torchrun(forecaster, data, controls["budget"])
     workers = 1 if world else forecaster.workers(training.jobs)  # under torchrun, the processes are torchrun's
     quiet = verbosity.quiet or not distributed.is_main()
     start_early(workers if network.ensemble > 1 or model == Backbone.auto else 1)  # one network trains here
@@ -314,11 +325,12 @@ def train(
         series = read_series(data, columns, reading)
         console = people_console()
         show_notes(console, data_notes(series), quiet)
+        forecaster = sized_forecaster(series, forecaster, **controls)
         with progress_bar(console, quiet or not console.is_terminal, f"training {model.value}") as update:
             on_progress = update and (lambda step, steps, train_loss, val_loss: update(
                 step, steps, detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
             with distributed.failures_as_errors():
-                forecaster.fit(series, on_progress=on_progress, jobs=workers)
+                forecaster.fit(series, on_progress=on_progress, jobs=workers, time_limit=controls["budget"].seconds)
     finally:
         distributed.stop()
     if world is not None and not world.main:
@@ -331,7 +343,8 @@ def train(
         return training_figure(forecaster.history_, title=f"training {forecaster.backbone_} ({data})")
 
     write_all([(output, forecaster.to_bytes()), *picture_file(plot, draw)])  # both or, on a failure, neither
-    summary = {**forecaster.metrics_, "model_file": str(output), "series": len(forecaster.ids_), "targets": series.targets,
+    summary = {**forecaster.metrics_, "hidden": forecaster.hidden, "model_file": str(output), "series": len(forecaster.ids_),
+               "targets": series.targets,
                "skipped_ids": [key for key, _ in forecaster.skipped_]}
     if fmt == SummaryFormat.json:
         sys.stdout.write(to_json(summary))
@@ -339,7 +352,7 @@ def train(
         console.print(summary_table(summary))
 
 
-def join_torchrun(forecaster, data: str):
+def join_torchrun(forecaster, data: str, budget):
     """The torchrun world this process is part of (None: a single process), joined before any data is read."""
     from tsgate import distributed
     from tsgate.errors import OptionError
@@ -348,6 +361,9 @@ def join_torchrun(forecaster, data: str):
         return None
     if data == "-":
         raise OptionError("under torchrun every process reads DATA itself: give a file path, not '-' (stdin)")
+    if budget.seconds is not None:  # each process would stop at its own step, and the others wait for it forever
+        raise OptionError("--budget seconds:S does not run under torchrun, whose processes must take the same steps: "
+                          "use --budget steps or flops")
     from tsgate.train import resolve_device
 
     return distributed.start(resolve_device(forecaster.check_options().device).type)
@@ -523,6 +539,14 @@ Examples:
 
   tsgate compare readings.csv --seeds 3 --jobs 4   # 27 networks on 4 worker processes
 
+  tsgate compare sample_data/air_passengers.csv --match params --budget flops   # a fair fight
+
+A fair fight: at the same --hidden an LSTM has about four times a plain RNN's recurrent weights.
+--match params gives every backbone the hidden size at which its whole network has the same
+parameter count (the GRU's at --hidden, or --params N); --budget flops gives each the training
+multiply-adds of the GRU's --steps, so a cheaper cell takes more steps. Rows report their hidden
+size, steps run and seconds.
+
 The networks train on --jobs worker processes (default: one per core); the rows are the same
 for any --jobs apart from the timing columns.
 
@@ -539,6 +563,9 @@ def compare(
     seeds: Annotated[int, typer.Option("--seeds", help="Runs per backbone (seeds SEED, SEED+1, ...): tables show mean ± std.", rich_help_panel=TRAIN_HELP)] = 1,
     folds: Annotated[int, typer.Option("--folds", help="Rolling forecast origins, one horizon apart (see below).", rich_help_panel=TRAIN_HELP)] = 1,
     season: Annotated[Optional[int], typer.Option("--season", help="Seasonal-naive lag. Default: from the frequency (12 monthly, 24 hourly, 7 daily, ...).", rich_help_panel=MODEL_HELP)] = None,
+    match: MatchOpt = Match.hidden,
+    params: ParamsOpt = None,
+    budget: BudgetOpt = "steps",
     network: ModelOptions,
     columns: ColumnOptions,
     reading: ReadOptions,
@@ -552,13 +579,14 @@ def compare(
 ):
     """Train several backbones on the same split and compare error, time and size with baselines."""
     from tsgate.compare import CompareOptions, run_comparison
+    from tsgate.controls import parse_budget
     from tsgate.intervals import check_levels
     from tsgate.parallel import start_early
     from tsgate.wording import comparison_notes, data_notes, panel_notes
 
     single_process("compare")
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season,
-                             check_levels(level))
+                             check_levels(level), match.value, params, str(parse_budget(budget)))
     check_outputs([("DATA", data)], out.output, plot, save_dir,
                   saved_files(save_dir, [out.output, plot], options, training.seed))
     template = make_forecaster("gru", network, training)  # compare sets each backbone

@@ -110,14 +110,15 @@ class Forecaster:
 
     # ---- fit ---------------------------------------------------------------------------
 
-    def fit(self, series, on_progress=None, jobs: int = 1) -> "Forecaster":
+    def fit(self, series, on_progress=None, jobs: int = 1, time_limit: float | None = None) -> "Forecaster":
         """Train on a SeriesSet; `on_progress(done, total, train_loss, val_loss)` reports steps.
         The members train on up to `jobs` worker processes (on CPU; one at a time on a GPU);
         the result does not depend on `jobs`. In a panel, series too short to learn from are left
-        out (`skipped_` says which) and constant ones forecast their constant, unless `series.strict`."""
+        out (`skipped_` says which) and constant ones forecast their constant, unless `series.strict`.
+        `time_limit` bounds each network's watched run in seconds (see `fitting`)."""
         from tsgate.ensemble import run_fits
 
-        run_fits([self.fitting(series)], self.workers(jobs), on_progress, self.expected_steps(series))
+        run_fits([self.fitting(series, time_limit)], self.workers(jobs), on_progress, self.expected_steps(series))
         return self
 
     def workers(self, jobs: int | None) -> int:
@@ -128,9 +129,11 @@ class Forecaster:
         jobs = check_jobs(jobs)
         return jobs if resolve_device(self.check_options().device).type == "cpu" else 1
 
-    def fitting(self, series):
+    def fitting(self, series, time_limit: float | None = None):
         """The fit as a generator: it yields lists of ensemble.MemberTask, is sent their
-        TrainedMember, and sets the fitted attributes at its end (ensemble.run_fits drives it)."""
+        TrainedMember, and sets the fitted attributes at its end (ensemble.run_fits drives it).
+        With `time_limit`, each network's watched run stops after that many seconds (compare's
+        equal wall-clock budget); the fit then depends on the machine's speed."""
         from tsgate import train as training
         from tsgate.prepare import plan_training
         from tsgate.schedule import fit_ensemble
@@ -140,7 +143,7 @@ class Forecaster:
         training.configure_torch(train_config.threads)
         plan = plan_training(series, lookback=self.lookback, horizon=self.horizon, val_fraction=self.val_fraction,
                              members=self.ensemble, anchor=self.anchor, calendar=self.calendar, scaler=self.scaler)
-        fitted = yield from fit_ensemble(plan, self.backbone, self.network_shape(), train_config, device.type)
+        fitted = yield from fit_ensemble(plan, self.backbone, self.network_shape(), train_config, device.type, time_limit)
         return self.set_fitted(fitted)
 
     def set_fitted(self, fitted) -> "Forecaster":

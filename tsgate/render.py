@@ -238,7 +238,7 @@ def table_text(frame, title: str | None, footer: str = "", width: int | None = N
 # ---- views: each command's result laid out for people --------------------------------------------
 
 SUMMARY_LABELS = (
-    ("device", "device"), ("kernel", "recurrent kernel"), ("parameters", "parameters (first network)"),
+    ("device", "device"), ("kernel", "recurrent kernel"), ("hidden", "hidden size"), ("parameters", "parameters (first network)"),
     ("parameters_total", "parameters (all networks)"), ("members", "ensemble members"),
     ("lookbacks", "their lookbacks"), ("anchor_season", "anchor season (1: last value)"),
     ("calendar", "calendar inputs"), ("steps_run", "optimizer steps, refits included"),
@@ -284,7 +284,8 @@ def comparison_frame(rows: list[dict]):
     """compare's rows as a frame; counts stay whole numbers beside the baselines' empty cells."""
     import pandas as pd
 
-    return pd.DataFrame(rows).astype({"rank": "Int64", "parameters": "Int64"})
+    frame = pd.DataFrame(rows)
+    return frame.astype({name: "Int64" for name in ("rank", "parameters", "hidden") if name in frame})
 
 
 def comparison_view(rows: list[dict], levels: list[float] = ()):
@@ -302,6 +303,7 @@ def comparison_view(rows: list[dict], levels: list[float] = ()):
 
     return pd.DataFrame([{
         "rank": row["rank"], "model": row["model"], "params": number(row["parameters"], "{:d}"),
+        "hidden": number(row["hidden"], "{:d}"),
         "train s": number(row["train_seconds"]), "ms/step": number(row["seconds_per_step"] and 1000 * row["seconds_per_step"]),
         "steps": number(row["steps_run"], "{:.0f}"), "ms/forecast": number(row["forecast_ms"]),
         "memory": number(row["effective_memory"], "{:.3g}"),
