@@ -243,6 +243,10 @@ def test_compare_claims_gives_every_claim_with_its_verdict_and_evidence(claims_r
     evidence = {claim["id"]: claim["evidence"] for claim in document["claims"]}
     counts = evidence["fewer-parameters-faster"]["parameters_at_equal_hidden"]
     assert counts["rnn"] < counts["gru"] < counts["lstm"]
+    assert document["settings"]["match"] == "params"  # --claims judges at matched sizes unless told otherwise
+    trained = evidence["fewer-parameters-faster"]["hidden_trained"]
+    assert trained["gru"] == 8 and trained["rnn"] > 8 and trained["lstm"] < 8
+    assert "at matched parameter counts" in document["claims"][0]["summary"]
     assert evidence["converges-more-easily"]["gru"]["steps_to_near_best"]["n"] == 2
     history = evidence["lstm-better-on-large-data"]["axes"]["history"]["points"]
     assert [point["value"] for point in history] == sorted(point["value"] for point in history)
@@ -256,13 +260,14 @@ def test_compare_claims_gives_every_claim_with_its_verdict_and_evidence(claims_r
     assert sum(line.startswith(("GRU ", "LSTM ", "RNN ")) for line in lines) == 4
 
 
-def test_compare_claims_table_has_a_summary_line_per_claim(tmp_path):
+def test_compare_claims_table_has_a_summary_line_per_claim_and_respects_match_hidden(tmp_path):
     data = tmp_path / "sine.csv"
     synthetic_sine(n=160).to_csv(data, index=False)
     result = invoke("compare", data, *FAST, "--ensemble", "1", "--models", "gru,lstm,rnn", "--claims",
-                    "--format", "table")
+                    "--match", "hidden", "--format", "table")
     assert result.exit_code == 0, describe(result)
     assert "Claims tested on 1 series, 160 points" in result.stdout
+    assert "at equal hidden size a GRU step" in result.stdout
     for title in ("GRU fewer parameters, faster: ", "GRU converges more easily: too little data here",
                   "LSTM better on large data: ", "RNN enough for short sequences: "):
         assert title in result.stdout

@@ -162,6 +162,7 @@ def run_claims(series, template, options, claims: ClaimsOptions = ClaimsOptions(
     """(the comparison, [Claim], the ClaimsPlan): compare's rows, then the sweeps. `on_plan(plan)` hears the sweeps'
     size and estimated time before they start; `on_step(done, total, label)` their progress."""
     from tsgate.compare import run_comparison
+    from tsgate.controls import parse_budget
     from tsgate.ensemble import run_fits
 
     plan = plan_claims(series, template, options, claims)
@@ -174,7 +175,8 @@ def run_claims(series, template, options, claims: ClaimsOptions = ClaimsOptions(
         on_plan(plan)
     label = f"claims: {len(fits)} sweep fits"
     progress = on_step and (lambda done, total, train_loss, val_loss: on_step(done, total, label))
-    run_fits([fit.forecaster.fitting(fit.train_set) for fit in fits], template.workers(jobs), progress,
+    time_limit = parse_budget(options.budget).seconds  # --budget seconds:S holds for the sweeps too
+    run_fits([fit.forecaster.fitting(fit.train_set, time_limit) for fit in fits], template.workers(jobs), progress,
              sum(fit.forecaster.expected_steps(fit.train_set) for fit in fits))
     runs = {point: [] for point in plan.distinct}
     for fit in fits:

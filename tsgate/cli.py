@@ -563,7 +563,7 @@ def compare(
     seeds: Annotated[int, typer.Option("--seeds", help="Runs per backbone (seeds SEED, SEED+1, ...): tables show mean ± std.", rich_help_panel=TRAIN_HELP)] = 1,
     folds: Annotated[int, typer.Option("--folds", help="Rolling forecast origins, one horizon apart (see below).", rich_help_panel=TRAIN_HELP)] = 1,
     season: Annotated[Optional[int], typer.Option("--season", help="Seasonal-naive lag. Default: from the frequency (12 monthly, 24 hourly, 7 daily, ...).", rich_help_panel=MODEL_HELP)] = None,
-    match: MatchOpt = Match.hidden,
+    match: MatchOpt = None,  # None: hidden, or params with --claims
     params: ParamsOpt = None,
     budget: BudgetOpt = "steps",
     network: ModelOptions,
@@ -573,7 +573,7 @@ def compare(
     level: LevelOpt = None,
     plot: PlotOpt = None,
     save_dir: Annotated[Optional[Path], typer.Option("--save-dir", help="Keep every trained model here as BACKBONE-seedN-foldK.tsgate.", rich_help_panel=OUT_HELP)] = None,
-    claims: Annotated[bool, typer.Option("--claims", help="Also test the four common claims about RNN, GRU and LSTM on this data: sweeps of data size and lookback, one network per sweep fit (see README, \"Testing the common claims on your data\").", rich_help_panel=MODEL_HELP)] = False,
+    claims: Annotated[bool, typer.Option("--claims", help="Also test the four common claims about RNN, GRU and LSTM on this data, at --match params unless --match is given: sweeps of data size and lookback, one network per sweep fit (see README, \"Testing the common claims on your data\").", rich_help_panel=MODEL_HELP)] = False,
     out: OutputOptions,
     verbosity: Verbosity,
 ):
@@ -586,7 +586,8 @@ def compare(
 
     single_process("compare")
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season,
-                             check_levels(level), match.value, params, str(parse_budget(budget)))
+                             check_levels(level), match.value if match else ("params" if claims else "hidden"), params,
+                             str(parse_budget(budget)))
     check_outputs([("DATA", data)], out.output, plot, save_dir,
                   saved_files(save_dir, [out.output, plot], options, training.seed))
     template = make_forecaster("gru", network, training)  # compare sets each backbone
