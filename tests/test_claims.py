@@ -84,25 +84,20 @@ def data_axis(small, large, trends):
             "trend": {name: {"change": change, "dm_p": p, "spread": 0.0} for name, (change, p) in trends.items()}}
 
 
-def test_lstm_claim_is_supported_when_its_gap_closes_with_more_data():
-    small = data_point(0.125, {"gru": 0.10, "rnn": 0.12}, {"gru": 0.01, "rnn": 0.01})
-    large = data_point(1.0, {"gru": -0.05, "rnn": -0.08}, {"gru": 0.02, "rnn": 0.01})
-    axis = data_axis(small, large, {"gru": (-0.15, 0.001), "rnn": (-0.20, 0.001)})
-    assert verdicts.lstm_better_on_large_data(data_evidence({"history": axis})) == SUPPORTED
-
-
-def test_lstm_claim_is_contradicted_when_lstm_falls_behind_with_more_data():
-    small = data_point(0.125, {"gru": 0.02, "rnn": 0.0}, {"gru": 0.6, "rnn": 0.9})
-    large = data_point(1.0, {"gru": 0.04, "rnn": 0.01}, {"gru": 0.01, "rnn": 0.7})
-    axis = data_axis(small, large, {"gru": (0.02, 0.3), "rnn": (0.01, 0.8)})
-    assert verdicts.lstm_better_on_large_data(data_evidence({"history": axis})) == CONTRADICTED
-
-
-def test_lstm_claim_is_within_noise_when_dm_cannot_separate():
-    small = data_point(0.125, {"gru": 0.10, "rnn": 0.12}, {"gru": 0.4, "rnn": 0.3})
-    large = data_point(1.0, {"gru": -0.05, "rnn": -0.08}, {"gru": 0.5, "rnn": 0.2})
-    axis = data_axis(small, large, {"gru": (-0.15, 0.2), "rnn": (-0.20, 0.09)})
-    assert verdicts.lstm_better_on_large_data(data_evidence({"history": axis})) == NOISE
+@pytest.mark.parametrize("small, large, trends, expected", [
+    # LSTM behind on 1/8 of the data, ahead on all of it, the gap's change separated by DM
+    (({"gru": 0.10, "rnn": 0.12}, {"gru": 0.01, "rnn": 0.01}), ({"gru": -0.05, "rnn": -0.08}, {"gru": 0.02, "rnn": 0.01}),
+     {"gru": (-0.15, 0.001), "rnn": (-0.20, 0.001)}, SUPPORTED),
+    # LSTM falls behind GRU beyond noise once all the data is there
+    (({"gru": 0.02, "rnn": 0.0}, {"gru": 0.6, "rnn": 0.9}), ({"gru": 0.04, "rnn": 0.01}, {"gru": 0.01, "rnn": 0.7}),
+     {"gru": (0.02, 0.3), "rnn": (0.01, 0.8)}, CONTRADICTED),
+    # the same numbers as the supported case, but DM cannot separate any of them: pure noise
+    (({"gru": 0.10, "rnn": 0.12}, {"gru": 0.4, "rnn": 0.3}), ({"gru": -0.05, "rnn": -0.08}, {"gru": 0.5, "rnn": 0.2}),
+     {"gru": (-0.15, 0.2), "rnn": (-0.20, 0.09)}, NOISE),
+], ids=["gap-closes", "falls-behind", "noise"])
+def test_lstm_claim_reads_the_trend_of_its_gap_as_the_data_grows(small, large, trends, expected):
+    axis = data_axis(data_point(0.125, *small), data_point(1.0, *large), trends)
+    assert verdicts.lstm_better_on_large_data(data_evidence({"history": axis})) == expected
 
 
 def test_lstm_claim_axes_that_disagree_are_within_noise_and_a_missing_sweep_is_too_little_data():
