@@ -315,12 +315,18 @@ def size_label(axis: str, point: dict) -> str:
 
 
 def dropped_clause(dropped: list[dict], axis: str) -> str:
+    """' (1/8, 1/4 left out: 1/8 of the shortest series is 17 points, a fit needs 63)'."""
     if not dropped:
         return ""
-    what = ", ".join(f"{'lookback ' if axis == 'lookback' else ''}{fraction_text(d['value'], axis)}" for d in dropped)
-    worst = dropped[0]
-    return (f" ({what} left out: the shortest series has {worst['have']} training points where "
-            f"{worst['need']} are needed)")
+    what = ", ".join(fraction_text(d["value"], axis) for d in dropped)
+    first = dropped[0]
+    if axis == "lookback":
+        why = (f"lookback {what} left out: the shortest series has {first['have']} training points, lookback "
+               f"{fraction_text(first['value'], axis)} needs {first['need']}")
+    else:
+        why = (f"{what} left out: {fraction_text(first['value'], axis)} of the shortest series is {first['have']} "
+               f"points, a fit needs {first['need']}")
+    return f" ({why})"
 
 
 def fraction_text(value: float, axis: str) -> str:
