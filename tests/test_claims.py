@@ -91,10 +91,13 @@ def data_axis(small, large, trends):
     # LSTM falls behind GRU beyond noise once all the data is there
     (({"gru": 0.02, "rnn": 0.0}, {"gru": 0.6, "rnn": 0.9}), ({"gru": 0.04, "rnn": 0.01}, {"gru": 0.01, "rnn": 0.7}),
      {"gru": (0.02, 0.3), "rnn": (0.01, 0.8)}, CONTRADICTED),
+    # LSTM gains on GRU as the data grows, but only draws level with it: not "better on large data"
+    (({"gru": 0.10, "rnn": 0.12}, {"gru": 0.01, "rnn": 0.01}), ({"gru": 0.0, "rnn": -0.08}, {"gru": 1.0, "rnn": 0.01}),
+     {"gru": (-0.10, 0.001), "rnn": (-0.20, 0.001)}, NOISE),
     # the same numbers as the supported case, but DM cannot separate any of them: pure noise
     (({"gru": 0.10, "rnn": 0.12}, {"gru": 0.4, "rnn": 0.3}), ({"gru": -0.05, "rnn": -0.08}, {"gru": 0.5, "rnn": 0.2}),
      {"gru": (-0.15, 0.2), "rnn": (-0.20, 0.09)}, NOISE),
-], ids=["gap-closes", "falls-behind", "noise"])
+], ids=["gap-closes", "falls-behind", "draws-level", "noise"])
 def test_lstm_claim_reads_the_trend_of_its_gap_as_the_data_grows(small, large, trends, expected):
     axis = data_axis(data_point(0.125, *small), data_point(1.0, *large), trends)
     assert verdicts.lstm_better_on_large_data(data_evidence({"history": axis})) == expected

@@ -53,8 +53,9 @@ def converges_more_easily(evidence: dict) -> str:
 
 
 def lstm_better_on_large_data(evidence: dict) -> str:
-    """LSTM's gap to GRU and to RNN shrinks (in its favour) beyond noise as the data grows, and it is
-    not worse than either beyond noise on all the data. Each axis (history; a panel's series) is
+    """Supported: LSTM's gap to GRU and to RNN moves in its favour beyond noise as the data grows, and on
+    all the data it is better than both beyond noise. Contradicted: the gap moves against it beyond
+    noise, or it is worse than either beyond noise on all the data. Each axis (history; a panel's series) is
     judged alone: one axis decides when no other says the opposite."""
     found = {axis: data_axis_verdict(sweep) for axis, sweep in evidence["axes"].items()}
     measured = {verdict for verdict in found.values() if verdict != TOO_LITTLE}
@@ -73,11 +74,13 @@ def data_axis_verdict(sweep: dict) -> str:
     for other, trend in sweep["trend"].items():
         worse_at_all = largest["gap"][other] > 0 and beyond_noise(largest["gap"][other], largest["dm_p"][other],
                                                                   largest["gap_std"][other])
+        better_at_all = largest["gap"][other] < 0 and beyond_noise(largest["gap"][other], largest["dm_p"][other],
+                                                                   largest["gap_std"][other])
         moved = beyond_noise(trend["change"], trend["dm_p"], trend["spread"])
         if worse_at_all or (moved and trend["change"] > 0):
             each.append(CONTRADICTED)
         else:
-            each.append(SUPPORTED if moved else NOISE)
+            each.append(SUPPORTED if moved and better_at_all else NOISE)
     if CONTRADICTED in each:
         return CONTRADICTED
     return SUPPORTED if all(verdict == SUPPORTED for verdict in each) else NOISE
