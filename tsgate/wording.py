@@ -265,7 +265,8 @@ def convergence_reading(evidence: dict) -> str:
                 f"{taken['n']} networks)")
 
     losses = f"{gru['best_val_loss']['std']:.2g} and {lstm['best_val_loss']['std']:.2g}"
-    return (f"GRU comes within {near} of its best validation loss after {steps(gru)}, LSTM after {steps(lstm)} "
+    return (f"GRU comes within {near} of its best validation loss (of the way down to it) after {steps(gru)}, "
+            f"LSTM after {steps(lstm)} "
             f"(a check every {gru['check_every'] or '-'} steps); the best losses spread by {losses} (std)"
             + tuning_clause(gru, lstm))
 
