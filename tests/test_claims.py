@@ -151,6 +151,16 @@ def test_convergence_claim_reads_steps_to_near_best_against_their_spread_and_the
     assert verdicts.converges_more_easily(convergence_evidence((100, 0, 1), (140, 0, 1))) == TOO_LITTLE
 
 
+def test_steps_to_near_best_are_measured_on_the_way_down_not_on_the_loss():
+    from tsgate.evidence import steps_to_near
+
+    checks = [{"step": 0, "val_loss": 1.0}, {"step": 10, "val_loss": 0.6}, {"step": 20, "val_loss": 0.52},
+              {"step": 30, "val_loss": 0.5}, {"step": 40, "val_loss": 0.55}]
+    assert steps_to_near(checks, 0.5, 0.05) == 20  # 0.52 is within 5% of the 0.5 fallen from 1.0
+    flat = [{"step": 0, "val_loss": 0.364}, {"step": 10, "val_loss": 0.356}, {"step": 20, "val_loss": 0.348}]
+    assert steps_to_near(flat, 0.348, 0.05) == 20  # the first check is within 5% of the loss, not of the way
+
+
 # ---- the sweeps' data ----------------------------------------------------------------------------
 
 
