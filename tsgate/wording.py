@@ -243,14 +243,20 @@ def speed_reading(evidence: dict) -> str:
     best = evidence["seconds_to_best"]
     return (f"at hidden {evidence['hidden']} GRU has {counts['gru']:,} parameters, LSTM {counts['lstm']:,} "
             f"(RNN {counts['rnn']:,}); at {sized} a GRU step takes {milliseconds(per_step['gru'])}, an LSTM step "
-            f"{milliseconds(per_step['lstm'])}; a forecast {evidence['forecast_ms']['gru']:.2g} ms and "
-            f"{evidence['forecast_ms']['lstm']:.2g} ms; the best validation check comes after "
-            f"{best['gru']['mean']:.2g} s and {best['lstm']['mean']:.2g} s")
+            f"{milliseconds(per_step['lstm'])}; a forecast {short(evidence['forecast_ms']['gru'])} ms and "
+            f"{short(evidence['forecast_ms']['lstm'])} ms; the best validation check comes after "
+            f"{short(best['gru']['mean'])} s and {short(best['lstm']['mean'])} s")
+
+
+def short(value: float) -> str:
+    """Two significant digits, without an exponent for the figures a timing reaches (160, not 1.6e+02)."""
+    return f"{value:.2g}" if abs(value) < 100 else f"{value:.0f}"
 
 
 def milliseconds(timing: dict) -> str:
-    spread = f" ± {1000 * timing['std']:.2g}" if timing["std"] else ""
-    return f"{1000 * timing['mean']:.3g}{spread} ms"
+    spread = f" ± {short(1000 * timing['std'])}" if timing["std"] else ""
+    mean = 1000 * timing["mean"]
+    return f"{mean:.3g}{spread} ms" if mean < 1000 else f"{mean:.0f}{spread} ms"
 
 
 def convergence_reading(evidence: dict) -> str:
