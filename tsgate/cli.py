@@ -41,6 +41,7 @@ from tsgate.options import (
     ReadOptions,
     SummaryFormat,
     TrainingOptions,
+    TuningOptions,
     Verbosity,
     option_groups,
 )
@@ -294,6 +295,7 @@ def train(
     training: TrainingOptions,
     plot: PlotOpt = None,
     fmt: Annotated[SummaryFormat, typer.Option("--format", "-f", help="table: summary on stderr; json: summary as JSON on stdout.", rich_help_panel=OUT_HELP)] = SummaryFormat.table,
+    tuning: TuningOptions,
     verbosity: Verbosity,
 ):
     """Train one backbone on a CSV and write a model file."""
@@ -301,26 +303,39 @@ def train(
     from tsgate.io import write_all
     from tsgate.parallel import start_early
     from tsgate.render import summary_table, to_json
+    from tsgate.tune import tuning_request
     from tsgate.wording import data_notes, panel_notes
 
     output = output or default_model_path(data, model.value)
     check_outputs([("DATA", data)], output, plot)
     forecaster = make_forecaster(model.value, network, training)
+    request = tuning_request(tuning.tune, tuning.space, tuning.storage, tuning.study)
+    if request is not None:
+        no_torchrun("--tune")
     world = join_torchrun(forecaster, data)
     workers = 1 if world else forecaster.workers(training.jobs)  # under torchrun, the processes are torchrun's
     quiet = verbosity.quiet or not distributed.is_main()
-    start_early(workers if network.ensemble > 1 or model == Backbone.auto else 1)  # one network trains here
+    start_early(workers if network.ensemble > 1 or model == Backbone.auto or request else 1)  # one network trains here
+    tuned = None
     try:
         series = read_series(data, columns, reading)
         console = people_console()
         show_notes(console, data_notes(series), quiet)
         with progress_bar(console, quiet or not console.is_terminal, f"training {model.value}") as update:
+            if request is not None:
+                from tsgate.tune import tune_forecaster
+
+                backbones = 3 if model == Backbone.auto else 1
+                forecaster, tuned = tune_forecaster(series, forecaster, request, workers,
+                                                    trial_progress(update, backbones * request.trials))
             on_progress = update and (lambda step, steps, train_loss, val_loss: update(
-                step, steps, detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
+                step, steps, f"training {forecaster.backbone}", detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
             with distributed.failures_as_errors():
                 forecaster.fit(series, on_progress=on_progress, jobs=workers)
     finally:
         distributed.stop()
+    if tuned is not None:  # the model file keeps the search without its timing, so that a rerun writes the same bytes
+        forecaster.metrics_["tuning"] = {key: value for key, value in tuned.items() if key != "seconds"}
     if world is not None and not world.main:
         return  # rank 0 writes the model file and the summary
     show_notes(console, panel_notes(forecaster.skipped_, len(forecaster.ids_), int(forecaster.constant_.sum())), quiet)
@@ -332,7 +347,7 @@ def train(
 
     write_all([(output, forecaster.to_bytes()), *picture_file(plot, draw)])  # both or, on a failure, neither
     summary = {**forecaster.metrics_, "model_file": str(output), "series": len(forecaster.ids_), "targets": series.targets,
-               "skipped_ids": [key for key, _ in forecaster.skipped_]}
+               "skipped_ids": [key for key, _ in forecaster.skipped_], **({"tuning": tuned} if tuned else {})}
     if fmt == SummaryFormat.json:
         sys.stdout.write(to_json(summary))
     elif not quiet:
@@ -351,6 +366,29 @@ def join_torchrun(forecaster, data: str):
     from tsgate.train import resolve_device
 
     return distributed.start(resolve_device(forecaster.check_options().device).type)
+
+
+def no_torchrun(option: str) -> None:
+    """Refuse `option` under torchrun: it runs its own processes (the --jobs workers)."""
+    from tsgate import distributed
+    from tsgate.errors import OptionError
+
+    if distributed.requested() is not None:
+        raise OptionError(f"{option} runs its trials on --jobs worker processes, not under torchrun: run it as one process")
+
+
+def trial_progress(update, total: int):
+    """The tuning's on_trial for a progress bar: trials finished (by every process sharing the study) of `total`."""
+    if update is None:
+        return None
+    finished: dict = {}
+
+    def on_trial(backbone, number, state, value, count):
+        finished[backbone] = max(finished.get(backbone, 0), count)
+        score = "" if value is None else f" val MAE {value:.4g}"
+        update(sum(finished.values()), total, "tuning", f"{backbone} trial {number}: {state}{score}")
+
+    return on_trial
 
 
 def check_outputs(inputs: list, output=None, plot=None, save_dir=None, saved: list = ()) -> None:

@@ -259,12 +259,22 @@ def summary_table(summary: dict):
     if isinstance(summary.get("backbone_val_loss"), dict) and len(summary["backbone_val_loss"]) > 1:
         losses = ", ".join(f"{name} {loss:.4g}" for name, loss in summary["backbone_val_loss"].items())
         view.add_row("validation loss per backbone", losses)
+    if summary.get("tuning"):
+        view.add_row(*tuning_lines(summary["tuning"]))
     for key, label in SUMMARY_LABELS:
         value = summary[key]
         if isinstance(value, list):
             value = ", ".join(map(str, value)) or "none"
         view.add_row(label, Text(f"{value:.4g}" if isinstance(value, float) else str(value)))  # a path is no markup
     return view
+
+
+def tuning_lines(tuning: dict) -> tuple[str, str]:
+    """A search's summary as a (label, value) row: trials, pruned, the spread of their validation MAE, the winner."""
+    best = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+                     for key, value in tuning["best"].items())
+    return ("tuning (trials, pruned; val MAE median, IQR)",
+            f"{tuning['trials']}, {tuning['pruned']}; {tuning['val_loss_median']:.4g}, {tuning['val_loss_iqr']:.2g}; best: {best}")
 
 
 def forecast_view(frame, targets: list[str], levels: tuple[float, ...]):

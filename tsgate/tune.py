@@ -1,0 +1,522 @@
+"""Tuning: N trials of a hyperparameter search per backbone, on the validation part only.
+
+Each trial draws a configuration from the search space (space.py), fits ONE network with it
+through the same Forecaster a user calls (ensemble 1, no refit: the validation score is made
+before any refit, and one network is a third of the cost of an ensemble), and is scored by that
+network's validation MAE in the data's units (`metrics_["val_mae"]`): unlike the training loss,
+which is in the units of each trial's own loss and window scale, it compares trials of any loss
+and lookback. The caller then trains the best configuration as it would an untuned one.
+
+Optuna does the searching: a seeded TPE sampler, a median pruner fed with each trial's validation
+checks, and a storage every process can open. Trials run on the --jobs worker pool
+(parallel.run_tasks: forkserver workers that imported torch once), each task opening the study,
+asking one trial, fitting and telling. Without --storage the study lives in a temporary journal
+file; with one (an Optuna RDB URL such as sqlite:///study.db, or a journal file path), every
+process started with the same --study shares it: each keeps asking until the study holds N
+finished (complete or pruned) trials, counting the running trials of processes that are alive,
+so trials are neither lost nor repeated, and a process killed mid-trial loses only that trial.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tsgate.errors import OptionError, TrainingError
+
+HEARTBEAT_SECONDS = 10  # how often a running trial says it is alive
+# A running trial of another machine not heard from for this long is taken as lost and run again
+# (on this machine, a trial whose process is gone is known to be lost at once).
+STALE_SECONDS = 120
+WAIT_SECONDS = 1.0  # how often a process with nothing left to ask looks at other processes' trials
+STARTUP_TRIALS = 5  # completed trials of the same loss before the pruner stops any trial
+HOST = socket.gethostname()
+# Options that do not change a trial: the trials fit one network without refit on any device.
+NOT_IN_FINGERPRINT = ("ensemble", "refit", "device", "threads")
+
+
+@dataclass(frozen=True)
+class Search:
+    """What every trial of one backbone's study needs (it crosses to worker processes)."""
+
+    storage: str  # an Optuna RDB URL or a journal file path
+    study: str  # the study's name in the storage
+    trials: int  # finished trials the study ends with
+    space: dict  # option -> space.Dimension
+    params: dict  # the trials' Forecaster arguments before the drawn ones
+    series: object  # SeriesSet the trials fit on
+    base_lookback: int  # what a lookback multiple of 1 gives
+    max_lookback: int  # the longest lookback every series of `series` holds
+    match: str  # hidden: the space draws hidden sizes; params: parameter targets
+    seed: int
+
+    @property
+    def backbone(self) -> str:
+        return self.params["backbone"]
+
+
+@dataclass
+class TuningResult:
+    """One backbone's search, as data: the best configuration and how the trials went."""
+
+    backbone: str
+    study: str
+    best: dict  # the Forecaster arguments of the best trial (hidden, layers, dropout, lr, lookback, batch_size, loss)
+    best_value: float  # its validation MAE
+    trials: int  # completed
+    pruned: int
+    lost: int  # failed: lost with their process, or surplus asks of processes that raced
+    val_loss_median: float | None  # over the completed trials' validation MAE
+    val_loss_iqr: float | None
+    seconds: float  # the trials' fitting time, summed over every process that ran them
+    records: list = field(default_factory=list)  # per finished trial: number, state, value, config, seconds
+
+    def summary(self) -> dict:
+        """What a compare row's `tuning` object and a model's metrics hold."""
+        return {"trials": self.trials, "pruned": self.pruned, "best": self.best, "val_loss_median": self.val_loss_median,
+                "val_loss_iqr": self.val_loss_iqr, "seconds": self.seconds, "study": self.study}
+
+
+def check_trials(trials) -> int:
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise OptionError(f"--tune must be at least 1 trial per backbone, got {trials!r}: pass --tune 20, or leave it out")
+    return trials
+
+
+# ---- storage --------------------------------------------------------------------------------------
+
+
+def is_database_url(url: str) -> bool:
+    return "://" in url
+
+
+def shown_url(url: str) -> str:
+    """The URL without a password, for messages and settings."""
+    import re
+
+    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
+
+
+@functools.lru_cache(maxsize=4)
+def open_storage(url: str):
+    """The Optuna storage at `url`, opened once per process (a journal file is replayed on opening)."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    quiet_optuna()
+    try:
+        if is_database_url(url):
+            return optuna.storages.RDBStorage(url)
+        return JournalStorage(JournalFileBackend(url))
+    except Exception as exc:  # noqa: BLE001 - drivers, sockets and files fail in many ways, each one line here
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OptionError(f"--storage {shown_url(url)} cannot be opened ({type(exc).__name__}: {reason}): give "
+                          "sqlite:///FILE.db, a reachable postgresql:// URL, or a journal file in an existing folder") from None
+
+
+def check_storage(url: str | None, study: str | None) -> None:
+    """Open --storage now (before any data is read), and refuse --study without it."""
+    if study is not None and url is None:
+        raise OptionError("--study names a study in --storage: give --storage too (sqlite:///study.db or a journal file)")
+    if study is not None and not study.strip():
+        raise OptionError("--study is empty: give the study a name, such as --study air")
+    if url is not None:
+        open_storage(url)
+
+
+@contextmanager
+def storage_for(url: str | None):
+    """`url`, or a temporary journal file (removed afterwards) that worker processes can open."""
+    if url is not None:
+        yield url
+        return
+    folder = tempfile.mkdtemp(prefix="tsgate-tune-")
+    try:
+        yield os.path.join(folder, "journal.log")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def quiet_optuna() -> None:
+    """Optuna logs every trial on stderr; only the CLI speaks to people."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+# ---- studies --------------------------------------------------------------------------------------
+
+
+def fingerprint(series, params: dict, space: dict, match: str) -> str:
+    """A hash of the data (values, ids, timestamps, columns) and of every option that changes a trial."""
+    from tsgate.space import describe_space
+
+    digest = hashlib.sha256()
+    for part in (np.ascontiguousarray(series.flat, dtype=np.float64), np.asarray(series.offsets, dtype=np.int64),
+                 np.asarray(series.first.asi8, dtype=np.int64)):
+        digest.update(part.tobytes())
+    options = {key: value for key, value in params.items() if key not in NOT_IN_FINGERPRINT}
+    described = {"ids": list(series.ids), "targets": list(series.targets), "freq": series.freq, "options": options,
+                 "space": describe_space(space), "match": match}
+    digest.update(json.dumps(described, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def sampler(seed: int, number: int | None = None):
+    """A TPE sampler whose draws depend on (seed, trial number) alone, so that processes started at
+    once do not all propose the same trials, and trial k of every backbone starts from the same draw."""
+    import optuna
+
+    entropy = [seed % 2**32] + ([] if number is None else [number])
+    return optuna.samplers.TPESampler(seed=int(np.random.SeedSequence(entropy).generate_state(1)[0]),
+                                      multivariate=True)
+
+
+def open_study(search: Search):
+    import optuna
+
+    return optuna.load_study(study_name=search.study, storage=open_storage(search.storage), sampler=sampler(search.seed),
+                             pruner=SameLossMedianPruner())
+
+
+def create_study(search: Search, mark: str) -> None:
+    """Create the study, or join it when its fingerprint is `mark`; refuse one made for other data or options."""
+    import optuna
+
+    study = optuna.create_study(study_name=search.study, storage=open_storage(search.storage), direction="minimize",
+                                load_if_exists=True)
+    if "fingerprint" not in study.user_attrs:
+        study.set_user_attr("fingerprint", mark)
+        study.set_user_attr("backbone", search.backbone)
+    if study.user_attrs["fingerprint"] != mark:
+        raise OptionError(f"--study {search.study} in --storage {shown_url(search.storage)} was tuned on other data or "
+                          "other options: give another --study name, or the data and options it was made with")
+
+
+def trials_of(study, *states):
+    return [trial for trial in study.get_trials(deepcopy=False) if not states or trial.state in states]
+
+
+def counted(study, before: int | None = None) -> int:
+    """Trials that count towards N: finished, or running in a live process (numbered below `before`)."""
+    from optuna.trial import TrialState
+
+    return sum(1 for trial in trials_of(study, TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+               if (before is None or trial.number < before) and not (trial.state == TrialState.RUNNING and is_stale(trial)))
+
+
+# ---- liveness -------------------------------------------------------------------------------------
+
+
+def owner() -> str:
+    return f"{HOST}:{os.getpid()}"
+
+
+def is_stale(trial) -> bool:
+    """Whether a running trial's process is gone: known at once on this machine, else by a silent heartbeat."""
+    host, _, pid = str(trial.user_attrs.get("owner", "")).rpartition(":")
+    if host == HOST and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, and someone else's
+            return False
+        return False
+    last = trial.user_attrs.get("heartbeat") or trial.datetime_start.timestamp()
+    return time.time() - last > STALE_SECONDS
+
+
+def fail_stale(study) -> None:
+    """Mark the running trials of dead processes failed, so that their places are asked again."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    for trial in trials_of(study, TrialState.RUNNING):
+        if is_stale(trial):
+            try:
+                study._storage.set_trial_user_attr(trial._trial_id, "lost", "its process stopped")
+                study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            except UpdateFinishedTrialError:  # another process got there first
+                pass
+
+
+@contextmanager
+def heartbeat(storage, trial_id: int):
+    """Record that this trial is alive every HEARTBEAT_SECONDS while the block runs."""
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                storage.set_trial_user_attr(trial_id, "heartbeat", time.time())
+            except Exception:  # noqa: BLE001 - finished by another process that took it as lost: stop beating
+                return
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+# ---- the pruner -----------------------------------------------------------------------------------
+
+
+class SameLossMedianPruner:
+    """Stop a trial whose best validation loss so far is worse than the median of what the completed
+    trials trained on the same loss had reached by the same step. Validation losses are in the units
+    of their loss (MAE, Huber, MSE), so only trials of one loss are comparable; and trials check at
+    steps that depend on their batch size, so each is compared at its best up to that step."""
+
+    def prune(self, study, trial) -> bool:
+        from optuna.trial import TrialState
+
+        step, values = trial.last_step, trial.intermediate_values
+        if step is None or len(values) < 2:  # never at the first check
+            return False
+        loss = trial.params.get("loss")
+        reached = [min((v for s, v in other.intermediate_values.items() if s <= step), default=None)
+                   for other in trials_of(study, TrialState.COMPLETE) if other.params.get("loss") == loss]
+        reached = [value for value in reached if value is not None]
+        if len(reached) < STARTUP_TRIALS:
+            return False
+        return min(values.values()) > float(np.median(reached))
+
+
+# ---- one trial ------------------------------------------------------------------------------------
+
+
+def trial_config(search: Search, choices: dict) -> dict:
+    """The Forecaster arguments a trial's raw choices give: the lookback from its multiple, and with
+    --match params the hidden size whose network has the drawn parameter count."""
+    layers = int(choices["layers"])
+    config = {"layers": layers, "dropout": float(choices.get("dropout", 0.0)) if layers > 1 else 0.0,
+              "lr": float(choices["lr"]), "batch_size": int(choices["batch_size"]), "loss": choices["loss"],
+              "lookback": int(min(max(1, round(choices["lookback"] * search.base_lookback)), search.max_lookback))}
+    if "hidden" in choices:
+        return {"hidden": int(choices["hidden"]), **config}
+    from tsgate import sizes
+    from tsgate.forecaster import Forecaster
+
+    shape = sizes.first_member_config(Forecaster(**{**search.params, **config}), search.series, search.backbone)
+    return {"hidden": sizes.hidden_for_parameters(shape, int(choices["params"])), **config}
+
+
+def run_trial(search: Search, report) -> dict | None:
+    """A worker task: ask the study for one trial, fit it, tell the result. None when the study
+    already had its N trials (another process got there first)."""
+    from optuna.trial import TrialState
+
+    quiet_optuna()
+    study = open_study(search)
+    fail_stale(study)
+    if counted(study) >= search.trials:
+        return None
+    trial = study.ask()
+    study.sampler = sampler(search.seed, trial.number)  # read at each suggest, after ask gave the number
+    trial.set_user_attr("owner", owner())
+    if counted(study, before=trial.number) >= search.trials:  # processes raced: the trials before this one fill the study
+        trial.set_user_attr("surplus", True)
+        study.tell(trial, state=TrialState.FAIL)
+        return None
+    from tsgate.space import draw
+
+    config = trial_config(search, draw(search.space, trial))
+    trial.set_user_attr("config", config)
+    state, value, seconds = fit_trial(search, study, trial, config)
+    report(search.backbone, trial.number, state.name.lower(), value, counted(study))
+    return {"number": trial.number, "state": state.name.lower(), "value": value, "config": config, "seconds": seconds}
+
+
+def fit_trial(search: Search, study, trial, config: dict):
+    """(state, validation MAE or None, seconds) of one trial's fit, told to the study."""
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    from tsgate.forecaster import Forecaster
+
+    def check(done, total, train_loss, val_loss):
+        trial.report(val_loss, done)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+
+    started = time.perf_counter()
+    state, value = TrialState.COMPLETE, None
+    with heartbeat(study._storage, trial._trial_id):
+        try:
+            forecaster = Forecaster(**{**search.params, **config}).fit(search.series, on_progress=check)
+            value = float(forecaster.metrics_["val_mae"])
+        except optuna.TrialPruned:
+            state = TrialState.PRUNED
+        except TrainingError:  # diverged: a configuration that cannot be trained, as hopeless as a pruned one
+            state = TrialState.PRUNED
+            trial.set_user_attr("diverged", True)
+        except BaseException:
+            tell_quietly(study, trial, TrialState.FAIL)
+            raise
+    seconds = time.perf_counter() - started
+    try:
+        trial.set_user_attr("seconds", seconds)
+        study.tell(trial, value, state=state)
+    except UpdateFinishedTrialError:  # taken as lost by another process (a silent heartbeat) and asked again
+        return TrialState.FAIL, None, seconds
+    return state, value, seconds
+
+
+def tell_quietly(study, trial, state) -> None:
+    try:
+        study.tell(trial, state=state)
+    except Exception:  # noqa: BLE001 - the error being raised matters more than the trial's record
+        pass
+
+
+# ---- the search -----------------------------------------------------------------------------------
+
+
+def searches_for(series, template, backbones, trials: int, space: dict, storage: str, study: str | None,
+                 match: str) -> list[Search]:
+    """One Search per backbone: the trials fit one network, without refit, on the series every lookback holds."""
+    from tsgate.auto import MAX_AUTO_LOOKBACK
+    from tsgate.prepare import train_lengths, usable_series
+
+    template.check_options()
+    usable, base, _ = usable_series(series, template.lookback, template.horizon, template.val_fraction)
+    room = int(train_lengths(usable, template.horizon, template.val_fraction).min()) - template.horizon
+    params = {**template.get_params(), "ensemble": 1, "refit": False}
+    return [Search(storage, f"{study or 'tsgate'}-{backbone}", trials, space, {**params, "backbone": backbone}, usable,
+                   base, max(1, min(room, max(base, MAX_AUTO_LOOKBACK))), match, template.seed)
+            for backbone in backbones]
+
+
+def tune(series, template, backbones, trials: int, space: dict | None = None, storage: str | None = None,
+         study: str | None = None, jobs: int = 1, on_trial=None, match: str = "hidden") -> dict[str, TuningResult]:
+    """Tune every backbone of `backbones` with `trials` finished trials each, on `series` (give compare's
+    data before its first test period: the search never sees what is scored). `template` holds the
+    options the space leaves alone. `on_trial(backbone, number, state, value, finished)` hears of each
+    trial this process finishes; `finished` counts the study's, from every process."""
+    from tsgate.parallel import run_tasks
+    from tsgate.space import default_space
+
+    check_trials(trials)
+    space = default_space(match) if space is None else space
+    with storage_for(storage) as url:
+        searches = searches_for(series, template, backbones, trials, space, url, study, match)
+        for search in searches:
+            create_study(search, fingerprint(series, search.params, space, match))
+        while True:
+            todo, waiting = [], False
+            for search in searches:
+                current = open_study(search)
+                fail_stale(current)
+                left = search.trials - counted(current)
+                todo.append([search] * max(left, 0))
+                waiting |= left <= 0 and len(trials_of(current, *finished_states())) < search.trials
+            if any(todo):
+                run_tasks(run_trial, interleave(todo), jobs, on_trial and (lambda index, *event: on_trial(*event)))
+            elif waiting:  # other processes run the last trials: their results decide the winner
+                time.sleep(WAIT_SECONDS)
+            else:
+                return {search.backbone: result_of(search) for search in searches}
+
+
+def finished_states():
+    from optuna.trial import TrialState
+
+    return TrialState.COMPLETE, TrialState.PRUNED
+
+
+def interleave(lists: list[list]) -> list:
+    """Round robin over the lists, so each backbone's trials are spread over the run."""
+    return [item for row in zip(*[lst + [None] * (max(map(len, lists)) - len(lst)) for lst in lists])
+            for item in row if item is not None]
+
+
+def result_of(search: Search) -> TuningResult:
+    from optuna.trial import TrialState
+
+    study = open_study(search)
+    done = sorted(trials_of(study, *finished_states()), key=lambda trial: trial.number)
+    complete = [trial for trial in done if trial.state == TrialState.COMPLETE]
+    if not complete:
+        raise TrainingError(f"every one of the {len(done)} {search.backbone} trials was pruned or diverged: widen the "
+                            "search space (--space), lower its learning rates, or give more --tune trials")
+    best = min(complete, key=lambda trial: (trial.value, trial.number))
+    values = np.array([trial.value for trial in complete])
+    low, median, high = np.percentile(values, [25, 50, 75])
+    records = [{"number": trial.number, "state": trial.state.name.lower(), "value": trial.value,
+                "config": trial.user_attrs.get("config"), "seconds": trial.user_attrs.get("seconds")} for trial in done]
+    return TuningResult(search.backbone, search.study, dict(best.user_attrs["config"]), float(best.value), len(complete),
+                        len(done) - len(complete), len(trials_of(study, TrialState.FAIL)), float(median),
+                        float(high - low), float(sum(record["seconds"] or 0.0 for record in records)), records)
+
+
+def tuned_templates(template, results: dict[str, TuningResult]) -> dict:
+    """{backbone: an unfitted Forecaster with the options of `template` and the best trial's configuration}."""
+    return {backbone: template.with_params(backbone=backbone, **result.best) for backbone, result in results.items()}
+
+
+# ---- what the commands ask for ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TuningRequest:
+    """--tune, --space, --storage and --study, checked before any data is read."""
+
+    trials: int
+    space: dict
+    storage: str | None
+    study: str | None
+    match: str = "hidden"
+
+    def settings(self) -> dict:
+        """The search as a comparison's settings record it (the storage without its password)."""
+        from tsgate.space import describe_space
+
+        return {"trials": self.trials, "space": describe_space(self.space), "match": self.match,
+                "storage": self.storage and shown_url(self.storage), "study": self.study, "scored_by": "val_mae"}
+
+
+def tuning_request(trials, space_file=None, storage=None, study=None, match: str = "hidden") -> TuningRequest | None:
+    """The search the options ask for, or None without --tune (refusing the other options alone)."""
+    from tsgate.space import read_space
+
+    if trials is None:
+        given = [name for name, value in (("--space", space_file), ("--storage", storage), ("--study", study))
+                 if value is not None]
+        if given:
+            raise OptionError(f"{given[0]} belongs to a hyperparameter search: add --tune N (trials per backbone)")
+        return None
+    check_trials(trials)
+    space = read_space(space_file, match)
+    check_storage(storage, study)
+    return TuningRequest(trials, space, storage, study, match)
+
+
+def tune_forecaster(series, template, request: TuningRequest, jobs: int = 1, on_trial=None):
+    """(an unfitted Forecaster with the best configuration, the search's summary) for train --tune.
+    With backbone auto, every backbone is tuned and the one whose best trial validated best wins."""
+    from tsgate.config import BACKBONE_NAMES
+
+    backbones = BACKBONE_NAMES if template.backbone == "auto" else (template.backbone,)
+    results = tune(series, template, backbones, request.trials, request.space, request.storage, request.study, jobs,
+                   on_trial, request.match)
+    winner = min(results.values(), key=lambda result: result.best_value)
+    summary = winner.summary()
+    if len(results) > 1:
+        summary["best_val_mae"] = {backbone: result.best_value for backbone, result in results.items()}
+    return template.with_params(backbone=winner.backbone, **winner.best), summary
