@@ -80,9 +80,8 @@ def test_forecast_output_file_by_suffix(sine_csv, tmp_path):
 
 
 def test_train_summary_as_json(sine_csv, tmp_path):
-    from helpers.models import config_parameter_count
-
     from tsgate.models import ModelConfig
+    from tsgate.sizes import count_parameters
 
     result = train(sine_csv, tmp_path / "m.tsgate", "--format", "json", "--model", "lstm")
     summary = json.loads(result.stdout)
@@ -93,7 +92,7 @@ def test_train_summary_as_json(sine_csv, tmp_path):
     assert summary["members"] == 3 and summary["lookbacks"] == [12, 12, 12]
     assert summary["calendar"] == ["day", "week"]
     config = ModelConfig("lstm", lookback=12, horizon=4, hidden=8, n_calendar=4, anchor_season=summary["anchor_season"])
-    assert summary["parameters"] == config_parameter_count(config) == 568
+    assert summary["parameters"] == count_parameters(config) == 568
     # --epochs 3 caps each watched run at 3 passes of ceil(177 windows / 128) = 2 steps: 6 steps, checked
     # once at the end (before the 10-step check interval), so each member runs all 6 and then refits
     # for its best step count, 0 (the untrained network validated best) or 6.
@@ -201,7 +200,7 @@ def test_option_groups_stand_in_the_signature_where_the_command_names_them():
     from tsgate.cli import compare, forecast
 
     names = list(inspect.signature(compare).parameters)
-    assert names[:6] == ["data", "models", "seeds", "folds", "season", "lookback"]
+    assert names[:9] == ["data", "models", "seeds", "folds", "season", "match", "params", "budget", "lookback"]
     assert names.index("ensemble") + 1 == names.index("target") and names.index("encoding") + 1 == names.index("steps")
     assert names[-6:] == ["plot", "save_dir", "fmt", "output", "quiet", "debug"]
     assert list(inspect.signature(forecast).parameters) == [

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from conftest import synthetic_long, synthetic_sine
 from helpers.cli import invoke
-from helpers.models import config_parameter_count
 
 from tsgate import Forecaster
 from tsgate.compare import (
@@ -18,8 +17,9 @@ from tsgate.compare import (
 from tsgate.data import DataOptions, load_series
 from tsgate.errors import OptionError
 from tsgate.models import ModelConfig
+from tsgate.sizes import count_parameters
 
-ROW_KEYS = {"model", "kind", "rank", "parameters", "train_seconds", "seconds_per_step", "steps_run", "forecast_ms", "effective_memory",
+ROW_KEYS = {"model", "kind", "rank", "parameters", "hidden", "train_seconds", "seconds_per_step", "steps_run", "forecast_ms", "effective_memory",
             "mae", "mae_std", "rmse", "rmse_std", "smape", "smape_std", "mase", "mase_std", "dm_p"}
 TEMPLATE = dict(lookback=24, horizon=6, hidden=8, epochs=2, batch_size=64)
 COMPARE_FAST = ["--lookback", "24", "--horizon", "6", "--hidden", "8", "--epochs", "2", "--quiet"]  # TEMPLATE's, on the CLI
@@ -49,7 +49,7 @@ def test_parameter_counts_are_the_hand_counts(comparison):
     for row in comparison.rows:
         if row["kind"] == "recurrent":
             config = ModelConfig(row["model"], n_targets=1, lookback=24, horizon=6, hidden=8, n_calendar=4, highway=True)
-            assert row["parameters"] == config_parameter_count(config) == hand[row["model"]] + head + highway
+            assert row["parameters"] == count_parameters(config) == hand[row["model"]] + head + highway
 
 
 def test_baselines_have_no_training_columns_and_no_spread(comparison):
@@ -102,10 +102,10 @@ def test_a_fold_never_trains_on_data_at_or_after_its_origin(monkeypatch):
     seen = []
     original = Forecaster.fitting
 
-    def spy(self, train_set):
+    def spy(self, train_set, **how):
         seen.append(train_set.index[0][-1])
         assert train_set.strict  # compare scores every series on every fold: none may be left out
-        return original(self, train_set)
+        return original(self, train_set, **how)
 
     monkeypatch.setattr(Forecaster, "fitting", spy)
     run_comparison(series, Forecaster(**TEMPLATE), CompareOptions(models=("rnn",), folds=3))

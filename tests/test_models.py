@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from helpers.models import config_parameter_count
 from torch import nn
 
 from tsgate.errors import OptionError
@@ -12,13 +11,14 @@ from tsgate.models import (
     RecurrentForecaster,
     parameter_count,
 )
+from tsgate.sizes import count_parameters
 
 
 @pytest.mark.parametrize("backbone", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize("layers,n_targets,hidden", [(1, 1, 16), (2, 3, 8), (3, 2, 5)])
 def test_counting_a_config_on_the_meta_device_matches_a_real_network(backbone, layers, n_targets, hidden):
     config = ModelConfig(backbone, n_targets=n_targets, lookback=10, horizon=4, hidden=hidden, layers=layers)
-    counted = config_parameter_count(config)
+    counted = count_parameters(config)
     model = RecurrentForecaster(config)
     assert all(p.device.type == "cpu" for p in model.parameters())  # the meta device stays inside the count
     assert parameter_count(model) == counted
@@ -26,22 +26,22 @@ def test_counting_a_config_on_the_meta_device_matches_a_real_network(backbone, l
 
 def test_counting_allocates_nothing_even_for_a_huge_network():
     config = ModelConfig("lstm", hidden=2 ** 20, layers=2)  # three (4H, H) weight matrices, H = 2**20
-    assert config_parameter_count(config) > 12 * 2 ** 40  # 53 TB as float32
+    assert count_parameters(config) > 12 * 2 ** 40  # 53 TB as float32
 
 
 def test_parameter_counts_by_hand_for_one_gru_layer():
     # GRU, I=1, H=4: 3 * (4*(1+4) + 2*4) = 84, head 4*6 + 6 = 30.
     plain = ModelConfig("gru", n_targets=1, lookback=5, horizon=6, hidden=4, layers=1, highway=False)
-    assert config_parameter_count(plain) == 84 + 30
+    assert count_parameters(plain) == 84 + 30
     assert parameter_count(RecurrentForecaster(plain)) == 84 + 30
     # The highway (on by default) maps the lookback to the horizon: 5*6 weights + 6 biases = 36.
     config = ModelConfig("gru", n_targets=1, lookback=5, horizon=6, hidden=4, layers=1)
     assert config.highway
-    assert config_parameter_count(config) == 84 + 30 + 36
+    assert count_parameters(config) == 84 + 30 + 36
     assert parameter_count(RecurrentForecaster(config)) == 84 + 30 + 36
     # Two calendar inputs widen only the GRU's input, I = 1 + 2: 3 * (4*(3+4) + 2*4) = 108.
     dated = ModelConfig("gru", n_targets=1, lookback=5, horizon=6, hidden=4, layers=1, n_calendar=2)
-    assert config_parameter_count(dated) == 108 + 30 + 36
+    assert count_parameters(dated) == 108 + 30 + 36
     assert parameter_count(RecurrentForecaster(dated)) == 108 + 30 + 36
 
 

@@ -126,10 +126,10 @@ def test_a_note_is_text_not_markup():
 
 def comparison_rows():
     return [
-        {"model": "gru", "kind": "recurrent", "rank": 1, "parameters": 100, "train_seconds": 1.0, "seconds_per_step": 0.002,
+        {"model": "gru", "kind": "recurrent", "rank": 1, "parameters": 100, "hidden": 8, "train_seconds": 1.0, "seconds_per_step": 0.002,
          "steps_run": 500.0, "forecast_ms": 0.5, "effective_memory": 7.0, "dm_p": None,
          **{f"{m}": 0.5 for m in ("mae", "rmse", "smape", "mase")}, **{f"{m}_std": 0.01 for m in ("mae", "rmse", "smape", "mase")}},
-        {"model": "naive", "kind": "baseline", "rank": 2, "parameters": None, "train_seconds": None, "seconds_per_step": None,
+        {"model": "naive", "kind": "baseline", "rank": 2, "parameters": None, "hidden": None, "train_seconds": None, "seconds_per_step": None,
          "steps_run": None, "forecast_ms": None, "effective_memory": None, "dm_p": 0.001,
          **{f"{m}": 1.0 for m in ("mae", "rmse", "smape", "mase")}, **{f"{m}_std": 0.0 for m in ("mae", "rmse", "smape", "mase")}},
     ]

@@ -29,14 +29,18 @@ from tsgate.options import (
     OUT_HELP,
     TRAIN_HELP,
     Backbone,
+    BudgetOpt,
     ColumnOptions,
     DataArg,
     Debug,
     LevelOpt,
+    Match,
+    MatchOpt,
     ModelFile,
     ModelOpt,
     ModelOptions,
     OutputOptions,
+    ParamsOpt,
     PlotOpt,
     ReadOptions,
     SummaryFormat,
@@ -561,6 +565,14 @@ Examples:
 
   tsgate compare readings.csv --seeds 3 --jobs 4   # 27 networks on 4 worker processes
 
+  tsgate compare sample_data/air_passengers.csv --match params --budget flops   # a fair fight
+
+A fair fight: at the same --hidden an LSTM has about four times a plain RNN's recurrent weights.
+--match params gives every backbone the hidden size at which its whole network has the same
+parameter count (the GRU's at --hidden, or --params N); --budget flops gives each the training
+multiply-adds of the GRU's --steps, so a cheaper cell takes more steps. Rows report their hidden
+size, steps run and seconds.
+
 The networks train on --jobs worker processes (default: one per core); the rows are the same
 for any --jobs apart from the timing columns.
 
@@ -577,6 +589,9 @@ def compare(
     seeds: Annotated[int, typer.Option("--seeds", help="Runs per backbone (seeds SEED, SEED+1, ...): tables show mean ± std.", rich_help_panel=TRAIN_HELP)] = 1,
     folds: Annotated[int, typer.Option("--folds", help="Rolling forecast origins, one horizon apart (see below).", rich_help_panel=TRAIN_HELP)] = 1,
     season: Annotated[Optional[int], typer.Option("--season", help="Seasonal-naive lag. Default: from the frequency (12 monthly, 24 hourly, 7 daily, ...).", rich_help_panel=MODEL_HELP)] = None,
+    match: MatchOpt = Match.hidden,
+    params: ParamsOpt = None,
+    budget: BudgetOpt = "steps",
     network: ModelOptions,
     columns: ColumnOptions,
     reading: ReadOptions,
@@ -589,13 +604,14 @@ def compare(
 ):
     """Train several backbones on the same split and compare error, time and size with baselines."""
     from tsgate.compare import CompareOptions, run_comparison
+    from tsgate.controls import parse_budget
     from tsgate.intervals import check_levels
     from tsgate.parallel import start_early
     from tsgate.wording import comparison_notes, data_notes, panel_notes
 
     single_process("compare")
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season,
-                             check_levels(level))
+                             check_levels(level), match.value, params, str(parse_budget(budget)))
     check_outputs([("DATA", data)], out.output, plot, save_dir,
                   saved_files(save_dir, [out.output, plot], options, training.seed))
     template = make_forecaster("gru", network, training)  # compare sets each backbone

@@ -38,6 +38,9 @@ class CompareOptions:
     folds: int = 1  # rolling origins, stepping back one horizon each
     season: int | None = None  # seasonal-naive lag; None: inferred from the frequency
     levels: tuple[float, ...] = ()  # prediction-interval levels (percent) to score
+    match: str = "hidden"  # hidden: every backbone at --hidden; params: hidden sizes solved for one parameter count
+    params: int | None = None  # the parameter count --match params aims at; None: the GRU's at --hidden
+    budget: str = "steps"  # steps | flops | seconds:S (controls.Budget): what every network gets equally
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Run:
     steps_run: int | None = None
     forecast_ms: float | None = None
     effective_memory: int | None = None  # steps carrying 90% of the forecast's dependence on its window
+    hidden: int | None = None
 
 
 @dataclass
@@ -100,10 +104,13 @@ def check_folds(series, template, folds: int) -> None:
 
 
 def run_comparison(series, template, options: CompareOptions, on_step=None, keep_models: bool = False,
-                   jobs: int | None = 1) -> Comparison:
+                   jobs: int | None = 1, templates: dict | None = None) -> Comparison:
     """Train every backbone (x seeds x folds) and the baselines on the same folds; score and rank them.
     The networks train on up to `jobs` worker processes (None: one per core); the rows do not depend on it.
-    With `keep_models`, the result holds every fitted network under the file name --save-dir gives it."""
+    With `keep_models`, the result holds every fitted network under the file name --save-dir gives it.
+    Each backbone trains as `templates[backbone]` (a tuned configuration) where given, else as the
+    template set up by the size and budget controls (controls.backbone_templates)."""
+    from tsgate.controls import backbone_templates, parse_budget
     from tsgate.ensemble import run_fits
 
     if not options.models:
@@ -122,6 +129,10 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
     season = resolve_season(options, series, shortest)
     levels = check_levels(options.levels)
     span = interval_span(series.season, template.horizon)  # what the Forecaster's intervals read
+    budget = parse_budget(options.budget)
+    chosen, sizing = backbone_templates(split_fold(series, template.horizon, 0)[0], template, options.models,
+                                        options.match, options.params, budget)
+    chosen.update(templates or {})
     runs: list[Run] = []
     fits: list[PlannedFit] = []
     for fold in range(options.folds):
@@ -130,11 +141,11 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
         scoring = Scoring(mase_scale(train_set, season), levels)  # scale: (S, 1, C)
         report(on_step, 0, None, f"fold {fold + 1}: baselines")
         runs.extend(baseline_runs(train_set, truth, scoring, template, season, fold, span))
-        fits += [PlannedFit(template.with_params(backbone=backbone, seed=template.seed + offset), train_set, truth, scoring, fold)
+        fits += [PlannedFit(chosen[backbone].with_params(seed=template.seed + offset), train_set, truth, scoring, fold)
                  for backbone in options.models for offset in range(options.seeds)]
     label = f"training {len(fits)} fits on {min(workers, len(fits))} process{'es' if min(workers, len(fits)) > 1 else ''}"
     progress = on_step and (lambda done, total, train_loss, val_loss: on_step(done, total, label))
-    run_fits([fit.forecaster.fitting(fit.train_set) for fit in fits], workers, progress,
+    run_fits([fit.forecaster.fitting(fit.train_set, time_limit=budget.seconds) for fit in fits], workers, progress,
              sum(fit.forecaster.expected_steps(fit.train_set) for fit in fits))
     models = {}
     for fit in fits:
@@ -147,6 +158,7 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
         **{k: v for k, v in asdict(options).items()}, "season": season, "rank_by": RANK_BY, "levels": list(levels),
         "models": list(options.models), "forecaster": template.get_params(), "freq": series.freq,
         "series": len(series.ids), "targets": series.targets, "test_points_per_fold": template.horizon,
+        **sizing.settings(),
     }
     fell_back = options.season is None and series.season is not None and season is None
     return Comparison(rows, settings, test_points, (series.freq, series.season, shortest) if fell_back else None,
@@ -313,7 +325,7 @@ def backbone_run(fit: PlannedFit) -> Run:
     return Run(forecaster.backbone, forecaster.seed, fit.fold, *scoring.score(prediction.values, fit.truth, prediction.bounds),
                parameters=metrics["parameters"], train_seconds=metrics["train_seconds"],
                seconds_per_step=metrics["seconds_per_step"], steps_run=metrics["steps_run"], forecast_ms=forecast_ms,
-               effective_memory=memory_of(forecaster, fit.train_set))
+               effective_memory=memory_of(forecaster, fit.train_set), hidden=forecaster.hidden)
 
 
 MEMORY_WINDOWS = 256  # windows spread over the training data that measure a network's memory
@@ -349,7 +361,7 @@ def summary_row(name: str, runs: list[Run], metrics: tuple[str, ...] = METRICS) 
     for run in runs:
         per_seed.setdefault(run.seed, []).append(run)
     row = {"model": name, "kind": "baseline" if name in BASELINES else "recurrent", "rank": None,
-           "parameters": runs[0].parameters}
+           "parameters": runs[0].parameters, "hidden": runs[0].hidden}
     for column in ("train_seconds", "seconds_per_step", "steps_run", "forecast_ms", "effective_memory"):
         row[column] = mean_or_none([getattr(r, column) for r in runs])
     for metric in metrics:

@@ -32,6 +32,8 @@ class MemberTask:
     device: str  # a resolved torch device type: cpu, cuda or mps
     refit: bool = True  # after early stopping, retrain on every window for the best step count
     refit_steps: int | None = None  # given: no watched run, only a refit for this many steps
+    schedule: int | None = None  # the refit's learning-rate schedule length, when a time limit set the watched run's
+    time_limit: float | None = None  # most seconds of the watched run (compare --budget seconds:S)
 
     @property
     def budget(self) -> int:
@@ -56,6 +58,7 @@ class TrainedMember:
     refit_steps: int
     seconds: float  # training time of this network alone
     kernel: str  # the path its recurrent passes trained on (kernels.fast_path_name): tsgate-cpp, tsgate-python or stock
+    schedule: int | None = None  # the watched run's learning-rate schedule length in steps
 
     def network(self) -> RecurrentForecaster:
         network = RecurrentForecaster(self.model)
@@ -74,15 +77,16 @@ def train_member(task: MemberTask, report: Callable | None = None) -> TrainedMem
     network = RecurrentForecaster(task.model)
     initial = copy.deepcopy(network.state_dict())  # made on CPU first: the same weights on every device
     if task.refit_steps is not None:
-        steps = training.refit(network, initial, task.data, task.train, device, task.refit_steps)
+        steps = training.refit(network, initial, task.data, task.train, device, task.refit_steps, task.schedule)
         return TrainedMember(task.model, task.train.seed, cpu_state(network), [], 0, 0, float("nan"), None, steps,
                              time.perf_counter() - started, fast_path_name(network.rnn))
-    watched = training.watch(network, task.data, task.train, device, report)
+    watched = training.watch(network, task.data, task.train, device, report, task.time_limit)
     forecasts = training.validation_forecasts(network, task.data)
-    refit_steps = training.refit(network, initial, task.data, task.train, device, watched.best_step) if task.refit else 0
+    refit_steps = training.refit(network, initial, task.data, task.train, device, watched.best_step,
+                                 watched.budget) if task.refit else 0
     return TrainedMember(task.model, task.train.seed, cpu_state(network), watched.history, watched.steps_run,
                          watched.best_step, watched.best_val_loss, forecasts, refit_steps, time.perf_counter() - started,
-                         fast_path_name(network.rnn))
+                         fast_path_name(network.rnn), watched.budget)
 
 
 def with_refit(trial: TrainedMember, refitted: TrainedMember) -> TrainedMember:

@@ -128,9 +128,11 @@ class Forecaster:
         jobs = check_jobs(jobs)
         return jobs if resolve_device(self.check_options().device).type == "cpu" else 1
 
-    def fitting(self, series):
+    def fitting(self, series, time_limit: float | None = None):
         """The fit as a generator: it yields lists of ensemble.MemberTask, is sent their
-        TrainedMember, and sets the fitted attributes at its end (ensemble.run_fits drives it)."""
+        TrainedMember, and sets the fitted attributes at its end (ensemble.run_fits drives it).
+        With `time_limit`, each network's watched run stops after that many seconds (compare's
+        equal wall-clock budget); the fit then depends on the machine's speed."""
         from tsgate import train as training
         from tsgate.prepare import plan_training
         from tsgate.schedule import fit_ensemble
@@ -140,7 +142,7 @@ class Forecaster:
         training.configure_torch(train_config.threads)
         plan = plan_training(series, lookback=self.lookback, horizon=self.horizon, val_fraction=self.val_fraction,
                              members=self.ensemble, anchor=self.anchor, calendar=self.calendar, scaler=self.scaler)
-        fitted = yield from fit_ensemble(plan, self.backbone, self.network_shape(), train_config, device.type)
+        fitted = yield from fit_ensemble(plan, self.backbone, self.network_shape(), train_config, device.type, time_limit)
         return self.set_fitted(fitted)
 
     def set_fitted(self, fitted) -> "Forecaster":

@@ -44,13 +44,13 @@ def plan_training(series, *, lookback: int | str, horizon: int, val_fraction: fl
                   calendar: bool, scaler: str) -> TrainingPlan:
     """The plan of a fit of `members` networks on `series`; DataError where the data cannot be learned
     from. A panel (several series, not `series.strict`) leaves out what one series would refuse."""
-    from tsgate.auto import choose_anchor, member_lookbacks
+    from tsgate.auto import choose_anchor
     from tsgate.freq import calendar_cycles
     from tsgate.windows import build_windows, fit_scaling, storage_dtype
 
-    series, base, left_out = usable_series(series, lookback, horizon, val_fraction)
+    (series, base, left_out), lookbacks = resolve_lookbacks(series, lookback=lookback, horizon=horizon,
+                                                            val_fraction=val_fraction, members=members)
     lengths = train_lengths(series, horizon, val_fraction)
-    lookbacks = member_lookbacks(base, members, horizon, int(lengths.min()) - horizon, auto=lookback == "auto")
     scaling = fit_scaling(scaler, series.flat, series.offsets, lengths, series.labels, constant="flag" if series.lenient else "error")
     learn = ~scaling.is_constant()  # constant series forecast their constant: nothing to learn
     if not learn.any():
@@ -67,6 +67,16 @@ def plan_training(series, *, lookback: int | str, horizon: int, val_fraction: fl
                for member in sorted(set(lookbacks))}
     return TrainingPlan(series, left_out, horizon, base, lookbacks, lengths, scaling, scaled, season, cycles, grid,
                         anchor_season, windows, time.perf_counter() - started)
+
+
+def resolve_lookbacks(series, *, lookback: int | str, horizon: int, val_fraction: float, members: int):
+    """(usable_series' answer, each member's lookback): the lookbacks a fit of `members` networks uses."""
+    from tsgate.auto import member_lookbacks
+
+    usable, base, left_out = usable_series(series, lookback, horizon, val_fraction)
+    lengths = train_lengths(usable, horizon, val_fraction)
+    lookbacks = member_lookbacks(base, members, horizon, int(lengths.min()) - horizon, auto=lookback == "auto")
+    return (usable, base, left_out), lookbacks
 
 
 def usable_series(series, lookback: int | str, horizon: int, val_fraction: float):

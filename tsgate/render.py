@@ -294,7 +294,8 @@ def comparison_frame(rows: list[dict]):
     """compare's rows as a frame; counts stay whole numbers beside the baselines' empty cells."""
     import pandas as pd
 
-    return pd.DataFrame(rows).astype({"rank": "Int64", "parameters": "Int64"})
+    frame = pd.DataFrame(rows)
+    return frame.astype({name: "Int64" for name in ("rank", "parameters", "hidden") if name in frame})
 
 
 def comparison_view(rows: list[dict], levels: list[float] = ()):
@@ -312,6 +313,7 @@ def comparison_view(rows: list[dict], levels: list[float] = ()):
 
     return pd.DataFrame([{
         "rank": row["rank"], "model": row["model"], "params": number(row["parameters"], "{:d}"),
+        "hidden": number(row["hidden"], "{:d}"),
         "train s": number(row["train_seconds"]), "ms/step": number(row["seconds_per_step"] and 1000 * row["seconds_per_step"]),
         "steps": number(row["steps_run"], "{:.0f}"), "ms/forecast": number(row["forecast_ms"]),
         "memory": number(row["effective_memory"], "{:.3g}"),

@@ -20,10 +20,12 @@ from tsgate.intervals import calibrate, interval_span, recent_scales_of_series
 from tsgate.prepare import TrainingPlan
 
 
-def fit_ensemble(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: TrainConfig, device: str) -> Fit:
+def fit_ensemble(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: TrainConfig, device: str,
+                 time_limit: float | None = None) -> Fit:
     """Train the members of `plan` (backbone a name or "auto"); `shape` holds the options every
-    member shares, `train` the first member's training options (member k trains with seed + k)."""
-    backbone, members, trials = yield from train_rounds(plan, backbone, shape, train, device)
+    member shares, `train` the first member's training options (member k trains with seed + k);
+    each watched run lasts at most `time_limit` seconds when given."""
+    backbone, members, trials = yield from train_rounds(plan, backbone, shape, train, device, time_limit)
     started = time.perf_counter()
     calibration_data = plan.windows[plan.lookbacks[0]]
     held_out = ensemble_validation_errors(members, calibration_data)  # before any refit: unseen windows
@@ -36,13 +38,15 @@ def fit_ensemble(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: T
     return replace(fitted, metrics=fit_metrics(fitted, members, trials, device, val_mae, seconds))
 
 
-def train_rounds(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: TrainConfig, device: str):
+def train_rounds(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: TrainConfig, device: str,
+                 time_limit: float | None = None):
     """(the backbone, its trained members, {backbone: its first member} of every backbone tried)."""
 
     def task(name: str, k: int, **how) -> MemberTask:
         model = replace(shape, backbone=name, n_targets=len(plan.series.targets), lookback=plan.lookbacks[k],
                         anchor_season=plan.anchor_season, n_calendar=2 * len(plan.cycles))
-        return MemberTask(model, replace(train, seed=train.seed + k), plan.windows[plan.lookbacks[k]], device, **how)
+        return MemberTask(model, replace(train, seed=train.seed + k), plan.windows[plan.lookbacks[k]], device,
+                          time_limit=time_limit, **how)
 
     if backbone != "auto":
         members = yield [task(backbone, k) for k in range(len(plan.lookbacks))]
@@ -50,7 +54,7 @@ def train_rounds(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: T
     trials = dict(zip(BACKBONE_NAMES, (yield [task(name, 0, refit=False) for name in BACKBONE_NAMES])))
     backbone = min(BACKBONE_NAMES, key=lambda name: trials[name].best_val_loss)
     winner = trials[backbone]
-    refit = [task(backbone, 0, refit_steps=winner.best_step)] if train.refit else []
+    refit = [task(backbone, 0, refit_steps=winner.best_step, schedule=winner.schedule)] if train.refit else []
     rest = yield refit + [task(backbone, k) for k in range(1, len(plan.lookbacks))]
     members = [with_refit(winner, rest[0]) if refit else winner] + rest[len(refit):]
     trials[backbone] = members[0]

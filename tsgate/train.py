@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -56,25 +57,27 @@ def seed_everything(seed: int) -> None:
 
 
 def watch(model: nn.Module, data: WindowSet, config: TrainConfig, device: torch.device,
-          on_progress: ProgressCallback | None = None) -> "WatchedRun":
-    """Train on the training windows with early stopping on the validation windows; the best
-    weights are loaded into `model` when it returns."""
+          on_progress: ProgressCallback | None = None, time_limit: float | None = None) -> "WatchedRun":
+    """Train on the training windows with early stopping on the validation windows, for at most
+    `time_limit` seconds when given; the best weights are loaded into `model` when it returns."""
     model.to(device)
     data = data.to(device, window_dtype(device, data))
-    watched = run_steps(model, data, data.train, config, device, on_progress, val_starts=data.val_starts)
+    watched = run_steps(model, data, data.train, config, device, on_progress, val_starts=data.val_starts,
+                        time_limit=time_limit)
     model.load_state_dict(watched.best_state)
     return watched
 
 
 def refit(model: nn.Module, initial_state: dict, data: WindowSet, config: TrainConfig, device: torch.device,
-          steps: int) -> int:
+          steps: int, budget: int | None = None) -> int:
     """With `config.refit`, train `initial_state` again on every window, validation part included, for
-    the `steps` that validated best, so the newest points are learned too. Returns the steps run."""
+    the `steps` that validated best, so the newest points are learned too; `budget` is the watched
+    run's schedule length when a time limit set it. Returns the steps run."""
     if not config.refit or steps < 1:
         return 0
     model.load_state_dict(initial_state)
     data = data.to(device, window_dtype(device, data))
-    run_steps(model, data, data.all, config, device, stop_at=steps)
+    run_steps(model, data, data.all, config, device, stop_at=steps, budget=budget)
     return steps
 
 
@@ -85,24 +88,32 @@ class WatchedRun:
     best_val_loss: float
     best_state: dict
     history: list[dict]
+    budget: int  # the learning-rate schedule's length in steps
 
 
 def run_steps(model, data: WindowSet, starts: StartRanges, config: TrainConfig, device, on_progress=None,
-              val_starts=None, stop_at: int | None = None) -> WatchedRun:
+              val_starts=None, stop_at: int | None = None, budget: int | None = None,
+              time_limit: float | None = None) -> WatchedRun:
     """Adam steps over shuffled batches of the windows at `starts` with a cosine learning-rate schedule.
 
     With `val_starts`, checks the validation loss every `check_every` steps and stops
     after `patience` checks without improvement; with `stop_at`, runs exactly that many
     steps. Both runs follow the same schedule and shuffle with the same seed, so a refit
     is the watched run again, cut at its best step, on more windows.
+
+    With `time_limit`, the run also stops once that many seconds have passed; at its first check
+    the schedule is shortened to the steps the limit will allow at the pace so far, so that the
+    learning rate still comes down before time runs out (which makes such a run depend on the
+    machine's speed: it is not reproducible).
     """
+    started = time.perf_counter()
     generator = batch_generator(config.seed)
     objective = distributed.wrap(Objective(model, config.loss))  # under torchrun: gradients averaged over processes
     optimizer = ClippedAdam(model.parameters(), config.clip)
-    budget = step_budget(config, len(data.train))  # the refit keeps the watched run's schedule
+    budget = budget or step_budget(config, len(data.train))  # the refit keeps the watched run's schedule
     last_step = stop_at or budget
     every = check_every(len(data.train), config.batch_size)
-    best = WatchedRun(0, 0, math.inf, copy.deepcopy(model.state_dict()), [])
+    best = WatchedRun(0, 0, math.inf, copy.deepcopy(model.state_dict()), [], budget)
     if val_starts is not None:  # step 0 is a candidate: the anchor alone, where the head starts at zero
         best.best_val_loss = validation_loss(model, data, val_starts, config.loss, device)
         best.history.append({"step": 0, "train_loss": None, "val_loss": best.best_val_loss})
@@ -111,7 +122,11 @@ def run_steps(model, data: WindowSet, starts: StartRanges, config: TrainConfig, 
     for batch in batches(starts, config.batch_size, generator):
         losses.append(train_step(objective, data, batch, optimizer, config.lr * cosine_factor(step, budget)))
         step += 1
-        if val_starts is not None and (step % every == 0 or step == last_step):
+        out_of_time = time_limit is not None and time.perf_counter() - started >= time_limit
+        if time_limit is not None and step == every:
+            budget = best.budget = min(budget, max(step, int(step * time_limit / (time.perf_counter() - started))))
+            last_step = budget
+        if val_starts is not None and (step % every == 0 or step == last_step or out_of_time):
             train_loss = distributed.total(sum(losses), device) / len(losses)
             val_loss = validation_loss(model, data, val_starts, config.loss, device)
             check_finite(train_loss, val_loss, step, best.history[0]["val_loss"])
@@ -127,7 +142,7 @@ def run_steps(model, data: WindowSet, starts: StartRanges, config: TrainConfig, 
                 if checks_since_best > config.patience:
                     break
             model.train()
-        if step >= last_step:
+        if step >= last_step or out_of_time:
             break
     if val_starts is None and losses:  # a refit has no validation checks: still refuse a loss gone non-finite
         mean = distributed.total(sum(losses), device) / len(losses)
