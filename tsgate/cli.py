@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -596,6 +597,7 @@ def compare(
     columns: ColumnOptions,
     reading: ReadOptions,
     training: TrainingOptions,
+    tuning: TuningOptions,
     level: LevelOpt = None,
     plot: PlotOpt = None,
     save_dir: Annotated[Optional[Path], typer.Option("--save-dir", help="Keep every trained model here as BACKBONE-seedN-foldK.tsgate.", rich_help_panel=OUT_HELP)] = None,
@@ -603,8 +605,9 @@ def compare(
     verbosity: Verbosity,
 ):
     """Train several backbones on the same split and compare error, time and size with baselines."""
-    from tsgate.compare import CompareOptions, run_comparison
+    from tsgate.compare import CompareOptions, run_comparison, with_tuning
     from tsgate.controls import parse_budget
+    from tsgate.tune import tune_comparison, tuning_request
     from tsgate.intervals import check_levels
     from tsgate.parallel import start_early
     from tsgate.wording import comparison_notes, data_notes, panel_notes
@@ -615,13 +618,23 @@ def compare(
     check_outputs([("DATA", data)], out.output, plot, save_dir,
                   saved_files(save_dir, [out.output, plot], options, training.seed))
     template = make_forecaster("gru", network, training)  # compare sets each backbone
+    request = tuning_request(tuning.tune, tuning.space, tuning.storage, tuning.study, match.value)
     workers = template.workers(training.jobs)
     start_early(workers)
     series = read_series(data, columns, reading)
     console = people_console()
     show_notes(console, data_notes(series) + panel_notes(series.skipped, len(series.ids)), verbosity.quiet)
     with progress_bar(console, verbosity.quiet or not console.is_terminal, "comparing") as update:
-        result = run_comparison(series, template, options, update, save_dir is not None, workers)
+        templates = tuned = None
+        if request is not None:
+            started = time.perf_counter()
+            templates, tuned = tune_comparison(series, template, options, request, workers,
+                                               trial_progress(update, len(options.models) * request.trials))
+            seconds = time.perf_counter() - started
+        result = run_comparison(series, template, options, update, save_dir is not None, workers, templates)
+    if tuned is not None:
+        with_tuning(result, {name: found.summary() for name, found in tuned.items()},
+                    {**request.settings(), "seconds": seconds})
     show_notes(console, comparison_notes(result), verbosity.quiet)
 
     def draw():

@@ -294,8 +294,19 @@ def comparison_frame(rows: list[dict]):
     """compare's rows as a frame; counts stay whole numbers beside the baselines' empty cells."""
     import pandas as pd
 
-    frame = pd.DataFrame(rows)
-    return frame.astype({name: "Int64" for name in ("rank", "parameters", "hidden") if name in frame})
+    frame = pd.DataFrame([flat_tuning(row) for row in rows])
+    return frame.astype({name: "Int64" for name in ("rank", "parameters", "hidden", "tuning_trials", "tuning_pruned")
+                         if name in frame})
+
+
+def flat_tuning(row: dict) -> dict:
+    """A row with its `tuning` object as columns tuning_trials, tuning_pruned, ... (its best configuration as
+    JSON text), so that CSV and Markdown hold one value per cell."""
+    if "tuning" not in row:
+        return row
+    tuning = row["tuning"] or {}
+    flat = {f"tuning_{key}": json.dumps(value) if isinstance(value, dict) else value for key, value in tuning.items()}
+    return {**{key: value for key, value in row.items() if key != "tuning"}, **flat}
 
 
 def comparison_view(rows: list[dict], levels: list[float] = ()):
@@ -321,7 +332,16 @@ def comparison_view(rows: list[dict], levels: list[float] = ()):
         "MASE": spread(row, "mase"), "DM p": number(row["dm_p"], "{:.2g}"),
         **{f"{title} {level_name(level)}%": spread(row, f"{metric}_{level_name(level)}")
            for level in levels for title, metric in (("cover", "coverage"), ("width", "width"), ("MSIS", "msis"))},
+        **(tuning_cells(row.get("tuning")) if any("tuning" in other for other in rows) else {}),
     } for row in rows])
+
+
+def tuning_cells(tuning: dict | None) -> dict:
+    """A tuned row's trials (completed + pruned) and the median and IQR of their validation MAE; dashes elsewhere."""
+    if not tuning:
+        return {"trials": "-", "trial val MAE": "-"}
+    return {"trials": f"{tuning['trials']} + {tuning['pruned']} pruned",
+            "trial val MAE": f"{tuning['val_loss_median']:.4g} (IQR {tuning['val_loss_iqr']:.2g})"}
 
 
 def comparison_document(comparison, verdict: str) -> dict:

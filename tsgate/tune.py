@@ -60,6 +60,7 @@ class Search:
     max_lookback: int  # the longest lookback every series of `series` holds
     match: str  # hidden: the space draws hidden sizes; params: parameter targets
     seed: int
+    time_limit: float | None = None  # seconds of each trial's watched run (compare --budget seconds:S)
 
     @property
     def backbone(self) -> str:
@@ -348,6 +349,7 @@ def fit_trial(search: Search, study, trial, config: dict):
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
+    from tsgate.ensemble import run_fits
     from tsgate.forecaster import Forecaster
 
     def check(done, total, train_loss, val_loss):
@@ -359,7 +361,8 @@ def fit_trial(search: Search, study, trial, config: dict):
     state, value = TrialState.COMPLETE, None
     with heartbeat(study._storage, trial._trial_id):
         try:
-            forecaster = Forecaster(**{**search.params, **config}).fit(search.series, on_progress=check)
+            forecaster = Forecaster(**{**search.params, **config})
+            run_fits([forecaster.fitting(search.series, search.time_limit)], 1, check)
             value = float(forecaster.metrics_["val_mae"])
         except optuna.TrialPruned:
             state = TrialState.PRUNED
@@ -388,34 +391,39 @@ def tell_quietly(study, trial, state) -> None:
 # ---- the search -----------------------------------------------------------------------------------
 
 
-def searches_for(series, template, backbones, trials: int, space: dict, storage: str, study: str | None,
-                 match: str) -> list[Search]:
-    """One Search per backbone: the trials fit one network, without refit, on the series every lookback holds."""
+def searches_for(series, templates: dict, trials: int, space: dict, storage: str, study: str | None, match: str,
+                 time_limit: float | None) -> list[Search]:
+    """One Search per backbone of `templates`: the trials fit one network, without refit, on the series every lookback holds."""
     from tsgate.auto import MAX_AUTO_LOOKBACK
     from tsgate.prepare import train_lengths, usable_series
 
-    template.check_options()
-    usable, base, _ = usable_series(series, template.lookback, template.horizon, template.val_fraction)
-    room = int(train_lengths(usable, template.horizon, template.val_fraction).min()) - template.horizon
-    params = {**template.get_params(), "ensemble": 1, "refit": False}
-    return [Search(storage, f"{study or 'tsgate'}-{backbone}", trials, space, {**params, "backbone": backbone}, usable,
-                   base, max(1, min(room, max(base, MAX_AUTO_LOOKBACK))), match, template.seed)
-            for backbone in backbones]
+    first = next(iter(templates.values()))
+    for template in templates.values():
+        template.check_options()
+    usable, base, _ = usable_series(series, first.lookback, first.horizon, first.val_fraction)
+    room = int(train_lengths(usable, first.horizon, first.val_fraction).min()) - first.horizon
+    longest = max(1, min(room, max(base, MAX_AUTO_LOOKBACK)))
+    return [Search(storage, f"{study or 'tsgate'}-{backbone}", trials, space,
+                   {**template.get_params(), "backbone": backbone, "ensemble": 1, "refit": False}, usable, base, longest,
+                   match, template.seed, time_limit)
+            for backbone, template in templates.items()]
 
 
-def tune(series, template, backbones, trials: int, space: dict | None = None, storage: str | None = None,
-         study: str | None = None, jobs: int = 1, on_trial=None, match: str = "hidden") -> dict[str, TuningResult]:
-    """Tune every backbone of `backbones` with `trials` finished trials each, on `series` (give compare's
-    data before its first test period: the search never sees what is scored). `template` holds the
-    options the space leaves alone. `on_trial(backbone, number, state, value, finished)` hears of each
-    trial this process finishes; `finished` counts the study's, from every process."""
+def tune(series, templates: dict, trials: int, space: dict | None = None, storage: str | None = None,
+         study: str | None = None, jobs: int = 1, on_trial=None, match: str = "hidden",
+         time_limit: float | None = None) -> dict[str, TuningResult]:
+    """Tune each backbone of `templates` ({backbone: its unfitted Forecaster, whose options the space
+    leaves alone}) with `trials` finished trials, on `series` (for compare, the data before its first
+    test period: the search never sees what is scored). `on_trial(backbone, number, state, value,
+    finished)` hears of each trial this process finishes; `finished` counts the study's, from every
+    process. `time_limit`: seconds per trial's watched run (compare --budget seconds:S)."""
     from tsgate.parallel import run_tasks
     from tsgate.space import default_space
 
     check_trials(trials)
     space = default_space(match) if space is None else space
     with storage_for(storage) as url:
-        searches = searches_for(series, template, backbones, trials, space, url, study, match)
+        searches = searches_for(series, templates, trials, space, url, study, match, time_limit)
         for search in searches:
             create_study(search, fingerprint(series, search.params, space, match))
         while True:
@@ -465,9 +473,9 @@ def result_of(search: Search) -> TuningResult:
                         float(high - low), float(sum(record["seconds"] or 0.0 for record in records)), records)
 
 
-def tuned_templates(template, results: dict[str, TuningResult]) -> dict:
-    """{backbone: an unfitted Forecaster with the options of `template` and the best trial's configuration}."""
-    return {backbone: template.with_params(backbone=backbone, **result.best) for backbone, result in results.items()}
+def tuned_templates(templates: dict, results: dict[str, TuningResult]) -> dict:
+    """{backbone: its template with the best trial's configuration}."""
+    return {backbone: templates[backbone].with_params(**result.best) for backbone, result in results.items()}
 
 
 # ---- what the commands ask for ----------------------------------------------------------------------
@@ -513,10 +521,28 @@ def tune_forecaster(series, template, request: TuningRequest, jobs: int = 1, on_
     from tsgate.config import BACKBONE_NAMES
 
     backbones = BACKBONE_NAMES if template.backbone == "auto" else (template.backbone,)
-    results = tune(series, template, backbones, request.trials, request.space, request.storage, request.study, jobs,
-                   on_trial, request.match)
+    results = tune(series, {name: template.with_params(backbone=name) for name in backbones}, request.trials,
+                   request.space, request.storage, request.study, jobs, on_trial, request.match)
     winner = min(results.values(), key=lambda result: result.best_value)
     summary = winner.summary()
     if len(results) > 1:
         summary["best_val_mae"] = {backbone: result.best_value for backbone, result in results.items()}
     return template.with_params(backbone=winner.backbone, **winner.best), summary
+
+
+def tune_comparison(series, template, options, request: TuningRequest, jobs: int = 1, on_trial=None):
+    """({backbone: its tuned Forecaster} for run_comparison's templates, {backbone: TuningResult}) for
+    compare --tune. The search sees only the data before every fold's test period, and each backbone's
+    trials start from the template the size and budget controls give it."""
+    from tsgate.compare import check_folds
+    from tsgate.controls import backbone_templates, parse_budget
+
+    if "auto" in options.models:
+        raise OptionError("--tune tunes each backbone on its own: leave auto out of --models (rnn,gru,lstm)")
+    check_folds(series, template, options.folds)
+    data = series.drop_last(options.folds * template.horizon)
+    budget = parse_budget(options.budget)
+    templates, _ = backbone_templates(data, template, options.models, options.match, options.params, budget)
+    results = tune(data, templates, request.trials, request.space, request.storage, request.study, jobs, on_trial,
+                   request.match, budget.seconds)
+    return tuned_templates(templates, results), results

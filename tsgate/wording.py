@@ -185,8 +185,21 @@ def data_notes(series) -> list[str]:
 
 def comparison_notes(comparison) -> list[str]:
     """What people should know about how a comparison was run."""
+    notes = tuning_notes(comparison.rows)
     if comparison.season_too_long is None:
-        return []
+        return notes
     freq, season, shortest = comparison.season_too_long
     return [f"the {freq} season of {season} steps is as long as the shortest series ({shortest} points): "
-            "seasonal naive falls back to naive"]
+            "seasonal naive falls back to naive", *notes]
+
+
+def tuning_notes(rows: list[dict]) -> list[str]:
+    """Each tuned backbone's search in a sentence: its trials and the configuration that won."""
+    notes = []
+    for row in rows:
+        if tuning := row.get("tuning"):
+            best = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+                             for key, value in tuning["best"].items())
+            notes.append(f"{row['model']} was tuned over {tuning['trials'] + tuning['pruned']} trials "
+                         f"({tuning['pruned']} pruned, {tuning['seconds']:.0f} s of fitting); it trained as its best: {best}")
+    return notes
