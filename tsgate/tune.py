@@ -195,13 +195,17 @@ def create_study(search: Search, mark: str) -> None:
     """Create the study, or join it when its fingerprint is `mark`; refuse one made for other data or options."""
     import optuna
 
-    study = optuna.create_study(study_name=search.study, storage=open_storage(search.storage), direction="minimize",
-                                load_if_exists=True)
+    storage = open_storage(search.storage)
+    try:  # joining writes nothing: a process that finds the study complete leaves the storage as it was
+        storage.get_study_id_from_name(search.study)
+        study = open_study(search)
+    except KeyError:
+        study = optuna.create_study(study_name=search.study, storage=storage, direction="minimize", load_if_exists=True)
     if "fingerprint" not in study.user_attrs:
         study.set_user_attr("fingerprint", mark)
         study.set_user_attr("backbone", search.backbone)
     if study.user_attrs["fingerprint"] != mark:
-        raise OptionError(f"--study {search.study} in --storage {shown_url(search.storage)} was tuned on other data or "
+        raise OptionError(f"the study {search.study} in --storage {shown_url(search.storage)} was tuned on other data or "
                           "other options: give another --study name, or the data and options it was made with")
 
 
