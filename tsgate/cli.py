@@ -610,7 +610,7 @@ def compare(
     from tsgate.tune import tune_comparison, tuning_request
     from tsgate.intervals import check_levels
     from tsgate.parallel import start_early
-    from tsgate.wording import comparison_notes, data_notes, panel_notes
+    from tsgate.wording import comparison_notes, data_notes, panel_notes, tuning_notes
 
     single_process("compare")
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season,
@@ -635,7 +635,7 @@ def compare(
     if tuned is not None:
         with_tuning(result, {name: found.summary() for name, found in tuned.items()},
                     {**request.settings(), "seconds": seconds})
-    show_notes(console, comparison_notes(result), verbosity.quiet)
+    show_notes(console, comparison_notes(result) + tuning_notes(result.rows), verbosity.quiet)
 
     def draw():
         from tsgate.plots import comparison_figure

@@ -185,12 +185,11 @@ def data_notes(series) -> list[str]:
 
 def comparison_notes(comparison) -> list[str]:
     """What people should know about how a comparison was run."""
-    notes = tuning_notes(comparison.rows)
     if comparison.season_too_long is None:
-        return notes
+        return []
     freq, season, shortest = comparison.season_too_long
     return [f"the {freq} season of {season} steps is as long as the shortest series ({shortest} points): "
-            "seasonal naive falls back to naive", *notes]
+            "seasonal naive falls back to naive"]
 
 
 def tuning_notes(rows: list[dict]) -> list[str]:
