@@ -21,15 +21,8 @@ from tsgate.compare import CompareOptions
 from tsgate.data import DataOptions, load_series
 from tsgate.errors import OptionError
 from tsgate.space import DEFAULT_SPACE, Dimension, default_space, read_space
-from tsgate.tune import (
-    HOST,
-    SameLossMedianPruner,
-    TuningRequest,
-    counted,
-    fail_stale,
-    tune,
-    tune_comparison,
-)
+from tsgate.studies import HOST, SameLossMedianPruner, counted, fail_stale
+from tsgate.tune import TuningRequest, tune, tune_comparison
 
 # Trials as small as they come: a tiny network for a few steps, on a narrow space.
 TEMPLATE = dict(hidden=8, steps=20, lookback=12, horizon=4, ensemble=1)
