@@ -341,3 +341,20 @@ def test_trials_on_worker_processes_finish_each_study_with_n():
     results = tune(sine(), templates, 3, small_space(), jobs=2)
     assert {name: result.trials + result.pruned for name, result in results.items()} == {"rnn": 3, "gru": 3}
     assert all(result.lost == 0 for result in results.values())
+
+
+def test_the_table_shows_each_rows_trials_and_the_spread_of_their_scores():
+    from tsgate.render import comparison_frame, comparison_view
+
+    plain = {"rank": 1, "model": "ridge", "parameters": 52, "hidden": None, "train_seconds": 0.1, "seconds_per_step": None,
+             "steps_run": None, "forecast_ms": 0.2, "effective_memory": None, "dm_p": None,
+             **{f"{m}{s}": 0.5 for m in ("mae", "rmse", "smape", "mase") for s in ("", "_std")}}
+    tuned = {**plain, "rank": 2, "model": "gru", "tuning": {"trials": 17, "pruned": 3, "best": {"hidden": 32},
+                                                             "val_loss_median": 1.2345, "val_loss_iqr": 0.25, "seconds": 9.0}}
+    view = comparison_view([plain, tuned])
+    assert list(view["trials"]) == ["-", "17 + 3 pruned"]
+    assert list(view["trial val MAE"]) == ["-", "1.234 (IQR 0.25)"]
+    assert "trials" not in comparison_view([plain])  # untuned tables keep their columns
+    frame = comparison_frame([plain, tuned])
+    assert list(frame["tuning_trials"].astype(object).fillna(-1)) == [-1, 17]
+    assert json.loads(frame["tuning_best"][1]) == {"hidden": 32}

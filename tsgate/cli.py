@@ -284,6 +284,8 @@ def progress_bar(console, silent: bool, label: str):
 
   torchrun --nproc-per-node 2 -m tsgate train stores.csv --id-col store --batch-size 512 -o stores.tsgate
 
+  tsgate train sample_data/air_passengers.csv --model lstm --tune 30 -o air.tsgate   # the best of 30 trials
+
 Many series (--id-col): a series too short or unreadable is left out with a note and a constant one
 forecasts its last value (--strict refuses both). Under torchrun every process reads DATA and trains on its share of each batch; rank 0
 writes the model (see README, "Several processes or machines: torchrun").
@@ -568,11 +570,16 @@ Examples:
 
   tsgate compare sample_data/air_passengers.csv --match params --budget flops   # a fair fight
 
+  tsgate compare sample_data/air_passengers.csv --tune 20 --storage air.journal --study air   # equal tuning budgets
+
 A fair fight: at the same --hidden an LSTM has about four times a plain RNN's recurrent weights.
 --match params gives every backbone the hidden size at which its whole network has the same
 parameter count (the GRU's at --hidden, or --params N); --budget flops gives each the training
 multiply-adds of the GRU's --steps, so a cheaper cell takes more steps. Rows report their hidden
-size, steps run and seconds.
+size, steps run and seconds. --tune N first searches N configurations per backbone (each trial
+one network, scored on the validation part of the data before the first test period), then
+trains and scores each backbone's best as above; rows add their search (see README, "Tuning").
+Several processes or machines given the same --storage and --study share the search.
 
 The networks train on --jobs worker processes (default: one per core); the rows are the same
 for any --jobs apart from the timing columns.

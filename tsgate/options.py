@@ -206,7 +206,8 @@ class Verbosity:
 
 @dataclasses.dataclass(frozen=True)
 class TuningOptions:
-    """The hyperparameter search before training (train, compare): tune.py's arguments."""
+    """The hyperparameter search before training (train, compare), which tune.tuning_request checks
+    before any data is read; an option of the search without --tune is refused there."""
 
     tune: Tune = None
     space: SpaceOpt = None
