@@ -20,7 +20,7 @@ so trials are neither lost nor repeated, and a process killed mid-trial loses on
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -110,7 +110,10 @@ def trial_config(search: Search, choices: dict) -> dict:
     from tsgate.forecaster import Forecaster
 
     shape = sizes.first_member_config(Forecaster(**{**search.params, **config}), search.series, search.backbone)
-    return {"hidden": sizes.hidden_for_parameters(shape, int(choices["params"])), **config}
+    target = int(choices["params"])
+    if target <= sizes.count_parameters(replace(shape, hidden=1)):  # a long highway can outweigh the drawn count
+        return {"hidden": 1, **config}
+    return {"hidden": sizes.hidden_for_parameters(shape, target), **config}
 
 
 def run_trial(search: Search, report) -> dict | None:
@@ -132,10 +135,14 @@ def run_trial(search: Search, report) -> dict | None:
         return None
     from tsgate.space import draw
 
-    config = trial_config(search, draw(search.space, trial))
+    try:
+        config = trial_config(search, draw(search.space, trial))
+    except BaseException:  # a size no network has (--match params), say: the command fails, the trial with it
+        tell_quietly(study, trial, TrialState.FAIL)
+        raise
     trial.set_user_attr("config", config)
     state, value, seconds = fit_trial(search, study, trial, config)
-    report(search.backbone, trial.number, state.name.lower(), value, counted(study))
+    report(search.backbone, trial.number, state.name.lower(), value, len(trials_of(study, *finished_states())))
     return {"number": trial.number, "state": state.name.lower(), "value": value, "config": config, "seconds": seconds}
 
 
