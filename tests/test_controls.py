@@ -100,3 +100,23 @@ def test_bad_controls_are_one_line_errors(tiny_sine_csv, args, message):
     result = invoke("compare", tiny_sine_csv, "--lookback", "12", "--horizon", "4", "--epochs", "1", "--quiet", *args)
     assert result.exit_code == 2, describe(result)
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_train_matches_the_size_of_the_default_gru(tmp_path):
+    path, model = tmp_path / "sine.csv", tmp_path / "lstm.tsgate"
+    synthetic_sine(n=240).to_csv(path, index=False)
+    result = invoke("train", path, "--model", "lstm", "--match", "params", "--hidden", "16", "--lookback", "24",
+                    "--horizon", "6", "--epochs", "1", "--ensemble", "1", "--format", "json", "-o", model, "--quiet")
+    assert result.exit_code == 0, describe(result)
+    summary = json.loads(result.stdout)
+    series = sine_series()
+    gru = count_parameters(first_member_config(Forecaster(**{**SMALL, "ensemble": 1}), series, "gru"))
+    assert summary["hidden"] < 16 and abs(summary["parameters"] - gru) / gru < 0.05
+    assert Forecaster.load(model).hidden == summary["hidden"]
+
+
+def test_train_refuses_match_params_with_auto(tiny_sine_csv, tmp_path):
+    result = invoke("train", tiny_sine_csv, "--model", "auto", "--match", "params", "--lookback", "12", "--horizon", "4",
+                    "--epochs", "1", "-o", tmp_path / "m.tsgate", "--quiet")
+    assert result.exit_code == 2 and "--match params needs a backbone" in result.stderr, describe(result)
+    assert not (tmp_path / "m.tsgate").exists()

@@ -284,6 +284,8 @@ def progress_bar(console, silent: bool, label: str):
 
   torchrun --nproc-per-node 2 -m tsgate train stores.csv --id-col store --batch-size 512 -o stores.tsgate
 
+  tsgate train sample_data/air_passengers.csv --model lstm --match params   # an LSTM the size of the default GRU
+
   tsgate train sample_data/air_passengers.csv --model lstm --tune 30 -o air.tsgate   # the best of 30 trials
 
 Many series (--id-col): a series too short or unreadable is left out with a note and a constant one
@@ -296,6 +298,9 @@ def train(
     *,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model file to write (atomically). Default: <data>-<model>.tsgate.", rich_help_panel=OUT_HELP)] = None,
     model: ModelOpt = Backbone.gru,
+    match: MatchOpt = Match.hidden,
+    params: ParamsOpt = None,
+    budget: BudgetOpt = "steps",
     network: ModelOptions,
     columns: ColumnOptions,
     reading: ReadOptions,
@@ -307,6 +312,7 @@ def train(
 ):
     """Train one backbone on a CSV and write a model file."""
     from tsgate import distributed
+    from tsgate.controls import parse_budget, sized_forecaster
     from tsgate.io import write_all
     from tsgate.parallel import start_early
     from tsgate.render import summary_table, to_json
@@ -316,10 +322,11 @@ def train(
     output = output or default_model_path(data, model.value)
     check_outputs([("DATA", data)], output, plot)
     forecaster = make_forecaster(model.value, network, training)
-    request = tuning_request(tuning.tune, tuning.space, tuning.storage, tuning.study)
+    controls = {"match": match.value, "params": params, "budget": parse_budget(budget)}
+    request = tuning_request(tuning.tune, tuning.space, tuning.storage, tuning.study, match.value)
     if request is not None:
         no_torchrun("--tune")
-    world = join_torchrun(forecaster, data)
+    world = join_torchrun(forecaster, data, controls["budget"])
     workers = 1 if world else forecaster.workers(training.jobs)  # under torchrun, the processes are torchrun's
     quiet = verbosity.quiet or not distributed.is_main()
     start_early(workers if network.ensemble > 1 or model == Backbone.auto or request else 1)  # one network trains here
@@ -328,17 +335,19 @@ def train(
         series = read_series(data, columns, reading)
         console = people_console()
         show_notes(console, data_notes(series), quiet)
+        forecaster = sized_forecaster(series, forecaster, **controls)
         with progress_bar(console, quiet or not console.is_terminal, f"training {model.value}") as update:
             if request is not None:
                 from tsgate.tune import tune_forecaster
 
                 backbones = 3 if model == Backbone.auto else 1
                 forecaster, tuned = tune_forecaster(series, forecaster, request, workers,
-                                                    trial_progress(update, backbones * request.trials))
+                                                    trial_progress(update, backbones * request.trials),
+                                                    controls["budget"].seconds)
             on_progress = update and (lambda step, steps, train_loss, val_loss: update(
                 step, steps, f"training {forecaster.backbone}", detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
             with distributed.failures_as_errors():
-                forecaster.fit(series, on_progress=on_progress, jobs=workers)
+                forecaster.fit(series, on_progress=on_progress, jobs=workers, time_limit=controls["budget"].seconds)
     finally:
         distributed.stop()
     if tuned is not None:  # the model file keeps the search without its timing, so that a rerun writes the same bytes
@@ -353,7 +362,8 @@ def train(
         return training_figure(forecaster.history_, title=f"training {forecaster.backbone_} ({data})")
 
     write_all([(output, forecaster.to_bytes()), *picture_file(plot, draw)])  # both or, on a failure, neither
-    summary = {**forecaster.metrics_, "model_file": str(output), "series": len(forecaster.ids_), "targets": series.targets,
+    summary = {**forecaster.metrics_, "hidden": forecaster.hidden, "model_file": str(output), "series": len(forecaster.ids_),
+               "targets": series.targets,
                "skipped_ids": [key for key, _ in forecaster.skipped_], **({"tuning": tuned} if tuned else {})}
     if fmt == SummaryFormat.json:
         sys.stdout.write(to_json(summary))
@@ -361,7 +371,7 @@ def train(
         console.print(summary_table(summary))
 
 
-def join_torchrun(forecaster, data: str):
+def join_torchrun(forecaster, data: str, budget):
     """The torchrun world this process is part of (None: a single process), joined before any data is read."""
     from tsgate import distributed
     from tsgate.errors import OptionError
@@ -370,6 +380,9 @@ def join_torchrun(forecaster, data: str):
         return None
     if data == "-":
         raise OptionError("under torchrun every process reads DATA itself: give a file path, not '-' (stdin)")
+    if budget.seconds is not None:  # each process would stop at its own step, and the others wait for it forever
+        raise OptionError("--budget seconds:S does not run under torchrun, whose processes must take the same steps: "
+                          "use --budget steps or flops")
     from tsgate.train import resolve_device
 
     return distributed.start(resolve_device(forecaster.check_options().device).type)

@@ -110,14 +110,15 @@ class Forecaster:
 
     # ---- fit ---------------------------------------------------------------------------
 
-    def fit(self, series, on_progress=None, jobs: int = 1) -> "Forecaster":
+    def fit(self, series, on_progress=None, jobs: int = 1, time_limit: float | None = None) -> "Forecaster":
         """Train on a SeriesSet; `on_progress(done, total, train_loss, val_loss)` reports steps.
         The members train on up to `jobs` worker processes (on CPU; one at a time on a GPU);
         the result does not depend on `jobs`. In a panel, series too short to learn from are left
-        out (`skipped_` says which) and constant ones forecast their constant, unless `series.strict`."""
+        out (`skipped_` says which) and constant ones forecast their constant, unless `series.strict`.
+        `time_limit` bounds each network's watched run in seconds (see `fitting`)."""
         from tsgate.ensemble import run_fits
 
-        run_fits([self.fitting(series)], self.workers(jobs), on_progress, self.expected_steps(series))
+        run_fits([self.fitting(series, time_limit)], self.workers(jobs), on_progress, self.expected_steps(series))
         return self
 
     def workers(self, jobs: int | None) -> int:

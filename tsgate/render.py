@@ -238,7 +238,7 @@ def table_text(frame, title: str | None, footer: str = "", width: int | None = N
 # ---- views: each command's result laid out for people --------------------------------------------
 
 SUMMARY_LABELS = (
-    ("device", "device"), ("kernel", "recurrent kernel"), ("parameters", "parameters (first network)"),
+    ("device", "device"), ("kernel", "recurrent kernel"), ("hidden", "hidden size"), ("parameters", "parameters (first network)"),
     ("parameters_total", "parameters (all networks)"), ("members", "ensemble members"),
     ("lookbacks", "their lookbacks"), ("anchor_season", "anchor season (1: last value)"),
     ("calendar", "calendar inputs"), ("steps_run", "optimizer steps, refits included"),

@@ -312,14 +312,16 @@ def tuning_request(trials, space_file=None, storage=None, study=None, match: str
     return TuningRequest(trials, space, storage, study, match)
 
 
-def tune_forecaster(series, template, request: TuningRequest, jobs: int = 1, on_trial=None):
+def tune_forecaster(series, template, request: TuningRequest, jobs: int = 1, on_trial=None,
+                    time_limit: float | None = None):
     """(an unfitted Forecaster with the best configuration, the search's summary) for train --tune.
-    With backbone auto, every backbone is tuned and the one whose best trial validated best wins."""
+    With backbone auto, every backbone is tuned and the one whose best trial validated best wins.
+    `template` is sized as train's controls say; `time_limit` is --budget seconds:S, for each trial too."""
     from tsgate.config import BACKBONE_NAMES
 
     backbones = BACKBONE_NAMES if template.backbone == "auto" else (template.backbone,)
     results = tune(series, {name: template.with_params(backbone=name) for name in backbones}, request.trials,
-                   request.space, request.storage, request.study, jobs, on_trial, request.match)
+                   request.space, request.storage, request.study, jobs, on_trial, request.match, time_limit)
     winner = min(results.values(), key=lambda result: result.best_value)
     summary = winner.summary()
     if len(results) > 1:
