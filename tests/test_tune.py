@@ -157,6 +157,9 @@ def test_a_seeded_search_repeats_exactly_with_one_job():
     assert first == trials_seen(tune(series, templates, 4, small_space(), jobs=1))
     configs = [config for _, _, _, config in first["gru"]]
     assert len({json.dumps(c, sort_keys=True) for c in configs}) == 4, configs  # the trials do differ
+    untuned = {"hidden": 8, "layers": 1, "dropout": 0.0, "lr": 0.003, "loss": "mae", "lookback": 12}
+    assert {key: configs[0][key] for key in untuned} == untuned  # the search starts from the untuned setup
+    assert configs[0]["batch_size"] in (32, 64)  # where the space holds it: the default 128 is drawn again
     other = trials_seen(tune(series, {"gru": Forecaster(**{**TEMPLATE, "seed": 1}, backbone="gru")}, 4, small_space()))
     assert other != first  # and the seed is what fixes them
 

@@ -46,6 +46,14 @@ class Dimension:
             return trial.suggest_int(name, int(self.low), int(self.high), log=self.log)
         return trial.suggest_float(name, self.low, self.high, log=self.log)
 
+    def contains(self, value) -> bool:
+        """Whether Optuna could draw `value` (a fixed dimension draws nothing)."""
+        if self.kind == "choice":
+            return value in self.choices
+        if self.kind == "fixed" or isinstance(value, (bool, str)):
+            return False
+        return self.low <= value <= self.high and (self.kind == "float" or value == int(value))
+
     def describe(self) -> dict:
         """The dimension as JSON-ready data (for settings, the study's fingerprint and the README)."""
         return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()
@@ -167,6 +175,16 @@ def parse_dimension(key: str, given, default: Dimension, path) -> Dimension:
 
 def describe_space(space: dict[str, Dimension]) -> dict:
     return {key: dimension.describe() for key, dimension in space.items()}
+
+
+def first_trial(space: dict[str, Dimension], options: dict) -> dict:
+    """The drawn values that reproduce `options` (Forecaster arguments; the lookback as given, a multiple
+    of 1) where the space holds them: a search's first trial, so that it starts from the untuned setup."""
+    wanted = {key: options[key] for key in ("hidden", "layers", "lr", "batch_size", "loss") if key in options}
+    wanted["lookback"] = 1.0
+    if options.get("layers", 1) > 1:
+        wanted["dropout"] = options.get("dropout", 0.0)
+    return {key: value for key, value in wanted.items() if key in space and space[key].contains(value)}
 
 
 def draw(space: dict[str, Dimension], trial) -> dict:

@@ -132,8 +132,9 @@ def open_study(url: str, name: str, seed: int):
                              pruner=SameLossMedianPruner())
 
 
-def create_study(url: str, name: str, seed: int, mark: str) -> None:
-    """Create the study, or join it when its fingerprint is `mark`; refuse one made for other data or options."""
+def create_study(url: str, name: str, seed: int, mark: str, first: dict | None = None) -> None:
+    """Create the study, its first trial to be `first` (params), or join it when its fingerprint is
+    `mark`; refuse one made for other data or options."""
     import optuna
 
     storage = open_storage(url)
@@ -142,6 +143,8 @@ def create_study(url: str, name: str, seed: int, mark: str) -> None:
         study = open_study(url, name, seed)
     except KeyError:
         study = optuna.create_study(study_name=name, storage=storage, direction="minimize", load_if_exists=True)
+        if first is not None:  # skipped when a process that created it at the same moment enqueued it already
+            study.enqueue_trial(first, skip_if_exists=True)
     if "fingerprint" not in study.user_attrs:
         study.set_user_attr("fingerprint", mark)
     if study.user_attrs["fingerprint"] != mark:

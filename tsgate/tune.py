@@ -221,14 +221,15 @@ def tune(series, templates: dict, trials: int, space: dict | None = None, storag
     finished)` hears of each trial this process finishes; `finished` counts the study's, from every
     process. `time_limit`: seconds per trial's watched run (compare --budget seconds:S)."""
     from tsgate.parallel import run_tasks
-    from tsgate.space import default_space
+    from tsgate.space import default_space, first_trial
 
     check_trials(trials)
     space = default_space(match) if space is None else space
     with storage_for(storage) as url:
         searches = searches_for(series, templates, trials, space, url, study, match, time_limit)
         for search in searches:
-            create_study(search.storage, search.study, search.seed, fingerprint(series, search.params, space, match))
+            create_study(search.storage, search.study, search.seed, fingerprint(series, search.params, space, match),
+                         first_trial(space, search.params))
         while True:
             todo, waiting = [], False
             for search in searches:
