@@ -58,12 +58,26 @@ def open_storage(url: str):
     quiet_optuna()
     try:
         if is_database_url(url):
-            return optuna.storages.RDBStorage(url)
+            return database_storage(url)
         return JournalStorage(JournalFileBackend(url))
     except Exception as exc:  # noqa: BLE001 - drivers, sockets and files fail in many ways, each one line here
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise OptionError(f"--storage {shown_url(url)} cannot be opened ({type(exc).__name__}: {reason}): give "
                           "sqlite:///FILE.db, a reachable postgresql:// URL, or a journal file in an existing folder") from None
+
+
+def database_storage(url: str, attempts: int = 3):
+    """RDBStorage(url), tried again after a moment: processes started together all create the tables,
+    and all but the first then fail on the ones it made."""
+    import optuna
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except Exception:  # noqa: BLE001 - the last attempt's error is the one reported
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
 
 
 def check_storage(url: str | None, study: str | None) -> None:
