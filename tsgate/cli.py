@@ -311,7 +311,7 @@ def train(
     from tsgate.io import write_all
     from tsgate.parallel import start_early
     from tsgate.render import summary_table, to_json
-    from tsgate.wording import data_notes, panel_notes
+    from tsgate.wording import data_notes, fallback_notes, panel_notes
 
     output = output or default_model_path(data, model.value)
     check_outputs([("DATA", data)], output, plot)
@@ -335,7 +335,8 @@ def train(
         distributed.stop()
     if world is not None and not world.main:
         return  # rank 0 writes the model file and the summary
-    show_notes(console, panel_notes(forecaster.skipped_, len(forecaster.ids_), int(forecaster.constant_.sum())), quiet)
+    show_notes(console, panel_notes(forecaster.skipped_, len(forecaster.ids_), int(forecaster.constant_.sum()))
+               + fallback_notes(forecaster.metrics_.get("series_fallback", []), len(forecaster.ids_)), quiet)
 
     def draw():
         from tsgate.plots import training_figure
