@@ -536,6 +536,7 @@ def run_tourism(train: dict, test: dict, test_start: dict, tourism_dir: Path, tm
             "series_fallback": fallback,
             "tsgate": score_tourism(train, test, forecast.point, fallback),
             "seasonal_naive": score_tourism(train, test, seasonal_naive_forecasts(train)),
+            "forecasts": {key: values.tolist() for key, values in forecast.point.items()},  # for later analysis
             "published": {name: {"mape": mape, "mase": mase} for name, (mape, mase) in TOURISM_PUBLISHED.items()}}
 
 
