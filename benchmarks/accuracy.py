@@ -133,15 +133,10 @@ STDERR_TAIL_CHARS = 3000
 TOURISM_HORIZON, TOURISM_SEASON = 24, 12
 TOURISM_SNAIVE_MAPE, TOURISM_SNAIVE_MASE = 22.56, 1.54
 TOURISM_PUBLISHED = {  # MAPE, MASE (whole-series scale; None where unpublished), monthly, h = 1 .. 24
-    "seasonal naive": (22.56, 1.54),
-    "ETS": (21.15, 1.49),
-    "ARIMA": (21.13, 1.38),
-    "ForePro": (19.91, 1.40),
-    "Theta": (22.11, 1.55),
-    "Damped": (23.47, 1.66),
-    "SaliMali (Kaggle, best)": (19.64, None),
-    "N-BEATS-G": (19.17, None),
-    "N-BEATS-I+G": (19.29, None),
+    "seasonal naive": (22.56, 1.54), "ETS": (21.15, 1.49), "ARIMA": (21.13, 1.38),  # competition paper, Table 4
+    "ForePro": (19.91, 1.40), "Theta": (22.11, 1.55), "Damped": (23.47, 1.66),
+    # N-BEATS paper (Oreshkin et al., ICLR 2020), Table 15: MAPE only
+    "SaliMali (Kaggle, best)": (19.64, None), "N-BEATS-G": (19.17, None), "N-BEATS-I+G": (19.29, None),
 }
 
 
@@ -468,9 +463,9 @@ def run_m4(train: dict, test: dict, tmp: Path, options, log: list[dict]) -> dict
 
 def read_long(path: Path) -> tuple[dict[str, np.ndarray], dict[str, pd.Timestamp]]:
     """A long id,timestamp,value file -> ({id: values in time order}, {id: its first timestamp}), in file order."""
-    frame = pd.read_csv(path, dtype={"id": str}, parse_dates=["timestamp"]).sort_values(["id", "timestamp"],
-                                                                                        kind="stable")
-    order = pd.unique(pd.read_csv(path, dtype={"id": str}, usecols=["id"])["id"])
+    frame = pd.read_csv(path, dtype={"id": str}, parse_dates=["timestamp"])
+    order = pd.unique(frame["id"])
+    frame = frame.sort_values(["id", "timestamp"], kind="stable")
     groups = dict(tuple(frame.groupby("id", sort=False)))
     return ({key: groups[key]["value"].to_numpy(dtype=float) for key in order},
             {key: groups[key]["timestamp"].iloc[0] for key in order})
