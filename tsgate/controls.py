@@ -12,7 +12,7 @@ comparison then fits those as it fits any Forecaster.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tsgate.errors import OptionError
 
@@ -85,8 +85,7 @@ def backbone_templates(train_set, template, models, match: str = "hidden", param
     named = [name for name in models if name != "auto"]
     configs = {name: first_member_config(template, train_set, name) for name in named}
     if target is not None:
-        configs = {name: config.__class__(**{**config.to_dict(), "hidden": hidden_for_parameters(config, target)})
-                   for name, config in configs.items()}
+        configs = {name: replace(config, hidden=hidden_for_parameters(config, target)) for name, config in configs.items()}
     macs = {name: training_macs_per_step(config, template.batch_size) for name, config in configs.items()}
     steps = {name: template.steps for name in named}
     if budget.kind == "flops":  # the reference's multiply-adds over --steps, shared out at each backbone's cost
