@@ -16,6 +16,7 @@ from test_prepare import PLAN, hourly
 from tsgate.config import ModelConfig
 from tsgate.data import DataOptions, load_series
 from tsgate.forecaster import Forecaster
+from tsgate.modelfile import model_fields
 from tsgate.models import window_stats
 from tsgate.prepare import plan_training, resolve_lookbacks, usable_series
 from tsgate.windows import last_points_padded, pad_series, window_padding
@@ -39,8 +40,8 @@ def test_one_short_series_does_not_set_the_lookback_of_a_panel():
 def test_a_single_series_fit_neither_pads_nor_masks():
     plan = plan_training(hourly({"a": 100}), **PLAN)
     assert not plan.masked and plan.windows[12].mask is None and not plan.fallback.any()
-    assert "masked" not in ModelConfig().to_dict()  # files of such fits are written as before
-    assert ModelConfig(masked=True).to_dict()["masked"] is True and ModelConfig(masked=True).n_inputs == 2
+    assert "masked" not in model_fields(ModelConfig())  # files of such fits are written as before
+    assert model_fields(ModelConfig(masked=True))["masked"] is True and ModelConfig(masked=True).n_inputs == 2
 
 
 # ---- padded windows and their mask -------------------------------------------------------------------

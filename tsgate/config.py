@@ -80,12 +80,7 @@ class ModelConfig:
         return self.n_targets + self.n_calendar + int(self.masked)
 
     def to_dict(self) -> dict:
-        """The fields as a model file stores them; `masked` only where set, so that files of fits without
-        padding are written as before it existed."""
-        fields = asdict(self)
-        if not self.masked:
-            del fields["masked"]
-        return fields
+        return asdict(self)
 
 
 @dataclass(frozen=True)

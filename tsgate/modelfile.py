@@ -101,7 +101,7 @@ def document_of(params: dict, fitted: Fitted) -> dict:
         "tsgate_version": __version__,
         "torch_version": torch.__version__.split("+")[0],
         "params": params,
-        "model": fitted.members[0].config.to_dict(),
+        "model": model_fields(fitted.members[0].config),
         "members": [{"lookback": net.config.lookback, "seed": seed} for net, seed in zip(fitted.members, fitted.member_seeds)],
         "calendar": list(fitted.cycles),
         "intervals": None if fitted.calibration is None else {"span": fitted.calibration.span},
@@ -118,6 +118,15 @@ def document_of(params: dict, fitted: Fitted) -> dict:
         "metrics": {k: v for k, v in fitted.metrics.items() if k not in TIMING_METRICS},
         "history": fitted.history,
     }
+
+
+def model_fields(config: ModelConfig) -> dict:
+    """The shared model config as the file stores it: `masked` only where set, so that a fit without
+    padding writes the same file as before the field existed."""
+    fields = config.to_dict()
+    if not config.masked:
+        del fields["masked"]
+    return fields
 
 
 def fitted_from(tensors: dict, meta: dict) -> Fitted:
