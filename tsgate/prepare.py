@@ -26,7 +26,7 @@ from tsgate.errors import DataError
 @dataclass
 class TrainingPlan:
     series: object  # SeriesSet: the series the fit learns from and forecasts
-    left_out: list[tuple[str, str]]  # (id, why) of the series too short to learn from (one series or strict only)
+    left_out: list[tuple[str, str]]  # (id, why) of series the plan leaves out: none, as a panel keeps every series
     horizon: int
     base_lookback: int  # the given lookback, or the auto choice
     lookbacks: list[int]  # each member's
