@@ -317,7 +317,7 @@ def train(
     from tsgate.parallel import start_early
     from tsgate.render import summary_table, to_json
     from tsgate.tune import tuning_request
-    from tsgate.wording import data_notes, panel_notes
+    from tsgate.wording import data_notes, fallback_notes, panel_notes
 
     output = output or default_model_path(data, model.value)
     check_outputs([("DATA", data)], output, plot)
@@ -354,7 +354,8 @@ def train(
         forecaster.metrics_["tuning"] = {key: value for key, value in tuned.items() if key != "seconds"}
     if world is not None and not world.main:
         return  # rank 0 writes the model file and the summary
-    show_notes(console, panel_notes(forecaster.skipped_, len(forecaster.ids_), int(forecaster.constant_.sum())), quiet)
+    show_notes(console, panel_notes(forecaster.skipped_, len(forecaster.ids_), int(forecaster.constant_.sum()))
+               + fallback_notes(forecaster.metrics_.get("series_fallback", []), len(forecaster.ids_)), quiet)
 
     def draw():
         from tsgate.plots import training_figure

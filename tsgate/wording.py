@@ -178,6 +178,17 @@ def panel_notes(skipped: list[tuple[str, str]], used: int, constant: int = 0) ->
     return notes
 
 
+def fallback_notes(fallback: list[str], used: int) -> list[str]:
+    """One note naming the series too short to learn from (the first few, then a count), which are forecast
+    from their own few points all the same."""
+    if not fallback:
+        return []
+    more = len(fallback) - NOTE_NAMES
+    names = ", ".join(repr(key) for key in fallback[:NOTE_NAMES]) + (f" and {more} more" if more > 0 else "")
+    return [f"{len(fallback)} of {used} series are too short to learn from ({names}): the networks forecast them "
+            "from their own few points, marked in the forecast's fallback column (--strict refuses them instead)"]
+
+
 def data_notes(series) -> list[str]:
     """What people should know about how a SeriesSet was read."""
     return [f"time column {series.time_col!r} mixes UTC offsets: converted to UTC"] if series.to_utc else []
