@@ -54,7 +54,42 @@ def plan_training(series, *, lookback: int | str, horizon: int, val_fraction: fl
     from. A panel (several series, not `series.strict`) pads or falls back where one series would refuse."""
     from tsgate.auto import choose_anchor
     from tsgate.freq import calendar_cycles
-    from tsgate.windows import fit_scaling, storage_dtype
+    from tsgate.windows import storage_dtype
+
+    shape = plan_shape(series, lookback=lookback, horizon=horizon, val_fraction=val_fraction, members=members,
+                       scaler=scaler)
+    series, base, left_out, fallback = shape.resolved
+    lookbacks, lengths, scaling, learn, masked = shape.lookbacks, shape.lengths, shape.scaling, shape.learn, shape.masked
+    scaled = scaling.transform_flat(series.flat, series.offsets, dtype=storage_dtype(scaler))  # (T_total, C)
+    season = series.season
+    cycles = calendar_cycles(series.freq) if calendar else ()
+    parts = np.split(scaled, series.offsets[1:-1])
+    anchor_season = choose_anchor(anchor, season, min(lookbacks),
+                                  [part[:t] for part, t, keep in zip(parts, lengths, learn) if keep], horizon)
+    started = time.perf_counter()
+    windows = {member: member_windows(series, scaled, lengths, member, horizon, cycles, learn, masked)
+               for member in sorted(set(lookbacks))}
+    return TrainingPlan(series, left_out, horizon, base, lookbacks, lengths, scaling, scaled, season, cycles,
+                        calendar_grid(series, cycles), anchor_season, windows, time.perf_counter() - started,
+                        fallback, masked)
+
+
+@dataclass
+class PlanShape:
+    """What fixes the networks' shapes before any window is cut: the series kept, each member's
+    lookback, the training lengths, the scaling, which series train, and whether a mask is read."""
+
+    resolved: tuple  # usable_series' answer: (series, base lookback, left out, fallback flags)
+    lookbacks: list[int]
+    lengths: np.ndarray  # (S,) each series' training length (a fallback's whole length)
+    scaling: object
+    learn: np.ndarray  # (S,) the series the networks learn from
+    masked: bool
+
+
+def plan_shape(series, *, lookback: int | str, horizon: int, val_fraction: float, members: int, scaler: str) -> PlanShape:
+    """The first steps of plan_training, which sizes.first_member_config also needs."""
+    from tsgate.windows import fit_scaling
 
     (series, base, left_out, fallback), lookbacks = resolve_lookbacks(series, lookback=lookback, horizon=horizon,
                                                                       val_fraction=val_fraction, members=members)
@@ -65,19 +100,8 @@ def plan_training(series, *, lookback: int | str, horizon: int, val_fraction: fl
     if not learn.any():
         raise DataError(f"all {len(learn)} series are constant over their training part or too short to learn from: "
                         "there is nothing to learn")
-    scaled = scaling.transform_flat(series.flat, series.offsets, dtype=storage_dtype(scaler))  # (T_total, C)
-    season = series.season
-    cycles = calendar_cycles(series.freq) if calendar else ()
-    parts = np.split(scaled, series.offsets[1:-1])
-    anchor_season = choose_anchor(anchor, season, min(lookbacks),
-                                  [part[:t] for part, t, keep in zip(parts, lengths, learn) if keep], horizon)
-    started = time.perf_counter()
     masked = series.lenient and needs_mask(series, lengths, lookbacks, horizon, learn, scaling.is_constant())
-    windows = {member: member_windows(series, scaled, lengths, member, horizon, cycles, learn, masked)
-               for member in sorted(set(lookbacks))}
-    return TrainingPlan(series, left_out, horizon, base, lookbacks, lengths, scaling, scaled, season, cycles,
-                        calendar_grid(series, cycles), anchor_season, windows, time.perf_counter() - started,
-                        fallback, masked)
+    return PlanShape((series, base, left_out, fallback), lookbacks, lengths, scaling, learn, masked)
 
 
 def needs_mask(series, lengths: np.ndarray, lookbacks: list[int], horizon: int, learn: np.ndarray,
