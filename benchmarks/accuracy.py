@@ -5,6 +5,7 @@ subprocess, so wall times include Python start-up, imports and file I/O.
 
     python benchmarks/accuracy.py                                   # everything (M4 takes up to 10 minutes)
     python benchmarks/accuracy.py --only m4 --m4-series 50          # a quick look at M4 Weekly
+    python benchmarks/accuracy.py --only tourism                    # Tourism Monthly (a few minutes)
     python benchmarks/accuracy.py --only samples --train-args "--epochs 2"
     python benchmarks/accuracy.py --train-args "--ensemble 1" --label no-ensemble --out ablation.json
     python benchmarks/accuracy.py --only samples --files air_passengers,/tmp/ext/wineind.csv:12 --compare-args "--folds 4"
@@ -47,6 +48,16 @@ What it measures:
    ACD = |coverage - 0.95|. Targets: ACD <= 0.03, and an MSIS below M4's naive
    (26.358) and ETS (20.386) intervals.
 
+4. Tourism Monthly (--tourism-dir): 366 monthly series (91 to 333 months in all), horizon 24,
+   trained from its long train.csv as it is (`tsgate train train.csv --id-col id --horizon 24`),
+   forecast with `tsgate forecast MODEL --format csv`, and scored as the competition's
+   published tables are: MAPE = 100 mean |y - f| / |y| and MASE = mean |y - f| over
+   mean |y(t) - y(t - 12)| taken over the whole series, test part included, each averaged
+   over series (every series has 24 test points, so over series and horizons alike). The
+   seasonal naive forecast (the last 12 training values repeated) is scored by the same code
+   as a self-check: it must give MAPE 22.56 and MASE 1.54. Series that tsgate's summary lists
+   in `series_fallback` are counted too (every series must get a forecast).
+
 --train-args "..." is appended to every train and compare command, --compare-args "..." to
 every compare command only (e.g. "--folds 4"), --seed N is passed as --seed N. --files takes
 comma-separated items, each a sample name (air_passengers, with or without .csv) or the path
@@ -79,6 +90,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_M4_DIR = ROOT.parent / "shared" / "data" / "m4-weekly"
+DEFAULT_TOURISM_DIR = ROOT.parent / "shared" / "data" / "tourism-monthly"
 DEFAULT_OUT = ROOT / "benchmarks" / "accuracy.json"
 
 SAMPLES = [  # (file, horizon, extra compare options)
@@ -117,6 +129,15 @@ M4_OFFICIAL_INTERVALS = {  # MSIS, ACD of the 95% intervals on the weekly subset
 M4_ACD_TARGET = 0.03
 M4_MSIS_REFERENCES = {"naive": "Naive (empirical intervals)", "ets": "ETS"}  # the MSIS targets to beat
 STDERR_TAIL_CHARS = 3000
+
+TOURISM_HORIZON, TOURISM_SEASON = 24, 12
+TOURISM_SNAIVE_MAPE, TOURISM_SNAIVE_MASE = 22.56, 1.54
+TOURISM_PUBLISHED = {  # MAPE, MASE (whole-series scale; None where unpublished), monthly, h = 1 .. 24
+    "seasonal naive": (22.56, 1.54), "ETS": (21.15, 1.49), "ARIMA": (21.13, 1.38),  # competition paper, Table 4
+    "ForePro": (19.91, 1.40), "Theta": (22.11, 1.55), "Damped": (23.47, 1.66),
+    # N-BEATS paper (Oreshkin et al., ICLR 2020), Table 15: MAPE only
+    "SaliMali (Kaggle, best)": (19.64, None), "N-BEATS-G": (19.17, None), "N-BEATS-I+G": (19.29, None),
+}
 
 
 class BenchmarkError(Exception):
@@ -310,14 +331,14 @@ def forecast_names(target: str, level: float | None) -> list[str]:
     return [target, *(bound_columns(target, level) if level is not None else ())]
 
 
-def forecast_columns(columns: list[str], level: float | None) -> list[str]:
+def forecast_columns(columns: list[str], level: float | None, time_col: str = "date") -> list[str]:
     """forecast_names of the one target in `columns`; any other layout is an error."""
-    values = [column for column in columns if column not in ("id", "date")]
+    values = [column for column in columns if column not in ("id", time_col)]
     found = [forecast_names(column, level) for column in values
              if sorted(forecast_names(column, level)) == sorted(values)]
-    if "id" not in columns or "date" not in columns or len(found) != 1:
+    if "id" not in columns or time_col not in columns or len(found) != 1:
         raise BenchmarkError(f"unexpected forecast columns {columns}: expected "
-                             f"{', '.join(['id', 'date', *forecast_names('value', level)])}")
+                             f"{', '.join(['id', time_col, *forecast_names('value', level)])}")
     return found[0]
 
 
@@ -330,17 +351,25 @@ def check_bounds(forecast: Forecast) -> None:
         raise BenchmarkError(f"forecast intervals missing or with lower > upper for {len(bad)} series, e.g. {bad[:5]}")
 
 
-def parse_forecast_csv(text: str, ids: list[str], horizon: int, level: float | None = None) -> Forecast:
-    """tsgate forecast's CSV (id, date, value[, value_lo_L, value_hi_L]) -> the `horizon` values per id."""
-    frame = pd.read_csv(io.StringIO(text), dtype={"id": str})
-    columns = forecast_columns(list(frame.columns), level)
-    expected_dates = pd.date_range(M4_END, periods=horizon + 1, freq="W-MON")[1:]
+def m4_forecast_dates(key: str, horizon: int) -> pd.DatetimeIndex:
+    """The weeks every M4 forecast must cover: the `horizon` Mondays after M4_END."""
+    return pd.date_range(M4_END, periods=horizon + 1, freq="W-MON")[1:]
+
+
+def parse_forecast_csv(text: str, ids: list[str], horizon: int, level: float | None = None, time_col: str = "date",
+                       expected_dates=m4_forecast_dates) -> Forecast:
+    """tsgate forecast's CSV (id, TIME, value[, value_lo_L, value_hi_L][, fallback]) -> the `horizon` values
+    per id; `expected_dates(id, horizon)` gives the dates each series must cover."""
+    frame = pd.read_csv(io.StringIO(text), dtype={"id": str}).drop(columns="fallback", errors="ignore")
+    columns = forecast_columns(list(frame.columns), level, time_col)
     arrays = [{} for _ in columns]
     for key, group in frame.groupby("id", sort=False):
-        group = group.assign(date=pd.to_datetime(group["date"])).sort_values("date")
-        if len(group) != horizon or not (group["date"].to_numpy() == expected_dates.to_numpy()).all():
-            raise BenchmarkError(f"forecast for series {key} does not cover the {horizon} weeks after "
-                                 f"{M4_END.date()}: got dates {list(group['date'].dt.date)}")
+        group = group.assign(**{time_col: pd.to_datetime(group[time_col])}).sort_values(time_col)
+        expected = expected_dates(key, horizon)
+        if len(group) != horizon or not (group[time_col].to_numpy() == expected.to_numpy()).all():
+            raise BenchmarkError(f"forecast for series {key} does not cover the {horizon} steps "
+                                 f"{expected[0].date()} .. {expected[-1].date()}: got dates "
+                                 f"{list(group[time_col].dt.date)}")
         for column, values in zip(columns, arrays):
             values[key] = group[column].to_numpy(dtype=float)
     missing = sorted(set(ids) - set(arrays[0]))
@@ -430,6 +459,82 @@ def run_m4(train: dict, test: dict, tmp: Path, options, log: list[dict]) -> dict
                                        for name, figures in M4_OFFICIAL_INTERVALS.items()}}}
 
 
+# ---- Tourism Monthly -----------------------------------------------------------------------------------
+
+def read_long(path: Path) -> tuple[dict[str, np.ndarray], dict[str, pd.Timestamp]]:
+    """A long id,timestamp,value file -> ({id: values in time order}, {id: its first timestamp}), in file order."""
+    frame = pd.read_csv(path, dtype={"id": str}, parse_dates=["timestamp"])
+    order = pd.unique(frame["id"])
+    frame = frame.sort_values(["id", "timestamp"], kind="stable")
+    groups = dict(tuple(frame.groupby("id", sort=False)))
+    return ({key: groups[key]["value"].to_numpy(dtype=float) for key in order},
+            {key: groups[key]["timestamp"].iloc[0] for key in order})
+
+
+def read_tourism(tourism_dir: Path):
+    """(train, test, {id: the first test month}) of Tourism Monthly, ids in file order."""
+    files = [tourism_dir / "train.csv", tourism_dir / "test.csv"]
+    missing = [str(path) for path in files if not path.is_file()]
+    if missing:
+        raise BenchmarkError(f"Tourism Monthly data not found ({', '.join(missing)}): pass --tourism-dir DIR, "
+                             "the folder holding train.csv and test.csv")
+    (train, _), (test, test_start) = (read_long(path) for path in files)
+    if list(train) != list(test):
+        raise BenchmarkError(f"{files[0]} and {files[1]} hold different series")
+    return train, test, test_start
+
+
+def seasonal_scale(history: np.ndarray, truth: np.ndarray, season: int = TOURISM_SEASON) -> float:
+    """The published tables' MASE scale: mean |y(t) - y(t - season)| over the whole series, test part included."""
+    whole = np.concatenate([history, truth])
+    return float(np.mean(np.abs(whole[season:] - whole[:-season])))
+
+
+def tourism_series_scores(history: np.ndarray, truth: np.ndarray, forecast: np.ndarray) -> tuple[float, float]:
+    """MAPE and MASE (whole-series seasonal scale) of one series."""
+    errors = np.abs(truth - forecast)
+    return float(100.0 * np.mean(errors / np.abs(truth))), float(np.mean(errors) / seasonal_scale(history, truth))
+
+
+def score_tourism(train: dict, test: dict, forecasts: dict, flagged=()) -> dict:
+    """Mean MAPE and MASE over the series, the same over the series not in `flagged`, and per-series figures."""
+    ids = list(train)
+    mapes, mases = (np.array(values) for values in
+                    zip(*(tourism_series_scores(train[key], test[key], forecasts[key]) for key in ids)))
+    rest = np.array([key not in set(flagged) for key in ids])
+    return {"mape": float(mapes.mean()), "mase": float(mases.mean()),
+            "unflagged": {"series": int(rest.sum()), "mape": float(mapes[rest].mean()) if rest.any() else None,
+                          "mase": float(mases[rest].mean()) if rest.any() else None},
+            "per_series": {"ids": ids, "mape": mapes.tolist(), "mase": mases.tolist()}}
+
+
+def seasonal_naive_forecasts(train: dict, horizon: int = TOURISM_HORIZON, season: int = TOURISM_SEASON) -> dict:
+    """Each series' last `season` values repeated over `horizon` steps."""
+    return {key: np.resize(values[-season:], horizon) for key, values in train.items()}
+
+
+def run_tourism(train: dict, test: dict, test_start: dict, tourism_dir: Path, tmp: Path, options,
+                log: list[dict]) -> dict:
+    model = tmp / "tourism.tsgate"
+    summary, train_seconds = run_tsgate(["train", str(tourism_dir / "train.csv"), "--id-col", "id", "--horizon",
+                                         str(TOURISM_HORIZON), "-o", str(model), "--format", "json",
+                                         *common_train_args(options)], "train Tourism Monthly", log)
+    summary = json.loads(summary)
+    stdout, forecast_seconds = run_tsgate(["forecast", str(model), "--format", "csv"], "forecast Tourism Monthly", log)
+    forecast = parse_forecast_csv(stdout, list(train), TOURISM_HORIZON, time_col="timestamp",
+                                  expected_dates=lambda key, horizon: pd.date_range(test_start[key], periods=horizon,
+                                                                                    freq="MS"))
+    fallback = summary.get("series_fallback") or []
+    return {"series": len(train), "horizon": TOURISM_HORIZON, "scale": "whole series, m = 12",
+            "train_seconds": round(train_seconds, 3), "forecast_seconds": round(forecast_seconds, 3),
+            "lookbacks": summary.get("lookbacks"), "anchor_season": summary.get("anchor_season"),
+            "series_fallback": fallback,
+            "tsgate": score_tourism(train, test, forecast.point, fallback),
+            "seasonal_naive": score_tourism(train, test, seasonal_naive_forecasts(train)),
+            "forecasts": {key: values.tolist() for key, values in forecast.point.items()},  # for later analysis
+            "published": {name: {"mape": mape, "mase": mase} for name, (mape, mase) in TOURISM_PUBLISHED.items()}}
+
+
 # ---- output -------------------------------------------------------------------------------------------
 
 def versions(log: list[dict]) -> dict:
@@ -517,6 +622,19 @@ def print_m4_intervals(intervals: dict, label: str) -> None:
     print("Targets: " + "; ".join(checks))
 
 
+def print_tourism(tourism: dict, label: str) -> None:
+    print(f"\nTourism Monthly: {tourism['series']} series, horizon {tourism['horizon']}, MASE over the whole-series "
+          f"seasonal scale (train {tourism['train_seconds']:.1f} s, forecast {tourism['forecast_seconds']:.1f} s; "
+          f"lookbacks {tourism['lookbacks']}, anchor season {tourism['anchor_season']})")
+    ours, naive = tourism["tsgate"], tourism["seasonal_naive"]
+    lines = [[f"tsgate ({label})", ours["mape"], ours["mase"]],
+             ["seasonal naive, this scorer (self-check)", naive["mape"], naive["mase"]]]
+    lines += [[f"{name} (published)", mape, mase] for name, (mape, mase) in TOURISM_PUBLISHED.items()]
+    print_table(["method", "MAPE", "MASE"], lines)
+    if tourism["series_fallback"]:
+        print(f"{len(tourism['series_fallback'])} series forecast by the fallback: {', '.join(tourism['series_fallback'])}")
+
+
 def without_nan(value):
     """The same structure with NaN and infinities as None, so the JSON stays strict."""
     if isinstance(value, dict):
@@ -548,14 +666,16 @@ def write_json_atomically(document: dict, path: Path) -> None:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("samples", "m4", "all"), default="all",
-                        help="samples: compare on sample_data and the air_passengers train time; m4: M4 Weekly")
+    parser.add_argument("--only", choices=("samples", "m4", "tourism", "all"), default="all",
+                        help="samples: compare on sample_data and the air_passengers train time; m4: M4 Weekly; "
+                        "tourism: Tourism Monthly")
     parser.add_argument("--models", default="gru", help="backbones for compare (the first is judged); default gru")
     parser.add_argument("--train-args", default="", help='extra options for every train/compare, e.g. "--ensemble 1" '
                         '(a single flag: --train-args=--flag)')
     parser.add_argument("--seed", type=int, default=0, help="passed as --seed to train and compare")
     parser.add_argument("--label", default="default", help="a name for this run, stored in the JSON")
     parser.add_argument("--m4-dir", default=str(DEFAULT_M4_DIR), help="folder with Weekly-train.csv, Weekly-test.csv")
+    parser.add_argument("--tourism-dir", default=str(DEFAULT_TOURISM_DIR), help="folder with train.csv, test.csv")
     parser.add_argument("--m4-series", type=int, default=None, help="only the first N M4 series (quick checks)")
     parser.add_argument("--files", default="", help="only these files, comma-separated: sample names (e.g. "
                         "air_passengers,mauna_loa_co2) or paths of any CSV, each optionally :HORIZON "
@@ -574,6 +694,8 @@ def run_all(options, tmp: Path, log: list[dict]) -> dict:
                 "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "commands": log}
     if options.only in ("m4", "all"):  # read first, so missing data fails before any training
         m4_train, m4_test = read_m4(Path(options.m4_dir), options.m4_series)
+    if options.only in ("tourism", "all"):
+        tourism_data = read_tourism(Path(options.tourism_dir))
     if options.only in ("samples", "all"):  # likewise a --files item that names nothing
         runs = sample_runs(options.files)
     print("Warm-up: one untimed training run on air_passengers.csv first (may compile the C++ kernel) ...",
@@ -594,6 +716,10 @@ def run_all(options, tmp: Path, log: list[dict]) -> dict:
         print("  M4 Weekly: train and forecast ...", flush=True)
         document["m4"] = run_m4(m4_train, m4_test, tmp, options, log)
         print_m4(document["m4"], options.label)
+    if options.only in ("tourism", "all"):
+        print("  Tourism Monthly: train and forecast ...", flush=True)
+        document["tourism"] = run_tourism(*tourism_data, Path(options.tourism_dir), tmp, options, log)
+        print_tourism(document["tourism"], options.label)
     return document
 
 

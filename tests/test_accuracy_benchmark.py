@@ -200,3 +200,55 @@ def test_sample_run_records_interval_fields_and_tolerates_their_absence(monkeypa
     assert accuracy.per_model(sample, "coverage_95") == [0.9, 1.0, None, None]
     accuracy.print_samples([sample])
     assert "7.500" in capsys.readouterr().out
+
+
+# ---- Tourism Monthly -------------------------------------------------------------------------------------
+
+TOURISM_DIR = REPO_ROOT.parent / "shared" / "data" / "tourism-monthly"
+
+
+@pytest.mark.skipif(not (TOURISM_DIR / "train.csv").is_file(),
+                    reason=f"Tourism Monthly data not found at {TOURISM_DIR} (it sits beside the repository in CI)")
+def test_seasonal_naive_on_tourism_monthly_reproduces_the_published_figures():
+    train, test, starts = accuracy.read_tourism(TOURISM_DIR)
+    assert len(train) == 366 and all(len(values) == 24 for values in test.values())
+    scores = accuracy.score_tourism(train, test, accuracy.seasonal_naive_forecasts(train))
+    assert round(scores["mape"], 2) == 22.56
+    assert round(scores["mase"], 2) == 1.54
+    assert starts["M1"] == pd.Timestamp("1992-08-01")
+
+
+def test_tourism_scorer_matches_a_hand_computation():
+    history, truth = np.array([10.0, 20.0, 30.0, 40.0]), np.array([20.0, 50.0])
+    # With season 2 the whole series 10 20 30 40 20 50 has seasonal changes 20, 20, -10, 10: scale 15.
+    assert accuracy.seasonal_scale(history, truth, season=2) == 15.0
+    # Season 12 over 1 .. 13, then 13, 13: changes 13 - 1, 13 - 2, 13 - 3, so scale 11; errors 0 and 1.
+    scores = accuracy.score_tourism({"a": np.arange(1.0, 14.0)}, {"a": np.full(2, 13.0)}, {"a": np.array([13.0, 12.0])},
+                                    flagged=["a"])
+    assert scores["mase"] == pytest.approx(0.5 / 11, rel=1e-12)
+    assert scores["mape"] == pytest.approx(100 * (1 / 13) / 2, rel=1e-12)
+    assert scores["unflagged"] == {"series": 0, "mape": None, "mase": None}  # its one series is flagged
+
+
+def test_seasonal_naive_repeats_the_last_season():
+    forecasts = accuracy.seasonal_naive_forecasts({"a": np.arange(30.0)}, horizon=5, season=4)
+    assert forecasts["a"].tolist() == [26.0, 27.0, 28.0, 29.0, 26.0]
+
+
+def test_tourism_run_trains_on_the_long_file_and_reads_the_fallbacks(monkeypatch, tmp_path):
+    train = {"M1": np.arange(1.0, 31.0), "M2": np.full(30, 5.0) + np.arange(30) % 12}
+    test = {key: values[-12:].repeat(2) for key, values in train.items()}
+    starts = {key: pd.Timestamp("2001-01-01") for key in train}
+    dates = pd.date_range("2001-01-01", periods=24, freq="MS").strftime("%Y-%m-%d")
+    lines = ["id,timestamp,value,fallback"] + [f"{key},{date},{values[-1]},{key == 'M2'}" for key, values in train.items()
+                                               for date in dates]
+    summary = {"lookbacks": [36, 18, 54], "anchor_season": 12, "series_fallback": ["M2"]}
+    log = []
+    monkeypatch.setattr(accuracy, "run_tsgate", fake_tsgate({"train": json.dumps(summary),
+                                                             "forecast": "\n".join(lines) + "\n"}))
+    tourism = accuracy.run_tourism(train, test, starts, tmp_path, tmp_path, accuracy.parse_args([]), log)
+    assert log[0]["command"].split()[:6] == ["train", str(tmp_path / "train.csv"), "--id-col", "id", "--horizon", "24"]
+    assert tourism["series_fallback"] == ["M2"] and tourism["lookbacks"] == [36, 18, 54]
+    assert tourism["tsgate"]["unflagged"]["series"] == 1
+    assert tourism["forecasts"]["M1"] == [30.0] * 24
+    accuracy.print_tourism(tourism, "test")

@@ -220,14 +220,15 @@ def test_the_series_set_says_whether_fit_and_predict_refuse_or_leave_out():
     frame = synthetic_long(ids=("a", "b", "short"), n=120)
     frame = frame[(frame["store"] != "short") | (frame["date"] >= frame["date"].max() - pd.Timedelta(days=20))]
     series = load_series(frame, DataOptions(id_col="store"))
-    model = small(lookback=14, horizon=7).fit(series)
-    assert model.ids_ == ["a", "b"] and [key for key, _ in model.skipped_] == ["short"]
+    model = small(lookback=14, horizon=7).fit(series)  # short: 14 training points, padded windows
+    assert model.ids_ == ["a", "b", "short"] and model.skipped_ == []
     with pytest.raises(DataError, match="series 'short' has 21 points"):
         small(lookback=14, horizon=7).fit(replace(series, strict=True))
-    prediction = model.predict_array(series)
-    assert prediction.ids == ["a", "b"] and [key for key, _ in prediction.skipped] == ["short"]
-    with pytest.raises(DataError, match="series 'short' was left out of the model's training data"):
-        model.predict_array(replace(series, strict=True))
+    newcomer = load_series(pd.concat([frame, frame[frame["store"] == "a"].assign(store="new")]), DataOptions(id_col="store"))
+    prediction = model.predict_array(newcomer)
+    assert prediction.ids == ["a", "b", "short"] and [key for key, _ in prediction.skipped] == ["new"]
+    with pytest.raises(DataError, match="series 'new' was not in the training data"):
+        model.predict_array(replace(newcomer, strict=True))
     assert series.strict is False and load_series(frame, DataOptions(id_col="store", strict=True)).strict is True
 
 

@@ -204,9 +204,9 @@ def test_skipped_ids_stay_text_in_the_summary_and_the_model_file(tmp_path):
     model = tmp_path / "m.tsgate"
     result = invoke("train", write(tmp_path, text), "--id-col", "store", "-o", model, "--format", "json", *TINY)
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["skipped_ids"] == ["7"]
+    assert json.loads(result.stdout)["series_fallback"] == ["7"]  # 5 points: too short to learn from
     loaded = Forecaster.load(model)
-    assert loaded.ids_ == ["007", "08"] and [key for key, _ in loaded.skipped_] == ["7"]
+    assert loaded.ids_ == ["007", "08", "7"] and loaded.fallback_.tolist() == [False, False, True]
 
 
 def test_whole_number_ids_come_out_as_text_in_text_order(tmp_path):
@@ -270,7 +270,7 @@ def test_a_note_naming_an_id_with_markup_shows_it_as_written(tmp_path):
     result = invoke("train", write(tmp_path, text), "--id-col", "store", "-o", tmp_path / "m.tsgate",
                     *[option for option in TINY if option != "--quiet"])
     assert result.exit_code == 0, result.stderr
-    assert "series ':smile:' has 5 points" in result.stderr and "also '[/]'" in result.stderr
+    assert "too short to learn from (':smile:', '[/]')" in result.stderr
 
 
 # ---- labels that are not ids -----------------------------------------------------------------------

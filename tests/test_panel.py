@@ -33,21 +33,21 @@ def panel_csv(tmp_path):
     return awkward_panel(tmp_path / "panel.csv")
 
 
-def test_a_panel_trains_on_what_it_can_and_says_what_it_left_out(panel_csv, tmp_path):
+def test_a_panel_trains_on_every_series_the_short_one_from_padded_windows(panel_csv, tmp_path):
     model = tmp_path / "m.tsgate"
     result = invoke("train", panel_csv, "--id-col", "store", "-o", model, "--format", "json", *LOUD)
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["series"] == 3 and summary["series_skipped"] == 1 and summary["skipped_ids"] == ["tiny"]
-    assert summary["series_constant"] == 1
+    assert summary["series"] == 4 and summary["series_skipped"] == 0 and summary["skipped_ids"] == []
+    assert summary["series_constant"] == 1 and "series_fallback" not in summary  # tiny's 8 training points train
     notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
-    assert any("left out 1 of 4 series: series 'tiny' has 12 points" in line for line in notes), result.stderr
+    assert not any("left out" in line for line in notes), result.stderr
     assert any("1 series are constant" in line for line in notes), result.stderr
 
     forecast = invoke("forecast", model, "--format", "csv")
     assert forecast.exit_code == 0, forecast.stderr
     frame = pd.read_csv(StringIO(forecast.stdout))
-    assert sorted(frame["store"].unique()) == ["a", "b", "flat"]
+    assert sorted(frame["store"].unique()) == ["a", "b", "flat", "tiny"] and "fallback" not in frame
     assert (frame.loc[frame["store"] == "flat", "sales"] == 0.0).all()  # a constant forecasts its constant
     assert frame.loc[frame["store"] == "a", "sales"].std() > 0
 
@@ -55,12 +55,15 @@ def test_a_panel_trains_on_what_it_can_and_says_what_it_left_out(panel_csv, tmp_
 def test_forecast_of_new_panel_data_leaves_out_what_the_model_cannot_forecast(panel_csv, tmp_path):
     model = tmp_path / "m.tsgate"
     assert invoke("train", panel_csv, "--id-col", "store", "-o", model, *FAST).exit_code == 0
-    result = invoke("forecast", model, panel_csv, "--format", "csv")
+    frame = pd.read_csv(panel_csv)
+    newcomer = frame[frame["store"] == "a"].assign(store="new")
+    pd.concat([frame, newcomer]).to_csv(tmp_path / "new.csv", index=False)
+    result = invoke("forecast", model, tmp_path / "new.csv", "--format", "csv")
     assert result.exit_code == 0, result.stderr
-    assert sorted(pd.read_csv(StringIO(result.stdout))["store"].unique()) == ["a", "b", "flat"]
-    assert "series 'tiny' was left out of the model's training data (it has 12 points" in result.stderr
-    strict = invoke("forecast", model, panel_csv, "--strict")
-    assert strict.exit_code == 2 and "series 'tiny' was left out of the model's training data" in strict.stderr
+    assert sorted(pd.read_csv(StringIO(result.stdout))["store"].unique()) == ["a", "b", "flat", "tiny"]
+    assert "series 'new' was not in the training data" in result.stderr
+    strict = invoke("forecast", model, tmp_path / "new.csv", "--strict")
+    assert strict.exit_code == 2 and "series 'new' was not in the training data" in strict.stderr
     assert strict.stdout == ""
 
 
@@ -83,22 +86,22 @@ def load(path, **options):
     return load_series(read_csv(str(path)), DataOptions(id_col="store", **options))
 
 
-def test_a_panel_leaves_out_what_its_lookback_cannot_hold(tmp_path):
+def test_a_panel_keeps_what_its_lookback_cannot_hold(tmp_path):
     frame = synthetic_long(ids=tuple(f"s{k:02d}" for k in range(20)), n=200)
-    short = {"s03": 30, "s07": 12}  # 30 points: a window with a shorter lookback fits; 12: no window at all
+    short = {"s03": 30, "s07": 12}  # 30 points: padded windows; 12 (5 training points): not even those
     for key, length in short.items():
         frame = frame[(frame["store"] != key) | (frame["date"] > frame["date"].max() - pd.Timedelta(days=length))]
     frame.to_csv(tmp_path / "p.csv", index=False)
     series = load(tmp_path / "p.csv")
     horizon = 7
-    # A lookback given: every series shorter than lookback + horizon + validation is left out.
-    usable, lookback, left_out = usable_series(series, 21, horizon, val_fraction=0.2)
-    assert lookback == 21 and [key for key, _ in left_out] == ["s03", "s07"]
-    assert usable.ids == [key for key in series.ids if key not in short]
-    assert "has 30 points, fewer than the 35 that lookback 21 + horizon 7 + validation 7 need" in left_out[0][1]
-    # auto: the lookback fits the shortest series that holds a window (as for one series); s07 holds none.
-    usable, lookback, left_out = usable_series(series, "auto", horizon, val_fraction=0.2)
-    assert lookback == 30 - 7 - horizon and [key for key, _ in left_out] == ["s07"]
+    # A lookback given: every series is kept; s07 is a fallback.
+    usable, lookback, left_out, fallback = usable_series(series, 21, horizon, val_fraction=0.2)
+    assert lookback == 21 and left_out == [] and usable.ids == series.ids
+    assert [key for key, flag in zip(series.ids, fallback) if flag] == ["s07"]
+    # auto: the lookback follows the median series (the recent span of a daily series, 3 horizons = 21),
+    # not the 30-point one (which would allow 30 - 7 - horizon = 16).
+    usable, lookback, left_out, fallback = usable_series(series, "auto", horizon, val_fraction=0.2)
+    assert lookback == 21 and left_out == [] and fallback.sum() == 1
     # --strict refuses the series with no window instead.
     with pytest.raises(Exception, match="series 's07'|shortest series"):
         usable_series(replace(series, strict=True), "auto", horizon, val_fraction=0.2)

@@ -1,5 +1,5 @@
-"""prepare: which series a fit learns from and why the others are left out, the lookbacks, the anchor,
-the scaling and the windows of each lookback, on small synthetic SeriesSets."""
+"""prepare: which series a fit learns from, pads or falls back on, the lookbacks, the anchor, the
+scaling and the windows of each lookback, on small synthetic SeriesSets."""
 
 from dataclasses import replace
 
@@ -31,28 +31,35 @@ def hourly(lengths: dict[str, int], constant=(), seed=0) -> SeriesSet:
 # ---- which series ---------------------------------------------------------------------------------
 
 
-def test_a_panel_leaves_out_the_series_too_short_and_says_why():
-    series = replace(hourly({"a": 100, "b": 19, "c": 100}), skipped=[("z", "has no regular frequency")])
+def test_a_panel_keeps_the_series_too_short_and_flags_those_that_cannot_train():
+    # b (15 training points) holds no whole window of 12 + 4: it learns from padded ones; d (3) not even those.
+    series = replace(hourly({"a": 100, "b": 19, "c": 100, "d": 7}), skipped=[("z", "has no regular frequency")])
     plan = plan_training(series, **PLAN)
-    assert plan.series.ids == ["a", "c"]
-    assert plan.left_out == [("b", "has 19 points, fewer than the 20 that lookback 12 + horizon 4 + validation 4 need")]
-    assert [key for key, _ in plan.skipped] == ["z", "b"]  # the loader's first, then the plan's
+    assert plan.series.ids == ["a", "b", "c", "d"] and plan.left_out == []
+    assert plan.fallback.tolist() == [False, False, False, True] and plan.masked
+    assert [key for key, _ in plan.skipped] == ["z"]  # only the loader's
+    windows = plan.windows[12]
+    assert len(windows.train) == 2 * (80 - 12 - 4 + 1) + (15 - 4 - 2 + 1)  # b: 2 to 11 points of its own
+    assert set(windows.series_of_val.tolist()) == {0, 1, 2}
 
 
-@pytest.mark.parametrize("lengths, strict", [({"a": 19}, False), ({"a": 100, "b": 19}, True), ({"a": 19, "b": 18}, False)])
-def test_one_series_a_strict_set_or_a_panel_of_nothing_refuses_instead(lengths, strict):
+@pytest.mark.parametrize("lengths, strict, length", [({"a": 19}, False, 19), ({"a": 100, "b": 19}, True, 19),
+                                                     ({"a": 9, "b": 8}, False, 9)])
+def test_one_series_a_strict_set_or_a_panel_of_nothing_refuses_instead(lengths, strict, length):
     series = replace(hourly(lengths), strict=strict)
-    with pytest.raises(DataError, match=r"has 19 points but lookback 12 \+ horizon 4 \+ validation 4 need at least 20"):
+    with pytest.raises(DataError, match=rf"has {length} points but lookback 12 \+ horizon 4 \+ validation 4 need at least 20"):
         usable_series(series, 12, 4, 0.2)
 
 
-def test_auto_lookback_fits_the_shortest_series_that_holds_a_window():
-    # Hourly data: the recent span is two days (48); the 60-point series has 48 training points,
-    # room for lookback 44 before a horizon of 4. The 7-point one (3 training points) holds no window at all.
+def test_auto_lookback_of_a_panel_follows_its_median_series_not_the_shortest():
+    # Hourly data: the recent span is two days (48). One series fits it: 48. In a panel the 60-point
+    # series (48 training points) would allow only 44 and the 7-point one none: neither sets it.
     series = hourly({"a": 400, "b": 60, "c": 7})
-    usable, base, left_out = usable_series(series, "auto", 4, 0.2)
-    assert base == 44 and usable.ids == ["a", "b"] and [key for key, _ in left_out] == ["c"]
+    usable, base, left_out, fallback = usable_series(series, "auto", 4, 0.2)
+    assert base == 48 and usable.ids == ["a", "b", "c"] and left_out == [] and fallback.tolist() == [False, False, True]
     assert usable_series(hourly({"a": 400}), "auto", 4, 0.2)[1] == 48
+    # One series, or a strict set, still fits the shortest.
+    assert usable_series(replace(hourly({"a": 400, "b": 60}), strict=True), "auto", 4, 0.2)[1] == 44
 
 
 def test_train_lengths_hold_back_at_least_one_horizon():
@@ -66,8 +73,10 @@ def test_train_lengths_hold_back_at_least_one_horizon():
 def test_members_spread_their_lookbacks_around_an_auto_base_and_share_a_given_one():
     series = hourly({"a": 400, "b": 60})
     spread = plan_training(series, **{**PLAN, "lookback": "auto", "members": 4})
-    assert spread.base_lookback == 44 and spread.lookbacks == [44, 22, 44, 44]  # 1.5 x 44 is capped at the room, 44
-    assert sorted(spread.windows) == [22, 44]  # one window set per distinct lookback
+    assert spread.base_lookback == 48 and spread.lookbacks == [48, 24, 72, 48]  # the median series has room for all
+    assert sorted(spread.windows) == [24, 48, 72]  # one window set per distinct lookback
+    narrow = plan_training(replace(series, strict=True), **{**PLAN, "lookback": "auto", "members": 4})
+    assert narrow.lookbacks == [44, 22, 44, 44]  # strict: 1.5 x 44 is capped at the shortest's room, 44
     fixed = plan_training(series, **{**PLAN, "members": 3})
     assert fixed.lookbacks == [12, 12, 12] and sorted(fixed.windows) == [12]
 

@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 
+import pandas as pd
 import pytest
 from conftest import synthetic_long, synthetic_sine
 
@@ -37,7 +38,14 @@ def test_a_target_below_the_smallest_network_is_refused_with_its_size():
         hidden_for_parameters(config, 10)
 
 
+def panel_with_a_short_series():
+    frame = synthetic_long(n=90)
+    short = synthetic_long(ids=("d",), n=90).iloc[-20:]  # 20 points: shorter than the panel's lookback
+    return pd.concat([frame, short], ignore_index=True)
+
+
 @pytest.mark.parametrize("frame,options,fit", [
+    (panel_with_a_short_series(), DataOptions(id_col="store"), dict(lookback="auto", horizon=7)),
     (synthetic_sine(n=200), DataOptions(), dict(lookback="auto", horizon=6)),
     (synthetic_sine(n=200), DataOptions(), dict(lookback=16, horizon=4, calendar=False)),
     (synthetic_long(n=90), DataOptions(id_col="store"), dict(lookback="auto", horizon=7)),
@@ -47,8 +55,8 @@ def test_the_first_member_config_is_what_the_fit_builds(frame, options, fit):
     forecaster = Forecaster(backbone="lstm", hidden=6, epochs=1, ensemble=2, **fit)
     predicted = first_member_config(forecaster, series, "lstm")
     built = forecaster.fit(series).first_network().config
-    assert (predicted.lookback, predicted.n_inputs, predicted.horizon, predicted.hidden) == \
-        (built.lookback, built.n_inputs, built.horizon, built.hidden)
+    assert (predicted.lookback, predicted.n_inputs, predicted.horizon, predicted.hidden, predicted.masked) == \
+        (built.lookback, built.n_inputs, built.horizon, built.hidden, built.masked)
     assert count_parameters(predicted) == forecaster.metrics_["parameters"]
 
 

@@ -24,16 +24,18 @@ def recent_span(season: int | None, horizon: int) -> int:
     return max(3 * horizon, 2 * (season or 0))
 
 
-def auto_lookback(season: int | None, horizon: int, train_lengths: list[int]) -> int:
-    """The recent span, at most what the shortest training part allows."""
-    wanted = recent_span(season, horizon)
-    room = min(train_lengths) - horizon  # the shortest series still gives one training window
+def auto_lookback(season: int | None, horizon: int, train_lengths: list[int], typical: bool = False) -> int:
+    """The recent span, at most what the shortest training part allows; with `typical` (a panel, which
+    pads the windows of shorter series), what the median training part allows."""
+    reference = int(np.median(train_lengths)) if typical else min(train_lengths)
+    room = reference - horizon  # the reference series still gives one training window
     if room < 1:
+        which = "the median series" if typical else "the shortest series"
         raise DataError(
-            f"the shortest series leaves {min(train_lengths)} training points, too few for horizon {horizon}: "
+            f"{which} leaves {reference} training points, too few for horizon {horizon}: "
             "lower --horizon or --val-fraction, or use longer series"
         )
-    return int(min(wanted, room, MAX_AUTO_LOOKBACK))
+    return int(min(recent_span(season, horizon), room, MAX_AUTO_LOOKBACK))
 
 
 def member_lookbacks(base: int, members: int, horizon: int, allowed: int, auto: bool) -> list[int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -45,6 +46,7 @@ from tsgate.options import (
     ReadOptions,
     SummaryFormat,
     TrainingOptions,
+    TuningOptions,
     Verbosity,
     option_groups,
 )
@@ -284,6 +286,8 @@ def progress_bar(console, silent: bool, label: str):
 
   tsgate train sample_data/air_passengers.csv --model lstm --match params   # an LSTM the size of the default GRU
 
+  tsgate train sample_data/air_passengers.csv --model lstm --tune 30 -o air.tsgate   # the best of 30 trials
+
 Many series (--id-col): a series too short or unreadable is left out with a note and a constant one
 forecasts its last value (--strict refuses both). Under torchrun every process reads DATA and trains on its share of each batch; rank 0
 writes the model (see README, "Several processes or machines: torchrun").
@@ -303,6 +307,7 @@ def train(
     training: TrainingOptions,
     plot: PlotOpt = None,
     fmt: Annotated[SummaryFormat, typer.Option("--format", "-f", help="table: summary on stderr; json: summary as JSON on stdout.", rich_help_panel=OUT_HELP)] = SummaryFormat.table,
+    tuning: TuningOptions,
     verbosity: Verbosity,
 ):
     """Train one backbone on a CSV and write a model file."""
@@ -311,31 +316,46 @@ def train(
     from tsgate.io import write_all
     from tsgate.parallel import start_early
     from tsgate.render import summary_table, to_json
-    from tsgate.wording import data_notes, panel_notes
+    from tsgate.tune import tuning_request
+    from tsgate.wording import data_notes, fallback_notes, panel_notes
 
     output = output or default_model_path(data, model.value)
     check_outputs([("DATA", data)], output, plot)
     forecaster = make_forecaster(model.value, network, training)
     controls = {"match": match.value, "params": params, "budget": parse_budget(budget)}
+    request = tuning_request(tuning.tune, tuning.space, tuning.storage, tuning.study, match.value)
+    if request is not None:
+        no_torchrun("--tune")
     world = join_torchrun(forecaster, data, controls["budget"])
     workers = 1 if world else forecaster.workers(training.jobs)  # under torchrun, the processes are torchrun's
     quiet = verbosity.quiet or not distributed.is_main()
-    start_early(workers if network.ensemble > 1 or model == Backbone.auto else 1)  # one network trains here
+    start_early(workers if network.ensemble > 1 or model == Backbone.auto or request else 1)  # one network trains here
+    tuned = None
     try:
         series = read_series(data, columns, reading)
         console = people_console()
         show_notes(console, data_notes(series), quiet)
         forecaster = sized_forecaster(series, forecaster, **controls)
         with progress_bar(console, quiet or not console.is_terminal, f"training {model.value}") as update:
+            if request is not None:
+                from tsgate.tune import tune_forecaster
+
+                backbones = 3 if model == Backbone.auto else 1
+                forecaster, tuned = tune_forecaster(series, forecaster, request, workers,
+                                                    trial_progress(update, backbones * request.trials),
+                                                    controls["budget"].seconds)
             on_progress = update and (lambda step, steps, train_loss, val_loss: update(
-                step, steps, detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
+                step, steps, f"training {forecaster.backbone}", detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
             with distributed.failures_as_errors():
                 forecaster.fit(series, on_progress=on_progress, jobs=workers, time_limit=controls["budget"].seconds)
     finally:
         distributed.stop()
+    if tuned is not None:  # the model file keeps the search without its timing, so that a rerun writes the same bytes
+        forecaster.metrics_["tuning"] = {key: value for key, value in tuned.items() if key != "seconds"}
     if world is not None and not world.main:
         return  # rank 0 writes the model file and the summary
-    show_notes(console, panel_notes(forecaster.skipped_, len(forecaster.ids_), int(forecaster.constant_.sum())), quiet)
+    show_notes(console, panel_notes(forecaster.skipped_, len(forecaster.ids_), int(forecaster.constant_.sum()))
+               + fallback_notes(forecaster.metrics_.get("series_fallback", []), len(forecaster.ids_)), quiet)
 
     def draw():
         from tsgate.plots import training_figure
@@ -345,7 +365,7 @@ def train(
     write_all([(output, forecaster.to_bytes()), *picture_file(plot, draw)])  # both or, on a failure, neither
     summary = {**forecaster.metrics_, "hidden": forecaster.hidden, "model_file": str(output), "series": len(forecaster.ids_),
                "targets": series.targets,
-               "skipped_ids": [key for key, _ in forecaster.skipped_]}
+               "skipped_ids": [key for key, _ in forecaster.skipped_], **({"tuning": tuned} if tuned else {})}
     if fmt == SummaryFormat.json:
         sys.stdout.write(to_json(summary))
     elif not quiet:
@@ -367,6 +387,29 @@ def join_torchrun(forecaster, data: str, budget):
     from tsgate.train import resolve_device
 
     return distributed.start(resolve_device(forecaster.check_options().device).type)
+
+
+def no_torchrun(option: str) -> None:
+    """Refuse `option` under torchrun: it runs its own processes (the --jobs workers)."""
+    from tsgate import distributed
+    from tsgate.errors import OptionError
+
+    if distributed.requested() is not None:
+        raise OptionError(f"{option} runs its trials on --jobs worker processes, not under torchrun: run it as one process")
+
+
+def trial_progress(update, total: int):
+    """The tuning's on_trial for a progress bar: trials finished (by every process sharing the study) of `total`."""
+    if update is None:
+        return None
+    finished: dict = {}
+
+    def on_trial(backbone, number, state, value, count):
+        finished[backbone] = max(finished.get(backbone, 0), count)
+        score = "" if value is None else f" val MAE {value:.4g}"
+        update(sum(finished.values()), total, "tuning", f"{backbone} trial {number}: {state}{score}")
+
+    return on_trial
 
 
 def check_outputs(inputs: list, output=None, plot=None, save_dir=None, saved: list = ()) -> None:
@@ -541,11 +584,16 @@ Examples:
 
   tsgate compare sample_data/air_passengers.csv --match params --budget flops   # a fair fight
 
+  tsgate compare sample_data/air_passengers.csv --tune 20 --storage air.journal --study air   # equal tuning budgets
+
 A fair fight: at the same --hidden an LSTM has about four times a plain RNN's recurrent weights.
 --match params gives every backbone the hidden size at which its whole network has the same
 parameter count (the GRU's at --hidden, or --params N); --budget flops gives each the training
 multiply-adds of the GRU's --steps, so a cheaper cell takes more steps. Rows report their hidden
-size, steps run and seconds.
+size, steps run and seconds. --tune N first searches N configurations per backbone (each trial
+one network, scored on the validation part of the data before the first test period), then
+trains and scores each backbone's best as above; rows add their search (see README, "Tuning").
+Several processes or machines given the same --storage and --study share the search.
 
 The networks train on --jobs worker processes (default: one per core); the rows are the same
 for any --jobs apart from the timing columns.
@@ -570,6 +618,7 @@ def compare(
     columns: ColumnOptions,
     reading: ReadOptions,
     training: TrainingOptions,
+    tuning: TuningOptions,
     claims: Annotated[bool, typer.Option("--claims", help="Also test the four common claims about RNN, GRU and LSTM on this data, at --match params unless --match is given: sweeps of data size and lookback, one network per sweep fit (see README, \"Testing the common claims on your data\").", rich_help_panel=MODEL_HELP)] = False,
     level: LevelOpt = None,
     plot: PlotOpt = None,
@@ -578,11 +627,12 @@ def compare(
     verbosity: Verbosity,
 ):
     """Train several backbones on the same split and compare error, time and size with baselines."""
-    from tsgate.compare import CompareOptions, run_comparison
+    from tsgate.compare import CompareOptions, run_comparison, with_tuning
     from tsgate.controls import parse_budget
+    from tsgate.tune import tune_comparison, tuning_request
     from tsgate.intervals import check_levels
     from tsgate.parallel import start_early
-    from tsgate.wording import comparison_notes, data_notes, panel_notes
+    from tsgate.wording import comparison_notes, data_notes, panel_notes, tuning_notes
 
     single_process("compare")
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season,
@@ -591,31 +641,42 @@ def compare(
     check_outputs([("DATA", data)], out.output, plot, save_dir,
                   saved_files(save_dir, [out.output, plot], options, training.seed))
     template = make_forecaster("gru", network, training)  # compare sets each backbone
+    request = tuning_request(tuning.tune, tuning.space, tuning.storage, tuning.study, match.value)
     workers = template.workers(training.jobs)
     start_early(workers)
     series = read_series(data, columns, reading)
     console = people_console()
     show_notes(console, data_notes(series) + panel_notes(series.skipped, len(series.ids)), verbosity.quiet)
     with progress_bar(console, verbosity.quiet or not console.is_terminal, "comparing") as update:
+        templates = tuned = None
+        if request is not None:
+            started = time.perf_counter()
+            templates, tuned = tune_comparison(series, template, options, request, workers,
+                                               trial_progress(update, len(options.models) * request.trials))
+            seconds = time.perf_counter() - started
         if claims:
-            result, found = compare_with_claims(series, template, options, update, console, verbosity.quiet, workers)
+            result, claimed = compare_with_claims(series, template, options, update, console, verbosity.quiet, workers,
+                                                  templates)
         else:
-            result, found = run_comparison(series, template, options, update, save_dir is not None, workers), None
-    show_notes(console, comparison_notes(result), verbosity.quiet)
+            result, claimed = run_comparison(series, template, options, update, save_dir is not None, workers, templates), None
+    if tuned is not None:
+        with_tuning(result, {name: found.summary() for name, found in tuned.items()},
+                    {**request.settings(), "seconds": seconds})
+    show_notes(console, comparison_notes(result) + tuning_notes(result.rows), verbosity.quiet)
 
     def draw():
         from tsgate.plots import claims_figure, comparison_figure
 
-        return comparison_figure(result.rows, metric="mase") if found is None else claims_figure({claim.id: claim.evidence for claim in found[0]})
+        return comparison_figure(result.rows, metric="mase") if claimed is None else claims_figure({claim.id: claim.evidence for claim in claimed[0]})
 
     files = picture_file(plot, draw)
     if save_dir is not None:
         files += [(save_dir / name, model.to_bytes()) for name, model in result.models.items()]
     with new_folder(save_dir):
-        emit_comparison(result, out, console, verbosity.quiet, files, found)
+        emit_comparison(result, out, console, verbosity.quiet, files, claimed)
 
 
-def compare_with_claims(series, template, options, update, console, quiet: bool, workers: int):
+def compare_with_claims(series, template, options, update, console, quiet: bool, workers: int, templates=None):
     """(the comparison, (the claims, their plan)); the plan is printed on stderr before the sweeps start."""
     from tsgate.claims import run_claims
     from tsgate.wording import claims_plan_line
@@ -624,7 +685,8 @@ def compare_with_claims(series, template, options, update, console, quiet: bool,
         if not quiet:
             console.print(claims_plan_line(plan), highlight=False, soft_wrap=True)
 
-    result, found, plan = run_claims(series, template, options, on_step=update, on_plan=on_plan, jobs=workers)
+    result, found, plan = run_claims(series, template, options, on_step=update, on_plan=on_plan, jobs=workers,
+                                     templates=templates)
     return result, (found, plan)
 
 

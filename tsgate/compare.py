@@ -165,6 +165,15 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
                       models)
 
 
+def with_tuning(comparison: Comparison, summaries: dict, settings: dict) -> Comparison:
+    """The comparison with each tuned backbone's search summary in its row (`tuning`) and the search in the settings."""
+    for row in comparison.rows:
+        if row["model"] in summaries:
+            row["tuning"] = summaries[row["model"]]
+    comparison.settings["tuning"] = settings
+    return comparison
+
+
 def saved_model_name(backbone: str, seed: int, fold: int) -> str:
     """The file name --save-dir keeps one trained network under."""
     return f"{backbone}-seed{seed}-fold{fold}.tsgate"

@@ -51,6 +51,9 @@ class ModelConfig:
     anchor_season: int = 1
     n_calendar: int = 0  # calendar inputs (sine and cosine pairs) after the target channels
     highway: bool = True  # a linear map from the window to the forecast beside the recurrent path (LSTNet)
+    # A last input channel, 1 where the window holds the series and 0 where it is padding: set where a
+    # panel pads the windows of series shorter than the lookback (prepare.py), off for every other fit.
+    masked: bool = False
 
     def __post_init__(self):
         if self.backbone not in BACKBONE_NAMES:
@@ -74,7 +77,7 @@ class ModelConfig:
 
     @property
     def n_inputs(self) -> int:
-        return self.n_targets + self.n_calendar
+        return self.n_targets + self.n_calendar + int(self.masked)
 
     def to_dict(self) -> dict:
         return asdict(self)

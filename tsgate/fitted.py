@@ -31,3 +31,6 @@ class Fitted:
     history: list[list[dict]]  # each member's validation checks
     metrics: dict  # the fit's summary (schedule.fit_metrics)
     train_config: object  # config.TrainConfig
+    # (S,) bool: series too short to learn from, forecast from their own points or last value (None: none)
+    fallback: object = None
+    context_points: object = None  # (S,) each context row's own points, the rest padding (None: all its own)

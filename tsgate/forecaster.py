@@ -200,51 +200,64 @@ class Forecaster:
         if levels and self.calibration_ is None:
             raise ModelFileError("this model has no interval calibration (it was trained by tsgate 0.2 or older): "
                                  "retrain it to forecast with --level")
-        numbers, context, last, scales, skipped = self.forecast_inputs(series)
-        values = self.predict_values(numbers, context, last)
+        numbers, (context, points), last, scales, skipped = self.forecast_inputs(series)
+        values = self.predict_values(numbers, context, last, points)
         bounds = self.calibration_.bounds(values, scales, levels) if levels else {}
         ids = [self.ids_[n] for n in numbers]
         check_forecast_finite(values, bounds, ids)
+        fallback = None if self.fallback_ is None else self.fallback_[numbers]
         return Prediction(numbers, values, last, bounds, skipped, ids, self.targets_, self.freq_, self.time_col_,
-                          self.id_col_)
+                          self.id_col_, fallback)
 
-    def predict_values(self, numbers: np.ndarray, context: np.ndarray, last_timestamps) -> np.ndarray:
+    def predict_values(self, numbers: np.ndarray, context: np.ndarray, last_timestamps, points=None) -> np.ndarray:
         """Raw-scale forecasts (S, H, C): the median of the members' forecasts from raw contexts
-        (S, L_max, C) of the stored series `numbers`, ending at `last_timestamps`. A series that was
-        constant in training forecasts its last value."""
-        values = np.median(self.member_forecasts(numbers, context, last_timestamps), axis=0)  # (K, S, H, C) -> (S, H, C)
+        (S, L_max, C) of the stored series `numbers`, ending at `last_timestamps`, each holding `points`
+        of its own (None: all; see network_inputs). A series that was constant in training forecasts
+        its last value."""
+        forecasts = self.member_forecasts(numbers, context, last_timestamps, points)
+        values = np.median(forecasts, axis=0)  # (K, S, H, C) -> (S, H, C)
         constant = self.constant_[numbers]
         values[constant] = context[constant, -1:, :]
         return values
 
-    def member_forecasts(self, numbers: np.ndarray, context: np.ndarray, last_timestamps) -> np.ndarray:
+    def member_forecasts(self, numbers: np.ndarray, context: np.ndarray, last_timestamps, points=None) -> np.ndarray:
         """Each member's raw-scale forecasts, (K, S, H, C)."""
         from tsgate.train import predict_inputs
 
-        inputs = self.network_inputs(numbers, context, last_timestamps)
+        inputs = self.network_inputs(numbers, context, last_timestamps, points)
         outputs = [predict_inputs(network, inputs[:, -network.config.lookback:]).numpy() for network in self.members_]
         return np.stack([self.scaling_.inverse(numbers, output) for output in outputs])
 
-    def network_inputs(self, numbers: np.ndarray, context: np.ndarray, last_timestamps):
+    def network_inputs(self, numbers: np.ndarray, context: np.ndarray, last_timestamps, points=None):
         """What the networks read (S, L, I) from raw contexts (S, L, C) of the stored series `numbers`
-        ending at `last_timestamps`: scaled values, then the calendar inputs of those steps."""
+        ending at `last_timestamps`: scaled values, then the calendar inputs of those steps, then (for
+        networks with a mask input) 1 on the last `points[s]` steps of row s and 0 on the padding before."""
         import torch
 
         from tsgate.freq import context_calendar
 
         inputs = self.scaling_.transform(numbers, context)
+        length = inputs.shape[1]
         if self.cycles_:
-            inputs = np.concatenate([inputs, context_calendar(last_timestamps, inputs.shape[1], self.freq_, self.cycles_)], axis=2)
+            inputs = np.concatenate([inputs, context_calendar(last_timestamps, length, self.freq_, self.cycles_)], axis=2)
+        if self.members_[0].config.masked:
+            own = np.full(len(inputs), length) if points is None else np.minimum(points, length)
+            inputs = np.concatenate([inputs, (np.arange(length) >= length - own[:, None])[..., None]], axis=2)
         return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
 
     def forecast_inputs(self, series):
-        """(series numbers (S,), raw contexts (S, L_max, C), last timestamps, recent scales (S, C) for the
-        intervals, [(id, why)] left out) from new data or from what was stored at the end of the training data."""
+        """(series numbers (S,), (raw contexts (S, L_max, C), each one's own points (S,) or None), last
+        timestamps, recent scales (S, C) for the intervals, [(id, why)] left out) from new data or from what
+        was stored at the end of the training data."""
+        from tsgate.windows import last_points_padded
+
         if series is None:
-            return np.arange(len(self.ids_)), self.context_, self.last_timestamps_, self.interval_scale_, []
+            stored = (self.context_, self.context_points_)
+            return np.arange(len(self.ids_)), stored, self.last_timestamps_, self.interval_scale_, []
         numbers = self.stored_numbers(series)
         needed = self.context_length
-        problems = np.where(numbers < 0, "unknown", np.where(series.length_array < needed, "short", ""))
+        shortest = 1 if self.members_[0].config.masked else needed  # networks with a mask input pad a short one
+        problems = np.where(numbers < 0, "unknown", np.where(series.length_array < shortest, "short", ""))
         skipped = [(key, self.forecast_problem(key, kind, series.length_array[k]))
                    for k, (key, kind) in enumerate(zip(series.ids, problems)) if kind]
         if skipped and (not series.lenient or len(skipped) == len(series.ids)):
@@ -254,7 +267,8 @@ class Forecaster:
             raise DataError(f"{series_label(key)} {why}")
         usable = series.subset(np.flatnonzero(problems == "")) if skipped else series
         numbers = numbers[problems == ""]
-        return numbers, usable.last_points(needed), usable.last, self.interval_scales(numbers, usable), skipped
+        context = last_points_padded(usable.flat, usable.offsets, needed)
+        return numbers, context, usable.last, self.interval_scales(numbers, usable), skipped
 
     def forecast_problem(self, key: str, kind: str, length: int) -> str:
         """Why a series of new data cannot be forecast, as the end of a sentence naming it."""
@@ -307,7 +321,7 @@ class Forecaster:
             raise OptionError(f"max_windows must be at least 1, got {max_windows}")
         if series is None:  # the stored context's last window of each series, as forecast reads it
             everyone = np.arange(len(self.ids_))
-            return self.network_inputs(everyone, self.context_[:, -lookback:], self.last_timestamps_)
+            return self.network_inputs(everyone, self.context_[:, -lookback:], self.last_timestamps_, self.context_points_)
         usable, numbers = self.known_series(series, lookback)
         scaled = self.scaling_.transform_flat(usable.flat, usable.offsets, numbers)  # (T_total, C)
         owner, start = window_starts(usable.length_array, lookback, most=max_windows)  # (N,) each
@@ -315,6 +329,8 @@ class Forecaster:
         if self.cycles_:
             features, first = calendar_grid(usable, self.cycles_)
             inputs = np.concatenate([inputs, gather_windows(features, first, owner, start, lookback)], axis=2)
+        if self.first_network().config.masked:  # whole windows: every step is the series' own
+            inputs = np.concatenate([inputs, np.ones(inputs.shape[:2] + (1,))], axis=2)
         return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
 
     def stored_numbers(self, series) -> np.ndarray:

@@ -12,7 +12,10 @@ member lookback) under "context" (S, L, C). Since tsgate 0.3, the interval calib
 "calibration.scale" (S, C), each series' recent scale at the end of its training data; the
 JSON's "intervals" holds the span that scale reads. Files without them forecast points only.
 Since tsgate 0.5, "series.constant" (S,) flags the series that were constant over their training
-part (forecast as their last value); files without it have none.
+part (forecast as their last value); files without it have none. Since tsgate 0.6, a panel with
+series shorter than the lookback adds "series.fallback" (S,), the series too short to learn from,
+and "context.points" (S,), each context row's own points (the rest copies its first value); the
+model config's "masked" says the networks read a mask input. Files without them have none.
 
 Format 1 (tsgate 0.1: one network under "model.") is upgraded on loading.
 
@@ -79,6 +82,10 @@ def tensors_of(fitted: Fitted) -> dict:
     tensors["scaling.scale"] = torch.from_numpy(fitted.scaling.scale)
     tensors["context"] = torch.from_numpy(np.ascontiguousarray(fitted.context))
     tensors["series.constant"] = torch.from_numpy(fitted.constant.astype(np.uint8))
+    if fitted.fallback is not None:
+        tensors["series.fallback"] = torch.from_numpy(fitted.fallback.astype(np.uint8))
+    if fitted.context_points is not None:
+        tensors["context.points"] = torch.from_numpy(fitted.context_points.astype(np.int64))
     if fitted.calibration is not None:
         tensors["calibration.scores"] = torch.from_numpy(fitted.calibration.scores)
         tensors["calibration.weights"] = torch.from_numpy(fitted.calibration.weights)
@@ -94,7 +101,7 @@ def document_of(params: dict, fitted: Fitted) -> dict:
         "tsgate_version": __version__,
         "torch_version": torch.__version__.split("+")[0],
         "params": params,
-        "model": fitted.members[0].config.to_dict(),
+        "model": model_fields(fitted.members[0].config),
         "members": [{"lookback": net.config.lookback, "seed": seed} for net, seed in zip(fitted.members, fitted.member_seeds)],
         "calendar": list(fitted.cycles),
         "intervals": None if fitted.calibration is None else {"span": fitted.calibration.span},
@@ -111,6 +118,15 @@ def document_of(params: dict, fitted: Fitted) -> dict:
         "metrics": {k: v for k, v in fitted.metrics.items() if k not in TIMING_METRICS},
         "history": fitted.history,
     }
+
+
+def model_fields(config: ModelConfig) -> dict:
+    """The shared model config as the file stores it: `masked` only where set, so that a fit without
+    padding writes the same file as before the field existed."""
+    fields = config.to_dict()
+    if not config.masked:
+        del fields["masked"]
+    return fields
 
 
 def fitted_from(tensors: dict, meta: dict) -> Fitted:
@@ -143,6 +159,12 @@ def fitted_from(tensors: dict, meta: dict) -> Fitted:
     expected = (len(ids), longest, shared.n_targets)
     if context.shape != expected or scaling.center.shape != expected[::2]:
         raise ValueError("tensor shapes do not match the metadata")
+    fallback, points = (tensors.get(name) for name in ("series.fallback", "context.points"))  # absent before 0.6
+    fallback = None if fallback is None else fallback.numpy().astype(bool)
+    points = None if points is None else points.numpy().astype(np.int64)
+    if any(flags is not None and flags.shape != (len(ids),) for flags in (fallback, points)) or (
+            points is not None and ((points < 1) | (points > longest)).any()):
+        raise ValueError("the fallback flags or context points do not match the series")
     if 2 * len(cycles) != shared.n_calendar:
         raise ValueError("the calendar inputs do not match the model configuration")
     calibration, interval_scale = load_calibration(tensors, meta.get("intervals"), (len(ids), shared.horizon, shared.n_targets))
@@ -150,7 +172,7 @@ def fitted_from(tensors: dict, meta: dict) -> Fitted:
                   calibration=calibration, interval_scale=interval_scale, scaling=scaling, constant=constant,
                   context=context, ids=ids, targets=targets, freq=freq, time_col=time_col, id_col=id_col,
                   last_timestamps=last_timestamps, skipped=skipped, history=history, metrics=metrics,
-                  train_config=train_config)
+                  train_config=train_config, fallback=fallback, context_points=points)
 
 
 def load_member(tensors: dict, k: int, config: ModelConfig):

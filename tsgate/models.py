@@ -55,8 +55,9 @@ class RecurrentForecaster(nn.Module):
 
     def forecast_and_scale(self, x: torch.Tensor, stock: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(forecasts (B, H, C), window scales (B, 1, C)); the loss divides errors by the scale."""
-        anchor, level, scale = window_stats(x[..., :self.config.n_targets], self.config)
-        return anchor + scale * self.correction(normalise(x, level, scale), stock), scale
+        mask = x[..., -1:] if self.config.masked else None  # (B, L, 1): 1 on the series, 0 on padding
+        anchor, level, scale = window_stats(x[..., :self.config.n_targets], self.config, mask)
+        return anchor + scale * self.correction(normalise(x, level, scale, mask), stock), scale
 
     def correction(self, inputs: torch.Tensor, stock: bool = False) -> torch.Tensor:
         """The network proper: normalised windows (B, L, I) -> scale-free corrections (B, H, C)."""
@@ -69,13 +70,14 @@ class RecurrentForecaster(nn.Module):
         return out.view(len(inputs), self.config.horizon, self.config.n_targets)
 
 
-def window_stats(x: torch.Tensor, config: ModelConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(anchor (B, H, C), level (B, 1, C), scale (B, 1, C)) of target windows x (B, L, C)."""
+def window_stats(x: torch.Tensor, config: ModelConfig, mask: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(anchor (B, H, C), level (B, 1, C), scale (B, 1, C)) of target windows x (B, L, C). With `mask`
+    (B, L, 1), the scale averages only the steps between two points of the series, never padding."""
     level = x[:, -1:]
-    anchor = anchor_forecast(x, config.anchor_season, config.horizon)
+    anchor = anchor_forecast(x, config.anchor_season, config.horizon, mask)
     if config.norm == "window":
-        steps = (x[:, 1:] - x[:, :-1]).abs().mean(dim=1, keepdim=True) if x.shape[1] > 1 else torch.zeros_like(level)
-        scale = steps.clamp_min(MIN_SCALE)
+        scale = mean_step(x, mask).clamp_min(MIN_SCALE)
     else:
         scale = torch.ones_like(level)
     if config.norm == "none":
@@ -83,18 +85,36 @@ def window_stats(x: torch.Tensor, config: ModelConfig) -> tuple[torch.Tensor, to
     return anchor, level, scale
 
 
-def anchor_forecast(x: torch.Tensor, season: int, horizon: int) -> torch.Tensor:
-    """Zero (season 0), the last value repeated (1), or the last `season` steps repeated: (B, L, C) -> (B, H, C)."""
+def mean_step(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean absolute one-step change (B, 1, C) of windows x (B, L, C), over the steps `mask` keeps."""
+    if x.shape[1] < 2:
+        return torch.zeros_like(x[:, -1:])
+    steps = (x[:, 1:] - x[:, :-1]).abs()
+    if mask is None:
+        return steps.mean(dim=1, keepdim=True)
+    inside = mask[:, 1:] * mask[:, :-1]  # both ends of the step lie on the series
+    return (steps * inside).sum(dim=1, keepdim=True) / inside.sum(dim=1, keepdim=True).clamp_min(1)
+
+
+def anchor_forecast(x: torch.Tensor, season: int, horizon: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Zero (season 0), the last value repeated (1), or the last `season` steps repeated: (B, L, C) -> (B, H, C).
+    A window whose `mask` holds fewer than `season` points of the series repeats its last value instead."""
     if season == 0:
         return x.new_zeros(x.shape[0], horizon, x.shape[2])
     lookback = x.shape[1]
     steps = lookback - season + torch.arange(horizon, device=x.device) % season  # (H,)
-    return x[:, steps]
+    anchor = x[:, steps]
+    if mask is None or season == 1:
+        return anchor
+    short = mask.sum(dim=1, keepdim=True) < season  # (B, 1, 1)
+    return torch.where(short, x[:, -1:], anchor)
 
 
-def normalise(x: torch.Tensor, level: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Targets relative to the window's level, in units of its scale; calendar inputs as they are."""
+def normalise(x: torch.Tensor, level: torch.Tensor, scale: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Targets relative to the window's level, in units of its scale (0 on padding); other inputs as they are."""
     targets = (x[..., :level.shape[-1]] - level) / scale
+    if mask is not None:
+        targets = targets * mask
     return torch.cat([targets, x[..., level.shape[-1]:]], dim=-1) if x.shape[-1] > level.shape[-1] else targets
 
 

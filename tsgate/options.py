@@ -57,6 +57,7 @@ DATA_HELP = "Data options"
 MODEL_HELP = "Model options"
 TRAIN_HELP = "Training options"
 OUT_HELP = "Output options"
+TUNE_HELP = "Tuning options"
 
 # ---- single options: flags, help and type in one place; config.py keeps the defaults ----------
 
@@ -106,6 +107,11 @@ LevelOpt = Annotated[Optional[list[float]], typer.Option("--level", help="Predic
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="auto: table on a terminal, CSV when piped (or by -o's suffix).", rich_help_panel=OUT_HELP)]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the result to this file (atomically) instead of stdout.", rich_help_panel=OUT_HELP)]
 PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="Also draw a picture into this file: PNG, SVG or PDF by its suffix (written atomically; stdout is unchanged).", rich_help_panel=OUT_HELP)]
+
+Tune = Annotated[Optional[int], typer.Option("--tune", help="First tune each backbone with N trials of a hyperparameter search (Optuna's seeded TPE sampler; hopeless trials are pruned at their validation checks). Each trial fits ONE network (no ensemble, no refit) and is scored by its validation MAE: the test period is never seen. The best configuration then trains as without tuning (--ensemble, and in compare --seeds and --folds). See README, \"Tuning\".", show_default=False, rich_help_panel=TUNE_HELP)]
+SpaceOpt = Annotated[Optional[Path], typer.Option("--space", help="A TOML or JSON file narrowing or widening the search space: {\"hidden\": [16, 64], \"loss\": [\"mae\"], \"layers\": 1} (two numbers a range, another list a choice, a value fixed). Keys: hidden (or params with --match params), layers, lr, dropout, lookback (a multiple of the automatic one), batch_size, loss.", rich_help_panel=TUNE_HELP)]
+StorageOpt = Annotated[Optional[str], typer.Option("--storage", help="An Optuna storage the trials are kept in: sqlite:///study.db, a postgresql:// URL, or a journal file path (on a shared file system). Processes started with the same --storage and --study share the search. Default: a temporary file.", rich_help_panel=TUNE_HELP)]
+StudyOpt = Annotated[Optional[str], typer.Option("--study", help="The study's name in --storage (one study per backbone: NAME-gru, ...). Default: tsgate.", rich_help_panel=TUNE_HELP)]
 
 
 # ---- groups: the options several commands take together ----------------------------------------
@@ -198,7 +204,18 @@ class Verbosity:
     debug: Debug = False
 
 
-GROUPS = (ModelOptions, TrainingOptions, ColumnOptions, ReadOptions, OutputOptions, Verbosity)
+@dataclasses.dataclass(frozen=True)
+class TuningOptions:
+    """The hyperparameter search before training (train, compare), which tune.tuning_request checks
+    before any data is read; an option of the search without --tune is refused there."""
+
+    tune: Tune = None
+    space: SpaceOpt = None
+    storage: StorageOpt = None
+    study: StudyOpt = None
+
+
+GROUPS = (ModelOptions, TrainingOptions, ColumnOptions, ReadOptions, OutputOptions, Verbosity, TuningOptions)
 
 
 def option_groups(command):

@@ -20,10 +20,12 @@ class Prediction(NamedTuple):
     freq: str
     time_col: str
     id_col: str | None  # None: the model was trained on one series without an id column
+    fallback: np.ndarray | None = None  # (S,) bool: series too short to learn from (None: the model has none)
 
     def frame(self):
         """The forecast as the DataFrame Forecaster.predict returns, built for all series at once:
-        [id column,] time column, then each target followed by its interval bounds."""
+        [id column,] time column, then each target followed by its interval bounds, then, where some
+        series forecast is a fallback (too short to learn from), a `fallback` column of booleans."""
         import pandas as pd
 
         from tsgate.intervals import bound_columns
@@ -39,6 +41,8 @@ class Prediction(NamedTuple):
             for level, (lower, upper) in self.bounds.items():
                 low_name, high_name = bound_columns(target, level)
                 columns[low_name], columns[high_name] = lower[:, :, c].ravel(), upper[:, :, c].ravel()
+        if self.fallback is not None and self.fallback.any():  # only then, so other forecasts keep their layout
+            columns["fallback"] = np.repeat(self.fallback, horizon)
         return pd.DataFrame(columns)
 
 

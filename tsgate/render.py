@@ -259,12 +259,22 @@ def summary_table(summary: dict):
     if isinstance(summary.get("backbone_val_loss"), dict) and len(summary["backbone_val_loss"]) > 1:
         losses = ", ".join(f"{name} {loss:.4g}" for name, loss in summary["backbone_val_loss"].items())
         view.add_row("validation loss per backbone", losses)
+    if summary.get("tuning"):
+        view.add_row(*tuning_lines(summary["tuning"]))
     for key, label in SUMMARY_LABELS:
         value = summary[key]
         if isinstance(value, list):
             value = ", ".join(map(str, value)) or "none"
         view.add_row(label, Text(f"{value:.4g}" if isinstance(value, float) else str(value)))  # a path is no markup
     return view
+
+
+def tuning_lines(tuning: dict) -> tuple[str, str]:
+    """A search's summary as a (label, value) row: trials, pruned, the spread of their validation MAE, the winner."""
+    best = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+                     for key, value in tuning["best"].items())
+    return ("tuning (trials, pruned; val MAE median, IQR)",
+            f"{tuning['trials']}, {tuning['pruned']}; {tuning['val_loss_median']:.4g}, {tuning['val_loss_iqr']:.2g}; best: {best}")
 
 
 def forecast_view(frame, targets: list[str], levels: tuple[float, ...]):
@@ -284,8 +294,19 @@ def comparison_frame(rows: list[dict]):
     """compare's rows as a frame; counts stay whole numbers beside the baselines' empty cells."""
     import pandas as pd
 
-    frame = pd.DataFrame(rows)
-    return frame.astype({name: "Int64" for name in ("rank", "parameters", "hidden") if name in frame})
+    frame = pd.DataFrame([flat_tuning(row) for row in rows])
+    return frame.astype({name: "Int64" for name in ("rank", "parameters", "hidden", "tuning_trials", "tuning_pruned")
+                         if name in frame})
+
+
+def flat_tuning(row: dict) -> dict:
+    """A row with its `tuning` object as columns tuning_trials, tuning_pruned, ... (its best configuration as
+    JSON text), so that CSV and Markdown hold one value per cell."""
+    if "tuning" not in row:
+        return row
+    tuning = row["tuning"] or {}
+    flat = {f"tuning_{key}": json.dumps(value) if isinstance(value, dict) else value for key, value in tuning.items()}
+    return {**{key: value for key, value in row.items() if key != "tuning"}, **flat}
 
 
 def comparison_view(rows: list[dict], levels: list[float] = ()):
@@ -311,7 +332,16 @@ def comparison_view(rows: list[dict], levels: list[float] = ()):
         "MASE": spread(row, "mase"), "DM p": number(row["dm_p"], "{:.2g}"),
         **{f"{title} {level_name(level)}%": spread(row, f"{metric}_{level_name(level)}")
            for level in levels for title, metric in (("cover", "coverage"), ("width", "width"), ("MSIS", "msis"))},
+        **(tuning_cells(row.get("tuning")) if any("tuning" in other for other in rows) else {}),
     } for row in rows])
+
+
+def tuning_cells(tuning: dict | None) -> dict:
+    """A tuned row's trials (completed + pruned) and the median and IQR of their validation MAE; dashes elsewhere."""
+    if not tuning:
+        return {"trials": "-", "trial val MAE": "-"}
+    return {"trials": f"{tuning['trials']} + {tuning['pruned']} pruned",
+            "trial val MAE": f"{tuning['val_loss_median']:.4g} (IQR {tuning['val_loss_iqr']:.2g})"}
 
 
 def comparison_document(comparison, verdict: str) -> dict:

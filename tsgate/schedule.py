@@ -18,6 +18,7 @@ from tsgate.ensemble import Fit, MemberTask, TrainedMember, with_refit
 from tsgate.fitted import Fitted
 from tsgate.intervals import calibrate, interval_span, recent_scales_of_series
 from tsgate.prepare import TrainingPlan
+from tsgate.windows import last_points_padded
 
 
 def fit_ensemble(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: TrainConfig, device: str,
@@ -44,7 +45,7 @@ def train_rounds(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: T
 
     def task(name: str, k: int, **how) -> MemberTask:
         model = replace(shape, backbone=name, n_targets=len(plan.series.targets), lookback=plan.lookbacks[k],
-                        anchor_season=plan.anchor_season, n_calendar=2 * len(plan.cycles))
+                        anchor_season=plan.anchor_season, n_calendar=2 * len(plan.cycles), masked=plan.masked)
         return MemberTask(model, replace(train, seed=train.seed + k), plan.windows[plan.lookbacks[k]], device,
                           time_limit=time_limit, **how)
 
@@ -68,13 +69,16 @@ def fitted_record(plan: TrainingPlan, backbone: str, members: list[TrainedMember
     everyone = np.arange(len(series.ids))  # the recent scale at each series' end, raw units:
     interval_scale = recent_scales_of_series(plan.scaled, series.offsets, everyone, series.length_array,
                                              calibration.span) * scaling.scale
+    context, points = last_points_padded(series.flat, series.offsets, max(plan.lookbacks))  # (S, L_max, C), raw
+    fallback = plan.fallback if plan.fallback is not None and plan.fallback.any() else None
     return Fitted(backbone=backbone, members=[member.network() for member in members],
                   member_seeds=[member.seed for member in members],
                   cycles=plan.cycles, calibration=calibration, interval_scale=interval_scale, scaling=scaling,
-                  constant=scaling.is_constant(), context=series.last_points(max(plan.lookbacks)),  # (S, L_max, C), raw
+                  constant=scaling.is_constant(), context=context,
                   ids=list(series.ids), targets=list(series.targets), freq=series.freq, time_col=series.time_col,
                   id_col=series.id_col, last_timestamps=series.last, skipped=plan.skipped,
-                  history=[member.history for member in members], metrics={}, train_config=train)
+                  history=[member.history for member in members], metrics={}, train_config=train,
+                  fallback=fallback, context_points=points if (points < context.shape[1]).any() else None)
 
 
 def fit_metrics(fitted: Fitted, members: list[TrainedMember], trials: dict, device: str, val_mae: float,
@@ -105,6 +109,8 @@ def fit_metrics(fitted: Fitted, members: list[TrainedMember], trials: dict, devi
         "world_size": world.size if (world := distributed.current()) else 1,  # torchrun processes
         "series_skipped": len(fitted.skipped),
         "series_constant": int(fitted.constant.sum()),
+        **({"series_fallback": [key for key, flag in zip(fitted.ids, fitted.fallback) if flag]}
+           if fitted.fallback is not None else {}),  # only where a panel has such series
         "interval_span": calibration.span,
         "train_seconds": seconds,
         "seconds_per_step": seconds / max(steps, 1),

@@ -54,13 +54,13 @@ def first_member_config(forecaster, series, backbone: str):
     """The config of the first network `forecaster.fit(series)` would build for `backbone`: its
     lookback, inputs (targets and calendar) and horizon resolved from the data as the fit does."""
     from tsgate.freq import calendar_cycles
-    from tsgate.prepare import resolve_lookbacks
+    from tsgate.prepare import plan_shape
 
-    _, lookbacks = resolve_lookbacks(series, lookback=forecaster.lookback, horizon=forecaster.horizon,
-                                     val_fraction=forecaster.val_fraction, members=forecaster.ensemble)
+    shape = plan_shape(series, lookback=forecaster.lookback, horizon=forecaster.horizon,
+                       val_fraction=forecaster.val_fraction, members=forecaster.ensemble, scaler=forecaster.scaler)
     cycles = calendar_cycles(series.freq) if forecaster.calendar else ()
     return replace(forecaster.with_params(backbone=backbone).network_shape(), n_targets=len(series.targets),
-                   lookback=lookbacks[0], n_calendar=2 * len(cycles))
+                   lookback=shape.lookbacks[0], n_calendar=2 * len(cycles), masked=shape.masked)
 
 
 def forward_macs(config) -> int:

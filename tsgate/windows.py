@@ -246,6 +246,7 @@ class WindowSet:
     horizon: int
     calendar: "object" = None  # torch.Tensor (G, F) calendar inputs on the shared grid, or None
     grid_start: "object" = None  # torch.LongTensor (S,) each series' first grid position
+    mask: "object" = None  # torch.Tensor (T_total,): 1 on series points, 0 on padding; None: no mask input
 
     @property
     def n_targets(self) -> int:
@@ -260,13 +261,14 @@ class WindowSet:
         """The same windows with their tensors on `device`, values in `dtype`."""
         calendar = None if self.calendar is None else self.calendar.to(device, dtype)
         grid_start = None if self.grid_start is None else self.grid_start.to(device)
+        mask = None if self.mask is None else self.mask.to(device, dtype)
         return replace(self, flat=self.flat.to(device, dtype), offsets=self.offsets.to(device), train=self.train.to(device),
                        all=self.all.to(device), val_starts=self.val_starts.to(device), calendar=calendar,
-                       grid_start=grid_start)
+                       grid_start=grid_start, mask=mask)
 
     def gather(self, starts):
         """Windows at flat positions `starts`: inputs (B, L, I) with calendar inputs after the
-        targets, and targets (B, H, C)."""
+        targets and the mask last, and targets (B, H, C)."""
         import torch
 
         batch = self.windows.index_select(0, starts)  # (B, span, C), the only copy
@@ -276,6 +278,9 @@ class WindowSet:
             grid = self.grid_start[series] + (starts - self.offsets[series])  # (B,) first grid position
             steps = grid[:, None] + torch.arange(self.lookback, device=starts.device)  # (B, L)
             inputs = torch.cat([inputs, self.calendar[steps]], dim=2)
+        if self.mask is not None:
+            rows = starts[:, None] + torch.arange(self.lookback, device=starts.device)  # (B, L)
+            inputs = torch.cat([inputs, self.mask[rows].unsqueeze(2)], dim=2)
         return inputs, targets
 
 
@@ -287,10 +292,13 @@ def storage_dtype(scaler: str) -> np.dtype:
 
 
 def build_windows(scaled: np.ndarray, offsets: np.ndarray, train_lengths, lookback: int, horizon: int,
-                  calendar: tuple[np.ndarray, np.ndarray] | None = None, learn=None, dtype=None) -> WindowSet:
+                  calendar: tuple[np.ndarray, np.ndarray] | None = None, learn=None, dtype=None,
+                  padding: "Padding | None" = None) -> WindowSet:
     """Windows over scaled series end to end (T_total, C) split at `offsets`; `calendar` is
     (grid features (G, F), each series' first grid position (S,)); only the series that `learn`
-    marks (default: all) give windows; values are stored as numpy `dtype` (default float64)."""
+    marks (default: all) give windows; values are stored as numpy `dtype` (default float64).
+    With `padding`, the arrays given are the padded ones (pad_series) and the windows carry its mask;
+    `origin_of_val` stays in the series' own positions."""
     import torch
 
     span = lookback + horizon
@@ -319,9 +327,63 @@ def build_windows(scaled: np.ndarray, offsets: np.ndarray, train_lengths, lookba
         all=StartRanges(first, all_counts),
         val_starts=torch.from_numpy(first[owners] + val_local),
         series_of_val=owners,
-        origin_of_val=val_local + lookback,
+        origin_of_val=val_local + lookback - (0 if padding is None else padding.pad[owners]),
         lookback=lookback,
         horizon=horizon,
         calendar=None if grid is None else grid[0],
         grid_start=None if grid is None else grid[1],
+        mask=None if padding is None else torch.from_numpy(padding.mask.astype(dtype)),
     )
+
+
+# ---- padding: windows of series shorter than the lookback ----------------------------------------------
+
+# Points of its own a padded window holds at least: two give the one step the window's scale needs.
+MIN_WINDOW_POINTS = 2
+
+
+@dataclass(frozen=True)
+class Padding:
+    """Each series' padding rows before its first point, and the mask of the padded layout."""
+
+    pad: np.ndarray  # (S,) rows of padding before each series
+    offsets: np.ndarray  # (S + 1,) where each padded series starts in the padded layout
+    mask: np.ndarray  # (T_total + pad.sum(),) bool: True on the series' own points
+
+
+def window_padding(train_lengths, lookback: int, horizon: int, learn) -> np.ndarray:
+    """(S,) padding rows for each series that `learn` marks and whose training part holds no whole
+    window: enough that its oldest window still holds MIN_WINDOW_POINTS of its own points."""
+    train_lengths = np.asarray(train_lengths, dtype=np.int64)
+    short = np.asarray(learn, dtype=bool) & (train_lengths < lookback + horizon)
+    return np.where(short, max(lookback - MIN_WINDOW_POINTS, 0), 0).astype(np.int64)
+
+
+def pad_series(flat: np.ndarray, offsets: np.ndarray, pad: np.ndarray) -> tuple[np.ndarray, Padding]:
+    """(values (T_total + pad.sum(), C) with `pad[s]` copies of series s's first value before it, the Padding).
+
+    The copies hold the first value so that padding adds no change at all (the window scale's steps
+    there are zero) and stays in the range of the series; the mask tells the network which rows they are."""
+    offsets, pad = np.asarray(offsets, dtype=np.int64), np.asarray(pad, dtype=np.int64)
+    lengths = np.diff(offsets)
+    padded_offsets = np.concatenate([[0], np.cumsum(lengths + pad)]).astype(np.int64)
+    source = padded_source_rows(offsets, pad)
+    mask = np.ones(len(source), dtype=bool)
+    mask[ragged_arange(padded_offsets[:-1], pad)] = False
+    return flat[source], Padding(pad, padded_offsets, mask)
+
+
+def padded_source_rows(offsets: np.ndarray, pad: np.ndarray) -> np.ndarray:
+    """For each row of the padded layout, the row of `flat` it copies (padding copies its series' first)."""
+    lengths = np.diff(offsets)
+    own = ragged_arange(offsets[:-1] - pad, lengths + pad)  # rows before a series' start are its padding
+    return np.maximum(own, np.repeat(offsets[:-1], lengths + pad))
+
+
+def last_points_padded(flat: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the last `n` values of every series (S, n, C), a series shorter than `n` led by copies of its first
+    value; each series' own points among them (S,))."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    rows = np.maximum(offsets[1:, None] - n + np.arange(n), offsets[:-1, None])  # (S, n)
+    return flat[rows], np.minimum(lengths, n)

@@ -178,6 +178,17 @@ def panel_notes(skipped: list[tuple[str, str]], used: int, constant: int = 0) ->
     return notes
 
 
+def fallback_notes(fallback: list[str], used: int) -> list[str]:
+    """One note naming the series too short to learn from (the first few, then a count), which are forecast
+    from their own few points all the same."""
+    if not fallback:
+        return []
+    more = len(fallback) - NOTE_NAMES
+    names = ", ".join(repr(key) for key in fallback[:NOTE_NAMES]) + (f" and {more} more" if more > 0 else "")
+    return [f"{len(fallback)} of {used} series are too short to learn from ({names}): the networks forecast them "
+            "from their own few points, marked in the forecast's fallback column (--strict refuses them instead)"]
+
+
 def data_notes(series) -> list[str]:
     """What people should know about how a SeriesSet was read."""
     return [f"time column {series.time_col!r} mixes UTC offsets: converted to UTC"] if series.to_utc else []
@@ -190,6 +201,18 @@ def comparison_notes(comparison) -> list[str]:
     freq, season, shortest = comparison.season_too_long
     return [f"the {freq} season of {season} steps is as long as the shortest series ({shortest} points): "
             "seasonal naive falls back to naive"]
+
+
+def tuning_notes(rows: list[dict]) -> list[str]:
+    """Each tuned backbone's search in a sentence: its trials and the configuration that won."""
+    notes = []
+    for row in rows:
+        if tuning := row.get("tuning"):
+            best = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+                             for key, value in tuning["best"].items())
+            notes.append(f"{row['model']} was tuned over {tuning['trials'] + tuning['pruned']} trials "
+                         f"({tuning['pruned']} pruned, {tuning['seconds']:.0f} s of fitting); it trained as its best: {best}")
+    return notes
 
 
 # ---- compare --claims ----------------------------------------------------------------------------
