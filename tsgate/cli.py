@@ -641,7 +641,7 @@ def compare(
     check_outputs([("DATA", data)], out.output, plot, save_dir,
                   saved_files(save_dir, [out.output, plot], options, training.seed))
     template = make_forecaster("gru", network, training)  # compare sets each backbone
-    request = tuning_request(tuning.tune, tuning.space, tuning.storage, tuning.study, match.value)
+    request = tuning_request(tuning.tune, tuning.space, tuning.storage, tuning.study, options.match)
     workers = template.workers(training.jobs)
     start_early(workers)
     series = read_series(data, columns, reading)
