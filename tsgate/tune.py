@@ -203,8 +203,8 @@ def searches_for(series, templates: dict, trials: int, space: dict, storage: str
     first = next(iter(templates.values()))
     for template in templates.values():
         template.check_options()
-    usable, base, _ = usable_series(series, first.lookback, first.horizon, first.val_fraction)
-    room = int(train_lengths(usable, first.horizon, first.val_fraction).min()) - first.horizon
+    usable, base, _, fallback = usable_series(series, first.lookback, first.horizon, first.val_fraction)
+    room = int(train_lengths(usable, first.horizon, first.val_fraction)[~fallback].min()) - first.horizon
     longest = max(1, min(room, max(base, MAX_AUTO_LOOKBACK)))
     return [Search(storage, f"{study or 'tsgate'}-{backbone}", trials, space,
                    {**template.get_params(), "backbone": backbone, "ensemble": 1, "refit": False}, usable, base, longest,
