@@ -288,3 +288,21 @@ def test_compare_claims_refuses_data_too_short_for_any_sweep_in_one_line(tmp_pat
                     "--claims")
     assert_one_line_error(result, pattern="--claims needs room")
     assert "--claims needs room" in result.stderr
+
+
+def test_tuned_claims_read_the_trials_spread_from_rows_that_already_carry_their_search():
+    from tsgate import Forecaster
+    from tsgate.compare import CompareOptions
+    from tsgate.data import DataOptions, load_series
+    from tsgate.experiment import run_experiment
+    from tsgate.tune import tuning_request
+
+    series = load_series(synthetic_sine(n=200), DataOptions())
+    template = Forecaster(lookback=12, horizon=4, hidden=8, epochs=1, ensemble=1)
+    request = tuning_request(2)
+    found = run_experiment(series, template, CompareOptions(match="params"), request, claims=True)
+    rows = {row["model"]: row for row in found.comparison.rows}
+    evidence = next(claim.evidence for claim in found.claims if claim.id == "converges-more-easily")
+    for name in ("rnn", "gru", "lstm"):
+        assert rows[name]["tuning"]["trials"] + rows[name]["tuning"]["pruned"] == 2
+        assert evidence[name]["tuning"]["trials"] == rows[name]["tuning"]["trials"]

@@ -158,16 +158,18 @@ def data_size(series, deepest, lookback: int, template) -> dict:
 
 
 def run_claims(series, template, options, claims: ClaimsOptions = ClaimsOptions(), on_step=None, on_plan=None,
-               jobs: int | None = 1, templates: dict | None = None):
+               jobs: int | None = 1, templates: dict | None = None, tuning: tuple | None = None):
     """(the comparison, [Claim], the ClaimsPlan): compare's rows, then the sweeps. `on_plan(plan)` hears
     the sweeps' size and estimated time before they start; `on_step(done, total, label)` their progress.
-    `templates` (tuned configurations) go to run_comparison, and the sweeps copy what it trained."""
+    `templates` (tuned configurations) and `tuning` (their search) go to run_comparison, and the
+    sweeps copy what it trained."""
     from tsgate.compare import run_comparison
     from tsgate.controls import parse_budget
     from tsgate.ensemble import run_fits
 
     plan = plan_claims(series, template, options, claims)
-    comparison = run_comparison(series, template, options, on_step, keep_models=True, jobs=jobs, templates=templates)
+    comparison = run_comparison(series, template, options, on_step, keep_models=True, jobs=jobs, templates=templates,
+                                tuning=tuning)
     fitted = fitted_by_backbone(comparison.models)
     fits = sweep_fits(series, template, options, plan, claims, fitted)
     plan.fits, plan.workers = len(fits), min(template.workers(jobs), max(len(fits), 1))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
@@ -627,12 +626,13 @@ def compare(
     verbosity: Verbosity,
 ):
     """Train several backbones on the same split and compare error, time and size with baselines."""
-    from tsgate.compare import CompareOptions, run_comparison, with_tuning
+    from tsgate.compare import CompareOptions
     from tsgate.controls import parse_budget
-    from tsgate.tune import tune_comparison, tuning_request
+    from tsgate.experiment import run_experiment
     from tsgate.intervals import check_levels
     from tsgate.parallel import start_early
-    from tsgate.wording import comparison_notes, data_notes, panel_notes, tuning_notes
+    from tsgate.tune import tuning_request
+    from tsgate.wording import claims_plan_line, comparison_notes, data_notes, panel_notes, tuning_notes
 
     single_process("compare")
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season,
@@ -648,46 +648,27 @@ def compare(
     console = people_console()
     show_notes(console, data_notes(series) + panel_notes(series.skipped, len(series.ids)), verbosity.quiet)
     with progress_bar(console, verbosity.quiet or not console.is_terminal, "comparing") as update:
-        templates = tuned = None
-        if request is not None:
-            started = time.perf_counter()
-            templates, tuned = tune_comparison(series, template, options, request, workers,
-                                               trial_progress(update, len(options.models) * request.trials))
-            seconds = time.perf_counter() - started
-        if claims:
-            result, claimed = compare_with_claims(series, template, options, update, console, verbosity.quiet, workers,
-                                                  templates)
-        else:
-            result, claimed = run_comparison(series, template, options, update, save_dir is not None, workers, templates), None
-    if tuned is not None:
-        with_tuning(result, {name: found.summary() for name, found in tuned.items()},
-                    {**request.settings(), "seconds": seconds})
+        found = run_experiment(
+            series, template, options, request, claims, on_step=update,
+            on_trial=trial_progress(update, len(options.models) * (request.trials if request else 0)),
+            on_plan=None if verbosity.quiet else lambda plan: console.print(claims_plan_line(plan), highlight=False, soft_wrap=True),
+            keep_models=save_dir is not None, jobs=workers)
+    result = found.comparison
     show_notes(console, comparison_notes(result) + tuning_notes(result.rows), verbosity.quiet)
 
     def draw():
         from tsgate.plots import claims_figure, comparison_figure
 
-        return comparison_figure(result.rows, metric="mase") if claimed is None else claims_figure({claim.id: claim.evidence for claim in claimed[0]})
+        if found.claims is None:
+            return comparison_figure(result.rows, metric="mase")
+        return claims_figure({claim.id: claim.evidence for claim in found.claims})
 
     files = picture_file(plot, draw)
     if save_dir is not None:
         files += [(save_dir / name, model.to_bytes()) for name, model in result.models.items()]
     with new_folder(save_dir):
-        emit_comparison(result, out, console, verbosity.quiet, files, claimed)
-
-
-def compare_with_claims(series, template, options, update, console, quiet: bool, workers: int, templates=None):
-    """(the comparison, (the claims, their plan)); the plan is printed on stderr before the sweeps start."""
-    from tsgate.claims import run_claims
-    from tsgate.wording import claims_plan_line
-
-    def on_plan(plan):
-        if not quiet:
-            console.print(claims_plan_line(plan), highlight=False, soft_wrap=True)
-
-    result, found, plan = run_claims(series, template, options, on_step=update, on_plan=on_plan, jobs=workers,
-                                     templates=templates)
-    return result, (found, plan)
+        emit_comparison(result, out, console, verbosity.quiet, files,
+                        None if found.claims is None else (found.claims, found.plan))
 
 
 def check_save_dir(save_dir: Optional[Path]) -> None:

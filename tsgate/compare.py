@@ -104,12 +104,13 @@ def check_folds(series, template, folds: int) -> None:
 
 
 def run_comparison(series, template, options: CompareOptions, on_step=None, keep_models: bool = False,
-                   jobs: int | None = 1, templates: dict | None = None) -> Comparison:
+                   jobs: int | None = 1, templates: dict | None = None, tuning: tuple | None = None) -> Comparison:
     """Train every backbone (x seeds x folds) and the baselines on the same folds; score and rank them.
     The networks train on up to `jobs` worker processes (None: one per core); the rows do not depend on it.
     With `keep_models`, the result holds every fitted network under the file name --save-dir gives it.
     Each backbone trains as `templates[backbone]` (a tuned configuration) where given, else as the
-    template set up by the size and budget controls (controls.backbone_templates)."""
+    template set up by the size and budget controls (controls.backbone_templates); `tuning` is the
+    search that found them, (summaries by backbone, settings), recorded as with_tuning does."""
     from tsgate.controls import backbone_templates, parse_budget
     from tsgate.ensemble import run_fits
 
@@ -161,8 +162,9 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
         **sizing.settings(),
     }
     fell_back = options.season is None and series.season is not None and season is None
-    return Comparison(rows, settings, test_points, (series.freq, series.season, shortest) if fell_back else None,
-                      models)
+    comparison = Comparison(rows, settings, test_points, (series.freq, series.season, shortest) if fell_back else None,
+                            models)
+    return with_tuning(comparison, *tuning) if tuning else comparison
 
 
 def with_tuning(comparison: Comparison, summaries: dict, settings: dict) -> Comparison:
