@@ -29,18 +29,15 @@ from tsgate.options import (
     OUT_HELP,
     TRAIN_HELP,
     Backbone,
-    BudgetOpt,
     ColumnOptions,
+    ControlOptions,
     DataArg,
     Debug,
     LevelOpt,
-    Match,
-    MatchOpt,
     ModelFile,
     ModelOpt,
     ModelOptions,
     OutputOptions,
-    ParamsOpt,
     PlotOpt,
     ReadOptions,
     SummaryFormat,
@@ -297,9 +294,7 @@ def train(
     *,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Model file to write (atomically). Default: <data>-<model>.tsgate.", rich_help_panel=OUT_HELP)] = None,
     model: ModelOpt = Backbone.gru,
-    match: MatchOpt = Match.hidden,
-    params: ParamsOpt = None,
-    budget: BudgetOpt = "steps",
+    sizing: ControlOptions,
     network: ModelOptions,
     columns: ColumnOptions,
     reading: ReadOptions,
@@ -321,8 +316,8 @@ def train(
     output = output or default_model_path(data, model.value)
     check_outputs([("DATA", data)], output, plot)
     forecaster = make_forecaster(model.value, network, training)
-    controls = {"match": match.value, "params": params, "budget": parse_budget(budget)}
-    request = tuning_request(tuning.tune, tuning.space, tuning.storage, tuning.study, match.value)
+    controls = {"match": sizing.matched(), "params": sizing.params, "budget": parse_budget(sizing.budget)}
+    request = tuning_request(tuning.tune, tuning.space, tuning.storage, tuning.study, controls["match"])
     if request is not None:
         no_torchrun("--tune")
     world = join_torchrun(forecaster, data, controls["budget"])
@@ -610,9 +605,7 @@ def compare(
     seeds: Annotated[int, typer.Option("--seeds", help="Runs per backbone (seeds SEED, SEED+1, ...): tables show mean ± std.", rich_help_panel=TRAIN_HELP)] = 1,
     folds: Annotated[int, typer.Option("--folds", help="Rolling forecast origins, one horizon apart (see below).", rich_help_panel=TRAIN_HELP)] = 1,
     season: Annotated[Optional[int], typer.Option("--season", help="Seasonal-naive lag. Default: from the frequency (12 monthly, 24 hourly, 7 daily, ...).", rich_help_panel=MODEL_HELP)] = None,
-    match: MatchOpt = None,  # None: hidden, or params with --claims
-    params: ParamsOpt = None,
-    budget: BudgetOpt = "steps",
+    sizing: ControlOptions,
     network: ModelOptions,
     columns: ColumnOptions,
     reading: ReadOptions,
@@ -636,8 +629,8 @@ def compare(
 
     single_process("compare")
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season,
-                             check_levels(level), match.value if match else ("params" if claims else "hidden"), params,
-                             str(parse_budget(budget)))
+                             check_levels(level), sizing.matched("params" if claims else "hidden"), sizing.params,
+                             str(parse_budget(sizing.budget)))
     check_outputs([("DATA", data)], out.output, plot, save_dir,
                   saved_files(save_dir, [out.output, plot], options, training.seed))
     template = make_forecaster("gru", network, training)  # compare sets each backbone

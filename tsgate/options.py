@@ -97,7 +97,7 @@ DeviceOpt = Annotated[Device, typer.Option("--device", help="auto takes cuda, th
 Seed = Annotated[int, typer.Option("--seed", help="Seed for weights, shuffling and dropout; same seed, same result on CPU.", rich_help_panel=TRAIN_HELP)]
 Threads = Annotated[int, typer.Option("--threads", help="CPU threads for torch (1 is fastest for these small models on a busy machine); with --jobs above 1, each worker uses one.", rich_help_panel=TRAIN_HELP)]
 Jobs = Annotated[Optional[int], typer.Option("--jobs", "-j", help="Worker processes training networks side by side, one torch thread each (1 on a GPU). Results do not depend on it. Default: one per usable core.", show_default=False, rich_help_panel=TRAIN_HELP)]
-MatchOpt = Annotated[Match, typer.Option("--match", help="What every backbone has the same of: hidden (the --hidden size) or params (each backbone's hidden size chosen so that its whole network has the same parameter count: --params, default the GRU's at --hidden).", rich_help_panel=MODEL_HELP)]
+MatchOpt = Annotated[Optional[Match], typer.Option("--match", help="What every backbone has the same of: hidden (the --hidden size) or params (each backbone's hidden size chosen so that its whole network has the same parameter count: --params, default the GRU's at --hidden). Default: hidden (params with compare --claims).", show_default=False, rich_help_panel=MODEL_HELP)]
 ParamsOpt = Annotated[Optional[int], typer.Option("--params", help="The parameter count --match params gives every backbone. Default: the GRU's at --hidden on this data.", show_default=False, rich_help_panel=MODEL_HELP)]
 BudgetOpt = Annotated[str, typer.Option("--budget", help="What every network gets the same amount of in training: steps (--steps optimizer steps), flops (the multiply-adds of the GRU's --steps, so a cheaper cell takes more steps) or seconds:S (S seconds of training per network; not reproducible).", rich_help_panel=TRAIN_HELP)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")]
@@ -205,6 +205,19 @@ class Verbosity:
 
 
 @dataclasses.dataclass(frozen=True)
+class ControlOptions:
+    """What every backbone gets the same of (train, compare): size and training budget (controls.py)."""
+
+    match: MatchOpt = None
+    params: ParamsOpt = None
+    budget: BudgetOpt = "steps"
+
+    def matched(self, default: str = "hidden") -> str:
+        """--match's value; `default` when it was not given."""
+        return self.match.value if self.match else default
+
+
+@dataclasses.dataclass(frozen=True)
 class TuningOptions:
     """The hyperparameter search before training (train, compare), which tune.tuning_request checks
     before any data is read; an option of the search without --tune is refused there."""
@@ -215,7 +228,8 @@ class TuningOptions:
     study: StudyOpt = None
 
 
-GROUPS = (ModelOptions, TrainingOptions, ColumnOptions, ReadOptions, OutputOptions, Verbosity, TuningOptions)
+GROUPS = (ModelOptions, TrainingOptions, ColumnOptions, ReadOptions, OutputOptions, Verbosity, TuningOptions,
+          ControlOptions)
 
 
 def option_groups(command):
