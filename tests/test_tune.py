@@ -368,3 +368,19 @@ def test_the_table_shows_each_rows_trials_and_the_spread_of_their_scores():
     frame = comparison_frame([plain, tuned])
     assert list(frame["tuning_trials"].astype(object).fillna(-1)) == [-1, 17]
     assert json.loads(frame["tuning_best"][1]) == {"hidden": 32}
+
+
+def test_a_search_whose_best_is_the_untuned_setup_trains_the_untuned_model():
+    # One trial is the untuned configuration (a study's trial 0), so the tuned rows must be the
+    # untuned ones: the auto lookback, and with it the members' spread of lookbacks, kept.
+    from tsgate.experiment import run_experiment
+    from tsgate.tune import tuning_request
+
+    series = load_series(synthetic_sine(n=200), DataOptions())
+    template = Forecaster(hidden=8, steps=30, horizon=4, ensemble=3)
+    options = CompareOptions(models=("gru",))
+    untuned = {row["model"]: row["mase"] for row in run_experiment(series, template, options).comparison.rows}
+    tuned = run_experiment(series, template, options, tuning_request(1)).comparison
+    rows = {row["model"]: row for row in tuned.rows}
+    assert rows["gru"]["tuning"]["best"]["lookback"] == "auto"
+    assert {name: row["mase"] for name, row in rows.items()} == untuned

@@ -113,8 +113,9 @@ class Forecaster:
     def fit(self, series, on_progress=None, jobs: int = 1, time_limit: float | None = None) -> "Forecaster":
         """Train on a SeriesSet; `on_progress(done, total, train_loss, val_loss)` reports steps.
         The members train on up to `jobs` worker processes (on CPU; one at a time on a GPU);
-        the result does not depend on `jobs`. In a panel, series too short to learn from are left
-        out (`skipped_` says which) and constant ones forecast their constant, unless `series.strict`.
+        the result does not depend on `jobs`. In a panel, a series shorter than the lookback is read
+        through padded windows, one too short to learn from is forecast from its own points and
+        flagged (`fallback_`), and a constant one forecasts its constant, unless `series.strict`.
         `time_limit` bounds each network's watched run in seconds (see `fitting`)."""
         from tsgate.ensemble import run_fits
 

@@ -103,7 +103,7 @@ def trial_config(search: Search, choices: dict) -> dict:
     layers = int(choices["layers"])
     config = {"layers": layers, "dropout": float(choices.get("dropout", 0.0)) if layers > 1 else 0.0,
               "lr": float(choices["lr"]), "batch_size": int(choices["batch_size"]), "loss": choices["loss"],
-              "lookback": int(min(max(1, round(choices["lookback"] * search.base_lookback)), search.max_lookback))}
+              "lookback": trial_lookback(search, choices["lookback"])}
     if "hidden" in choices:
         return {"hidden": int(choices["hidden"]), **config}
     from tsgate import sizes
@@ -114,6 +114,15 @@ def trial_config(search: Search, choices: dict) -> dict:
     if target <= sizes.count_parameters(replace(shape, hidden=1)):  # a long highway can outweigh the drawn count
         return {"hidden": 1, **config}
     return {"hidden": sizes.hidden_for_parameters(shape, target), **config}
+
+
+def trial_lookback(search: Search, multiple: float) -> int | str:
+    """The lookback a drawn multiple gives. A multiple of 1 under --lookback auto stays "auto": a trial
+    (one network) reads the same steps either way, but the winner's ensemble then keeps the members'
+    spread of lookbacks, so a search whose best is the untuned setup trains exactly the untuned model."""
+    if multiple == 1 and search.params["lookback"] == "auto":
+        return "auto"
+    return int(min(max(1, round(multiple * search.base_lookback)), search.max_lookback))
 
 
 def run_trial(search: Search, report) -> dict | None:
