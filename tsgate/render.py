@@ -271,8 +271,9 @@ def summary_table(summary: dict):
 
 def tuning_lines(tuning: dict) -> tuple[str, str]:
     """A search's summary as a (label, value) row: trials, pruned, the spread of their validation MAE, the winner."""
-    best = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
-                     for key, value in tuning["best"].items())
+    from tsgate.wording import configuration_text
+
+    best = configuration_text(tuning["best"])
     return ("tuning (trials, pruned; val MAE median, IQR)",
             f"{tuning['trials']}, {tuning['pruned']}; {tuning['val_loss_median']:.4g}, {tuning['val_loss_iqr']:.2g}; best: {best}")
 

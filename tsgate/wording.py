@@ -203,13 +203,17 @@ def comparison_notes(comparison) -> list[str]:
             "seasonal naive falls back to naive"]
 
 
+def configuration_text(best: dict) -> str:
+    """A tuned configuration as 'hidden 64, lr 0.003, ...'."""
+    return ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}" for key, value in best.items())
+
+
 def tuning_notes(rows: list[dict]) -> list[str]:
     """Each tuned backbone's search in a sentence: its trials and the configuration that won."""
     notes = []
     for row in rows:
         if tuning := row.get("tuning"):
-            best = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
-                             for key, value in tuning["best"].items())
+            best = configuration_text(tuning["best"])
             notes.append(f"{row['model']} was tuned over {tuning['trials'] + tuning['pruned']} trials "
                          f"({tuning['pruned']} pruned, {tuning['seconds']:.0f} s of fitting); it trained as its best: {best}")
     return notes
