@@ -19,6 +19,7 @@ NORMS = ("window", "level", "none")
 ANCHORS = ("auto", "seasonal", "last", "none")
 LOSSES = ("mae", "huber", "mse")
 FILL_METHODS = ("ffill", "interpolate", "zero")  # how --fill closes missing values and gaps
+MATCHES = ("hidden", "params")  # what compare --match holds equal between backbones: the hidden size or the parameter count
 # Forecaster defaults that are not a config field: they are resolved from the data at fit time.
 DEFAULT_LOOKBACK = "auto"  # three horizons or two seasons, within what the shortest series allows
 DEFAULT_ANCHOR = "auto"  # seasonal naive where it beats the last value on the training part

@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from tsgate.config import MATCHES
 from tsgate.errors import OptionError
 
-MATCHES = ("hidden", "params")
 REFERENCE = "gru"  # the backbone whose size and cost at --hidden set the targets: the product's default
 
 

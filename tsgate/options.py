@@ -27,6 +27,7 @@ from tsgate.config import (
     DEVICES,
     FILL_METHODS,
     LOSSES,
+    MATCHES,
     MODEL_CHOICES,
     NORMS,
     SCALERS,
@@ -50,7 +51,7 @@ Device = choices("Device", DEVICES)
 Fill = choices("Fill", FILL_METHODS)
 OutputFormat = choices("OutputFormat", ("auto", "table", "csv", "json", "markdown"))
 SummaryFormat = choices("SummaryFormat", ("table", "json"))
-Match = choices("Match", ("hidden", "params"))
+Match = choices("Match", MATCHES)
 
 # The panels of `--help` (shown when rich renders the help).
 DATA_HELP = "Data options"

@@ -19,10 +19,9 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tsgate.config import LOSSES
+from tsgate.config import LOSSES, MATCHES
 from tsgate.errors import OptionError
 
-MATCHES = ("hidden", "params")  # what a backbone's size is matched on (compare --match)
 
 
 @dataclass(frozen=True)
