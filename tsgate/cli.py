@@ -33,10 +33,12 @@ from tsgate.options import (
     ControlOptions,
     DataArg,
     Debug,
+    EveryOpt,
     LevelOpt,
     ModelFile,
     ModelOpt,
     ModelOptions,
+    OriginsOpt,
     OutputOptions,
     PlotOpt,
     ReadOptions,
@@ -448,6 +450,8 @@ def default_model_path(data: str, backbone: str) -> Path:
 
   tsgate forecast air.tsgate --level 80 --level 95                     # adds passengers_lo_80, passengers_hi_80, ...
 
+  tsgate forecast air.tsgate sample_data/air_passengers.csv --origins 1958-01-01..1959-12-01 --every 1
+
 Intervals: split-conformal, from the model's errors on held-out windows at each step, scaled by
 each series' recent variability (see README, "Prediction intervals").
 """)
@@ -458,6 +462,8 @@ def forecast(
     *,
     reading: ReadOptions,
     level: LevelOpt = None,
+    origins: OriginsOpt = None,
+    every: EveryOpt = None,
     out: OutputOptions,
     plot: PlotOpt = None,
     verbosity: Verbosity,
@@ -470,6 +476,8 @@ def forecast(
 
     single_process("forecast")
     levels = check_levels(level)
+    if origins is not None or every is not None:
+        return forecast_rolling(model_file, data, origins, every, levels, reading, out, plot, verbosity)
     forecaster, series = model_and_data(model_file, data, reading, out.output, plot)
     prediction = forecaster.predict_array(series, levels)
     frame = prediction.frame()
@@ -488,6 +496,31 @@ def forecast(
     emit(frame, out, title="forecast",
          view=lambda: render.forecast_view(frame, forecaster.targets_, levels),
          footer=render.sparklines(prediction, recent) if on_screen else "", files=picture_file(plot, draw))
+
+
+def forecast_rolling(model_file, data, origins, every, levels, reading: ReadOptions, out: OutputOptions, plot,
+                     verbosity: Verbosity) -> None:
+    """forecast --origins: every origin's forecast in one output, the options checked before any data is read."""
+    from tsgate import render
+    from tsgate.errors import OptionError
+    from tsgate.origins import check_every, forecast_origins, parse_origins
+    from tsgate.wording import data_notes, panel_notes
+
+    if origins is None:
+        raise OptionError("--every sets the steps between the origins of --origins: give --origins START..END too")
+    start, end = parse_origins(origins)
+    check_every(every)
+    if data is None:
+        raise OptionError("--origins needs DATA: the model keeps only the end of its training data; pass the CSV to forecast from")
+    if plot is not None:
+        raise OptionError("--plot draws one forecast per series: leave it out with --origins")
+    forecaster, series = model_and_data(model_file, data, reading, out.output, plot)
+    rolling = forecast_origins(forecaster, series, start, end, every, levels)
+    frame = rolling.frame()
+    notes = [*data_notes(series), *panel_notes([*series.skipped, *rolling.prediction.skipped], len(set(rolling.prediction.ids))),
+             *render.left_out_origin_notes(rolling.left_out)]
+    show_notes(people_console(), notes, verbosity.quiet)
+    emit(frame, out, title="forecast", view=lambda: render.forecast_view(frame, forecaster.targets_, levels))
 
 
 def model_and_data(model_file, data, reading: ReadOptions, output, plot):

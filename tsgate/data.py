@@ -126,6 +126,19 @@ class SeriesSet:
         keep[(self.offsets[1:, None] - n + np.arange(n)).ravel()] = False
         return replace(self, flat=self.flat[keep], offsets=self.offsets - n * np.arange(len(self.offsets)))
 
+    def cut(self, numbers, ends, most: int) -> "SeriesSet":
+        """Series `numbers[i]` up to and including its point `ends[i]`, the last `most` points of that at
+        most: one series per (series, origin) pair, an id repeated once per origin (origins.py's views)."""
+        from tsgate.windows import ragged_arange
+
+        numbers, ends = np.asarray(numbers, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+        lengths = np.minimum(ends + 1, most)
+        starts = ends + 1 - lengths  # (P,) within each series
+        rows = ragged_arange(self.offsets[numbers] + starts, lengths)
+        return replace(self, ids=[self.ids[k] for k in numbers], flat=self.flat[rows],
+                       offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+                       first=shift_stamps(self.first[numbers], starts, self.freq))
+
     def subset(self, numbers) -> "SeriesSet":
         """Only the series at positions `numbers` (in that order)."""
         numbers = np.asarray(numbers, dtype=np.int64)

@@ -107,6 +107,8 @@ Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an e
 LevelOpt = Annotated[Optional[list[float]], typer.Option("--level", help="Prediction interval level in percent, strictly between 0 and 100; repeat for several (--level 80 --level 95).", rich_help_panel=OUT_HELP)]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="auto: table on a terminal, CSV when piped (or by -o's suffix).", rich_help_panel=OUT_HELP)]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the result to this file (atomically) instead of stdout.", rich_help_panel=OUT_HELP)]
+OriginsOpt = Annotated[Optional[str], typer.Option("--origins", metavar="START..END", help="Forecast from every origin (the last point a forecast reads) from START to END, timestamps, both included, with the one trained model; an 'origin' column comes first.")]
+EveryOpt = Annotated[Optional[int], typer.Option("--every", metavar="N", help="Steps between two origins of --origins. Default: the model's horizon.")]
 PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="Also draw a picture into this file: PNG, SVG or PDF by its suffix (written atomically; stdout is unchanged).", rich_help_panel=OUT_HELP)]
 
 Tune = Annotated[Optional[int], typer.Option("--tune", help="First tune each backbone with N trials of a hyperparameter search (Optuna's seeded TPE sampler; hopeless trials are pruned at their validation checks). Each trial fits ONE network (no ensemble, no refit) and is scored by its validation MAE: the test period is never seen. The best configuration then trains as without tuning (--ensemble, and in compare --seeds and --folds). See README, \"Tuning\".", show_default=False, rich_help_panel=TUNE_HELP)]

@@ -67,3 +67,22 @@ def check_forecast_finite(values: np.ndarray, bounds: dict, ids: list) -> None:
             label = series_label(ids[int(np.flatnonzero(broken)[0])])
             raise DataError(f"the forecast for {label} is not finite (NaN or infinity): its values are far outside "
                             "what the model was trained on; check the data or retrain on it")
+
+
+def join_predictions(parts: list[Prediction]) -> Prediction:
+    """One Prediction of the rows of `parts` in order (the chunks of one forecast): per-row fields
+    joined, shared ones (targets, frequency, columns) taken from the first."""
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(part, name) for part in parts])
+
+    bounds = {level: tuple(np.concatenate([part.bounds[level][side] for part in parts]) for side in (0, 1))
+              for level in first.bounds}
+    return first._replace(numbers=joined("numbers"), values=joined("values"), bounds=bounds,
+                          last_timestamps=first.last_timestamps.append([part.last_timestamps for part in parts[1:]]),
+                          skipped=tuple(item for part in parts for item in part.skipped),
+                          ids=[key for part in parts for key in part.ids],
+                          fallback=None if first.fallback is None else joined("fallback"))

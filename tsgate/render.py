@@ -441,3 +441,18 @@ def note_line(note: str):
     from rich.text import Text
 
     return Text.assemble(("note:", "yellow"), f" {note}")
+
+
+def left_out_origin_notes(left_out: list) -> list[str]:
+    """One note naming the series whose first origins came before they held enough history
+    (origins.LeftOut records), the first few by name, then a count."""
+    from tsgate.data import series_label
+
+    if not left_out:
+        return []
+    first = left_out[0]
+    more = len(left_out) - 1
+    also = f"; also {more} more series" if more else ""
+    return [f"left out the origins before each series holds the model's context: {series_label(first.id)} "
+            f"forecasts from {first.earliest} on ({first.origins} origin(s) from {first.first} to {first.last} "
+            f"left out){also} (--strict refuses them instead)"]
