@@ -97,19 +97,19 @@ def forecast_origins(forecaster, series, start, end, every: int | None = None, l
     own points. In a panel read without strict, a series the model does not know is left out (the
     Prediction's `skipped`), and so are the origins before a series holds enough history (`left_out`);
     otherwise either is a DataError naming the series (and the origin)."""
-    check_every(every)
-    forecaster.check_fitted()
-    series, unknown = known_series(forecaster, series)
-    stamps = origin_stamps(series, start, end, forecaster.horizon if every is None else every)
-    order, ends = origin_pairs(series, stamps)
-    order, ends, left_out = enough_history(forecaster, series, stamps, order, ends)
-    parts = [forecaster.predict_array(view, levels) for view in cut_views(forecaster, series, order, ends)]
     from tsgate.prediction import join_predictions
 
+    check_every(every)
+    forecaster.check_fitted()
+    series, unknown = series_the_model_knows(forecaster, series)
+    stamps = origin_stamps(series, start, end, forecaster.horizon if every is None else every)
+    numbers, ends = origin_pairs(series, stamps)
+    numbers, ends, left_out = enough_history(forecaster, series, numbers, ends)
+    parts = [forecaster.predict_array(view, levels) for view in cut_views(forecaster, series, numbers, ends)]
     return RollingForecast(join_predictions(parts)._replace(skipped=tuple(unknown)), left_out)
 
 
-def known_series(forecaster, series):
+def series_the_model_knows(forecaster, series):
     """(the series the model has a scaler for, [(id, why)] of the others), as `forecast` treats them:
     left out of a lenient panel, else an error."""
     from tsgate.data import series_label
@@ -182,7 +182,7 @@ def stamp_positions(series, stamps) -> np.ndarray:
     return grid_positions[None, count:] - grid_positions[:count, None]
 
 
-def enough_history(forecaster, series, stamps, numbers: np.ndarray, ends: np.ndarray):
+def enough_history(forecaster, series, numbers: np.ndarray, ends: np.ndarray):
     """The pairs whose series holds enough points up to the origin for the model (one point for networks
     that pad a short window, the context otherwise), and a LeftOut per series that lost some; outside
     a lenient panel, a pair short of history is a DataError naming its series and origin."""
