@@ -445,7 +445,7 @@ def note_line(note: str):
 
 def left_out_origin_notes(left_out: list) -> list[str]:
     """One note naming the series whose first origins came before they held enough history
-    (origins.LeftOut records), the first few by name, then a count."""
+    (origins.LeftOut records): the first by name, then a count of the others."""
     from tsgate.data import series_label
 
     if not left_out:
