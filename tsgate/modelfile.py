@@ -121,11 +121,12 @@ def document_of(params: dict, fitted: Fitted) -> dict:
 
 
 def model_fields(config: ModelConfig) -> dict:
-    """The shared model config as the file stores it: `masked` only where set, so that a fit without
-    padding writes the same file as before the field existed."""
+    """The shared model config as the file stores it: `masked` and `scale_by_anchor` only where set,
+    so that a fit without them writes the same file as before the fields existed."""
     fields = config.to_dict()
-    if not config.masked:
-        del fields["masked"]
+    for flag in ("masked", "scale_by_anchor"):
+        if not fields[flag]:
+            del fields[flag]
     return fields
 
 

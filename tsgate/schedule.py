@@ -45,7 +45,8 @@ def train_rounds(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: T
 
     def task(name: str, k: int, **how) -> MemberTask:
         model = replace(shape, backbone=name, n_targets=len(plan.series.targets), lookback=plan.lookbacks[k],
-                        anchor_season=plan.anchor_season, n_calendar=2 * len(plan.cycles), masked=plan.masked)
+                        anchor_season=plan.anchor_season, n_calendar=2 * len(plan.cycles), masked=plan.masked,
+                        scale_by_anchor=plan.anchor_season > 1 and shape.norm == "window")
         return MemberTask(model, replace(train, seed=train.seed + k), plan.windows[plan.lookbacks[k]], device,
                           time_limit=time_limit, **how)
 
