@@ -208,3 +208,17 @@ def test_compare_with_strict_refuses_the_short_series_the_panel_keeps(tmp_path):
     assert json.loads(kept.stdout)["settings"]["series"] == 5
     refused = invoke("compare", data, "--id-col", "store", "--models", "gru", "--strict", *FAST)
     assert refused.exit_code == 2 and "'short' 10 points" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_a_member_too_short_for_the_season_anchors_on_the_last_value_and_the_others_keep_the_season(tmp_path):
+    # Hourly, season 24: the members of these 60-point series read 45, 22 and 45 steps; 22 holds no whole day.
+    series = hourly({"a": 60, "b": 62, "c": 64})
+    model = Forecaster(horizon=4, hidden=4, steps=5, ensemble=3, anchor="seasonal", device="cpu").fit(series)
+    lookbacks = [network.config.lookback for network in model.members_]
+    anchors = [network.config.anchor_season for network in model.members_]
+    assert anchors == [24 if lookback >= 24 else 1 for lookback in lookbacks] and 1 in anchors and 24 in anchors
+    assert model.metrics_["anchor_seasons"] == anchors
+    model.save(tmp_path / "m.tsgate")
+    again = Forecaster.load(tmp_path / "m.tsgate")
+    assert [network.config.anchor_season for network in again.members_] == anchors
+    pd.testing.assert_frame_equal(model.predict(), again.predict())

@@ -113,7 +113,7 @@ def anchor_error(x: torch.Tensor, config: ModelConfig, mask: torch.Tensor | None
     falls back to the last value."""
     season = config.anchor_season
     one_step = mean_step(x, mask).clamp_min(MIN_SCALE)
-    if x.shape[1] <= season:
+    if season <= 1 or x.shape[1] <= season:
         return one_step
     seasonal = torch.maximum(mean_step(x, mask, season), ANCHOR_ERROR_FLOOR * one_step)
     if mask is None:
