@@ -204,7 +204,8 @@ def test_option_groups_stand_in_the_signature_where_the_command_names_them():
     assert names.index("ensemble") + 1 == names.index("target") and names.index("encoding") + 1 == names.index("steps")
     assert names[-6:] == ["plot", "save_dir", "fmt", "output", "quiet", "debug"]
     assert list(inspect.signature(forecast).parameters) == [
-        "model_file", "data", "freq", "fill", "strict", "sep", "encoding", "level", "fmt", "output", "plot", "quiet", "debug"]
+        "model_file", "data", "freq", "fill", "strict", "sep", "encoding", "level", "origins", "every", "fmt", "output", "plot",
+        "quiet", "debug"]
 
 
 def test_option_groups_hand_the_command_one_dataclass_per_group():

@@ -1,5 +1,6 @@
 """Rolling forecasts (forecast --origins): views cut at each origin, one batched predict, one output."""
 
+import dataclasses
 import json
 from io import StringIO
 
@@ -271,3 +272,63 @@ def test_the_origins_are_checked_before_stdin_is_read(tiny_model):
     assert_one_line_error(result)
     assert "--origins takes START..END" in result.stderr
 
+
+
+# ---- covariates ------------------------------------------------------------------------------------------
+
+COVARIATES = "future_cov" in {field.name for field in dataclasses.fields(DataOptions)}
+needs_covariates = pytest.mark.skipif(not COVARIATES, reason="covariates (--future-cov, --past-cov) are not on this branch")
+
+
+def covariate_frame(n=160):
+    """A synthetic hourly target driven by a known-future column x, beside a past-only column p."""
+    rng = np.random.default_rng(3)
+    x, p = rng.standard_normal(n), rng.standard_normal(n)
+    y = 10 + 3 * x + 0.5 * np.roll(p, 1) + 0.1 * rng.standard_normal(n)
+    return pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=n, freq="h"), "y": y, "x": x, "p": p})
+
+
+COVARIATE_OPTIONS = dict(target=("y",), future_cov=("x",), past_cov=("p",)) if COVARIATES else {}
+
+
+@pytest.fixture(scope="module")
+def covariate_model():
+    series = load_series(covariate_frame(), DataOptions(**COVARIATE_OPTIONS))
+    return Forecaster(horizon=4, lookback=12, hidden=4, steps=20, ensemble=1, device="cpu").fit(series)
+
+
+@needs_covariates
+def test_a_covariate_origin_forecasts_as_the_data_cut_there_with_its_future_rows(covariate_model):
+    frame = covariate_frame()
+    series = load_series(frame, DataOptions(**COVARIATE_OPTIONS))
+    result = forecast_origins(covariate_model, series, stamp("2024-01-04"), stamp("2024-01-06"), every=8).frame()
+    for origin in result["origin"].drop_duplicates():
+        cut = frame[frame["timestamp"] <= origin + pd.Timedelta(hours=4)].copy()
+        cut.loc[cut["timestamp"] > origin, ["y", "p"]] = np.nan  # the horizon's future rows: x alone
+        plain = covariate_model.predict(load_series(cut, DataOptions(**COVARIATE_OPTIONS)))
+        mine = result[result["origin"] == origin].drop(columns="origin").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, plain, **SAME)
+
+
+@needs_covariates
+def test_past_covariates_after_an_origin_and_future_ones_past_its_horizon_never_reach_it(covariate_model):
+    frame, origin = covariate_frame(), stamp("2024-01-05 12:00")
+    every_origin = dict(start=stamp("2024-01-05 04:00"), end=stamp("2024-01-06 04:00"), every=8)
+
+    def rows_of(changed):
+        result = forecast_origins(covariate_model, load_series(changed, DataOptions(**COVARIATE_OPTIONS)), **every_origin)
+        return result.frame().set_index(["origin", "timestamp"])["y"]
+
+    before = rows_of(frame)
+    changed = frame.copy()
+    later, beyond = changed["timestamp"] > origin, changed["timestamp"] > origin + pd.Timedelta(hours=4)
+    changed.loc[later, ["y", "p"]] = 1000.0
+    changed.loc[beyond, "x"] = -1000.0
+    after = rows_of(changed)
+    up_to = before.index.get_level_values("origin") <= origin
+    pd.testing.assert_series_equal(before[up_to], after[up_to])
+    within = changed.copy()
+    within.loc[later & ~beyond, "x"] += 5.0  # the known future of origin's own horizon
+    moved = rows_of(within)
+    at = before.index.get_level_values("origin") == origin
+    assert not np.allclose(before[at], moved[at])
