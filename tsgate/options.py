@@ -70,6 +70,10 @@ IdCol = Annotated[Optional[str], typer.Option("--id-col", help="Series id column
 Freq = Annotated[Optional[str], typer.Option("--freq", help="Frequency as a pandas alias (D, h, 30min, W, MS). Default: inferred.", rich_help_panel=DATA_HELP)]
 FillOpt = Annotated[Optional[Fill], typer.Option("--fill", help="Fill missing values and gaps. Default: missing values are an error.", rich_help_panel=DATA_HELP)]
 Strict = Annotated[bool, typer.Option("--strict", help="In a file of many series, refuse one that cannot be used (too short, constant, gaps without --fill, unknown to the model) instead of leaving it out with a note.", rich_help_panel=DATA_HELP)]
+PastCov = Annotated[Optional[list[str]], typer.Option("--past-cov", help="Covariate column(s) observed up to the forecast origin only; repeat or comma-separate.", rich_help_panel=DATA_HELP)]
+FutureCov = Annotated[Optional[list[str]], typer.Option("--future-cov", help="Covariate column(s) known over the whole horizon ahead (forecasts, planned events); forecast reads their values from rows after each series' last target, with the target empty.", rich_help_panel=DATA_HELP)]
+StaticCov = Annotated[Optional[list[str]], typer.Option("--static-cov", help="Covariate column(s) constant within each series of a panel (numeric or categorical).", rich_help_panel=DATA_HELP)]
+Categorical = Annotated[Optional[list[str]], typer.Option("--categorical", help="Covariate column(s) to read as categories whatever their cells look like (a text column is one anyway).", rich_help_panel=DATA_HELP)]
 Sep = Annotated[Optional[str], typer.Option("--sep", help="Field separator. Default: detected among , ; tab |.", rich_help_panel=DATA_HELP)]
 Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of the CSV (a UTF-8 BOM is always accepted).", rich_help_panel=DATA_HELP)]
 
@@ -169,6 +173,22 @@ class ColumnOptions:
 
 
 @dataclasses.dataclass(frozen=True)
+class CovariateOptions:
+    """Which columns of DATA are covariates, in which role (train, compare; a model file knows its own)."""
+
+    past_cov: PastCov = None
+    future_cov: FutureCov = None
+    static_cov: StaticCov = None
+    categorical: Categorical = None
+
+    def names(self) -> dict:
+        """The DataOptions fields of the same names, each option's names split at commas."""
+        from tsgate.covariates import split_names
+
+        return {name: split_names(getattr(self, name)) for name in ("past_cov", "future_cov", "static_cov", "categorical")}
+
+
+@dataclasses.dataclass(frozen=True)
 class ReadOptions:
     """How DATA is read (every command that reads a CSV)."""
 
@@ -230,7 +250,7 @@ class TuningOptions:
 
 
 GROUPS = (ModelOptions, TrainingOptions, ColumnOptions, ReadOptions, OutputOptions, Verbosity, TuningOptions,
-          ControlOptions)
+          ControlOptions, CovariateOptions)
 
 
 def option_groups(command):

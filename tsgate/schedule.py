@@ -45,7 +45,8 @@ def train_rounds(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: T
 
     def task(name: str, k: int, **how) -> MemberTask:
         model = replace(shape, backbone=name, n_targets=len(plan.series.targets), lookback=plan.lookbacks[k],
-                        anchor_season=plan.anchor_season, n_calendar=2 * len(plan.cycles), masked=plan.masked)
+                        anchor_season=plan.anchor_season, n_calendar=2 * len(plan.cycles), masked=plan.masked,
+                        **covariate_widths(plan))
         return MemberTask(model, replace(train, seed=train.seed + k), plan.windows[plan.lookbacks[k]], device,
                           time_limit=time_limit, **how)
 
@@ -60,6 +61,14 @@ def train_rounds(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: T
     members = [with_refit(winner, rest[0]) if refit else winner] + rest[len(refit):]
     trials[backbone] = members[0]
     return backbone, members, trials
+
+
+def covariate_widths(plan: TrainingPlan) -> dict:
+    """The ModelConfig fields of the plan's covariate channels (none without covariates)."""
+    if plan.covariates is None:
+        return {}
+    widths = plan.covariates.widths
+    return {"n_past": widths["past"], "n_future": widths["future"], "n_static": widths["static"]}
 
 
 def fitted_record(plan: TrainingPlan, backbone: str, members: list[TrainedMember], calibration,
@@ -78,7 +87,8 @@ def fitted_record(plan: TrainingPlan, backbone: str, members: list[TrainedMember
                   ids=list(series.ids), targets=list(series.targets), freq=series.freq, time_col=series.time_col,
                   id_col=series.id_col, last_timestamps=series.last, skipped=plan.skipped,
                   history=[member.history for member in members], metrics={}, train_config=train,
-                  fallback=fallback, context_points=points if (points < context.shape[1]).any() else None)
+                  fallback=fallback, context_points=points if (points < context.shape[1]).any() else None,
+                  covariates=None if plan.covariates is None else plan.covariates.model)
 
 
 def fit_metrics(fitted: Fitted, members: list[TrainedMember], trials: dict, device: str, val_mae: float,
