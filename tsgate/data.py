@@ -8,7 +8,7 @@ as numbers and timestamps, is `columns.py`'s job.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -164,6 +164,25 @@ class SeriesSet:
         return replace(self, ids=[self.ids[k] for k in numbers], flat=self.flat[rows],
                        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), first=self.first[numbers],
                        covariates=covariates)
+
+
+def as_series_set(data, columns: dict) -> SeriesSet:
+    """A SeriesSet as given, or a DataFrame read into one with DataOptions `columns` (a name or a
+    list of names for the fields that hold several)."""
+    if isinstance(data, SeriesSet):
+        if columns:
+            raise OptionError(f"{', '.join(sorted(columns))} name the columns of a DataFrame: a SeriesSet has its own")
+        return data
+    if not isinstance(data, pd.DataFrame):
+        raise OptionError(f"fit takes a SeriesSet or a pandas DataFrame, got {type(data).__name__}")
+    lists = ("target", "past_cov", "future_cov", "static_cov", "categorical")
+    try:
+        options = DataOptions(**{name: tuple([value] if isinstance(value, str) else value or ())
+                                 if name in lists else value for name, value in columns.items()})
+    except TypeError:
+        known = ", ".join(f.name for f in fields(DataOptions) if f.name != "levels")
+        raise OptionError(f"fit takes the column options {known}; got {', '.join(sorted(columns))}") from None
+    return load_series(data, options)
 
 
 def series_label(key: str) -> str:
@@ -511,15 +530,20 @@ def prepare_one(key: str, part: pd.DataFrame, time_col: str, targets: list[str],
         raise series_error(label, f"has only {len(stamps)} point(s): too short to infer a frequency or to forecast")
     values = part[targets].set_axis(stamps)
     rows = part["__row__"].set_axis(stamps)
-    freq = options.freq or infer_frequency(stamps, label)
+    known = own_points(values, n_targets) if options.future_cov else len(values)  # future rows follow
+    if known < 3:
+        raise series_error(label, f"has only {known} point(s) before its future rows: too short to forecast")
+    freq = options.freq or infer_frequency(stamps[:known], label)  # a gap among the future rows is reported later
     values, rows = regularise(values, rows, freq, label)
-    ahead = len(values) - int(target_lengths(values.to_numpy()[:, :n_targets], np.array([0, len(values)]))[0]) \
-        if options.future_cov else 0
-    if ahead and len(values) - ahead < 3:
-        raise series_error(label, f"has only {len(values) - ahead} point(s) before its future rows: too short to forecast")
+    ahead = len(values) - own_points(values, n_targets) if options.future_cov else 0
     main = fill_missing(values.iloc[:len(values) - ahead], rows, options.fill, label)
     values = pd.concat([main, values.iloc[len(values) - ahead:]]) if ahead else main
     return key, values.to_numpy(dtype="float64"), values.index
+
+
+def own_points(values: pd.DataFrame, n_targets: int) -> int:
+    """Rows of one series up to its last row with a target value (its first `n_targets` columns)."""
+    return int(target_lengths(values.to_numpy()[:, :n_targets], np.array([0, len(values)]))[0])
 
 
 def infer_frequency(stamps: pd.DatetimeIndex, label: str) -> str:

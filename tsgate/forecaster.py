@@ -110,15 +110,21 @@ class Forecaster:
 
     # ---- fit ---------------------------------------------------------------------------
 
-    def fit(self, series, on_progress=None, jobs: int = 1, time_limit: float | None = None) -> "Forecaster":
-        """Train on a SeriesSet; `on_progress(done, total, train_loss, val_loss)` reports steps.
+    def fit(self, series, on_progress=None, jobs: int = 1, time_limit: float | None = None, **columns) -> "Forecaster":
+        """Train on a SeriesSet, or on a pandas DataFrame read as the CLI reads a CSV, its columns named
+        by `columns` (DataOptions' fields: target, time_col, id_col, past_cov, future_cov, static_cov,
+        categorical, freq, fill, strict; a name or a list for the lists), with the same validation and
+        errors; `on_progress(done, total, train_loss, val_loss)` reports steps.
         The members train on up to `jobs` worker processes (on CPU; one at a time on a GPU);
         the result does not depend on `jobs`. In a panel, a series shorter than the lookback is read
         through padded windows, one too short to learn from is forecast from its own points and
         flagged (`fallback_`), and a constant one forecasts its constant, unless `series.strict`.
         `time_limit` bounds each network's watched run in seconds (see `fitting`)."""
+        from tsgate.data import as_series_set
+
         from tsgate.ensemble import run_fits
 
+        series = as_series_set(series, columns)
         run_fits([self.fitting(series, time_limit)], self.workers(jobs), on_progress, self.expected_steps(series))
         return self
 
@@ -184,10 +190,20 @@ class Forecaster:
         return self.context_.shape[1]
 
     def predict(self, series=None, levels=()):
-        """The next `horizon` points after each series (default: after the training data) as a DataFrame;
-        with `levels` (percentages), each target is followed by its `<target>_lo_<level>` and
-        `<target>_hi_<level>` interval bounds."""
-        return self.predict_array(series, levels).frame()
+        """The next `horizon` points after each series of `series` (a SeriesSet, or a DataFrame laid out as
+        in training; default: after the training data) as a DataFrame; with `levels` (percentages), each
+        target is followed by its `<target>_lo_<level>` and `<target>_hi_<level>` interval bounds."""
+        return self.predict_array(self.as_data(series), levels).frame()
+
+    def as_data(self, series):
+        """`series` as a SeriesSet: a DataFrame is read with the columns and covariates of training."""
+        import pandas as pd
+
+        from tsgate.data import load_series
+
+        if isinstance(series, pd.DataFrame):
+            return load_series(series, self.data_options())
+        return series
 
     def predict_array(self, series=None, levels=()):
         """A prediction.Prediction: raw-scale forecasts (S, H, C) after each series' end, with interval
