@@ -264,20 +264,27 @@ def baseline_runs(train_set, truth, scoring: Scoring, template, season, fold, sp
 
 def ridge_run(train_set, truth, scoring: Scoring, scaling, scaled, recent, lookback: int, template, fold: int,
               span: int) -> Run:
-    """Ridge on the lag window of every standard-scaled series; with levels, first fitted without the
-    validation part (as the networks are) to calibrate its intervals on it."""
+    """Ridge on the lag window of every standard-scaled series (and, with covariates, on the window's
+    covariates: covariates.window_features); with levels, first fitted without the validation part (as
+    the networks are) to calibrate its intervals on it."""
+    from tsgate.covariates import plan_covariates, window_features
+
     horizon, offsets = template.horizon, train_set.offsets
     bounds = {}
     started = time.perf_counter()
-    windows = ridge_windows(scaled, offsets, lookback, horizon)
+    covariates = plan_covariates(train_set, "standard", train_set.length_array, 1, np.float64)
+    windows = ridge_windows(scaled, offsets, lookback, horizon, covariates=covariates)
     if scoring.levels:
-        calibration = ridge_calibration(scaled, offsets, windows, lookback, horizon, template.val_fraction, span)
+        calibration = ridge_calibration(scaled, offsets, windows, lookback, horizon, template.val_fraction, span,
+                                        covariates)
     ridge = fit_ridge(windows)
     fitted = time.perf_counter() - started
     started = time.perf_counter()
     everyone = np.arange(len(offsets) - 1)
     last = gather_windows(scaled, offsets, everyone, np.diff(offsets) - lookback, lookback)  # (S, L, C)
-    forecast = scaling.inverse(everyone, ridge.predict(last))
+    features = None if covariates is None else window_features(covariates, everyone, np.diff(offsets) - lookback,
+                                                                 lookback, horizon)
+    forecast = scaling.inverse(everyone, ridge.predict(last, features))
     forecast_ms = 1000 * (time.perf_counter() - started) / len(last)
     if scoring.levels:
         bounds = calibration.bounds(forecast, recent, scoring.levels)
@@ -286,33 +293,37 @@ def ridge_run(train_set, truth, scoring: Scoring, scaling, scaled, recent, lookb
                train_seconds=fitted, forecast_ms=forecast_ms)
 
 
-def ridge_windows(scaled: np.ndarray, offsets: np.ndarray, lookback: int, horizon: int, ends=None):
-    """(lag windows (N, L, C), targets (N, H, C), origins (N,), series numbers (N,)) of every window of the
-    series end to end in `scaled` whose targets end by ends[s] (default: the series' end), series by series."""
+def ridge_windows(scaled: np.ndarray, offsets: np.ndarray, lookback: int, horizon: int, ends=None, covariates=None):
+    """(lag windows (N, L, C), targets (N, H, C), origins (N,), series numbers (N,), covariate features (N, F)
+    or None) of every window of the series end to end in `scaled` whose targets end by ends[s] (default: the
+    series' end), series by series; `covariates` is a covariates.CovariatePlan of those series, or None."""
+    from tsgate.covariates import window_features
+
     owners, starts = window_starts(np.diff(offsets) if ends is None else ends, lookback + horizon)
     windows = gather_windows(scaled, offsets, owners, starts, lookback + horizon)  # (N, L + H, C)
-    return windows[:, :lookback], windows[:, lookback:], starts + lookback, owners
+    features = None if covariates is None else window_features(covariates, owners, starts, lookback, horizon)
+    return windows[:, :lookback], windows[:, lookback:], starts + lookback, owners, features
 
 
 def fit_ridge(windows) -> RidgeBaseline:
-    x, y, _, _ = windows
-    return RidgeBaseline().fit(x, y)
+    x, y, _, _, features = windows
+    return RidgeBaseline().fit(x, y, features)
 
 
 def ridge_calibration(scaled: np.ndarray, offsets: np.ndarray, windows, lookback: int, horizon: int,
-                      val_fraction: float, span: int):
+                      val_fraction: float, span: int, covariates=None):
     """Ridge fitted on each series without its validation part, calibrated on that part's windows
     (taken from `windows`, every window of the series as ridge_windows gives them)."""
     from tsgate.intervals import calibrate, recent_scales_one_by_one
 
     lengths = np.diff(offsets)
     train_ends = lengths - validation_lengths(lengths, horizon, val_fraction)
-    ridge = fit_ridge(ridge_windows(scaled, offsets, lookback, horizon, train_ends))
-    _, _, origins, owners = windows
+    ridge = fit_ridge(ridge_windows(scaled, offsets, lookback, horizon, train_ends, covariates))
+    _, _, origins, owners, _ = windows
     held_out = origins >= train_ends[owners]  # every target in the validation part, as for the networks
-    x, y, origins, owners = (part[held_out] for part in windows)
+    x, y, origins, owners, features = (None if part is None else part[held_out] for part in windows)
     scales = recent_scales_one_by_one(scaled, offsets, owners, origins, span)
-    return calibrate(ridge.predict(x) - y, scales, owners, span)
+    return calibrate(ridge.predict(x, features) - y, scales, owners, span)
 
 
 @dataclass

@@ -456,3 +456,41 @@ def last_rows(data: CovariateData, lengths: np.ndarray, n: int) -> np.ndarray:
     ends = data.offsets[:-1] + lengths
     rows = np.maximum(ends[:, None] - n + np.arange(n), data.offsets[:-1, None])  # (S, n)
     return data.dynamic[rows]
+
+
+def window_features(plan: CovariatePlan, owners: np.ndarray, starts: np.ndarray, lookback: int, horizon: int) -> np.ndarray:
+    """(N, F) the covariates of windows starting at row starts[i] of series owners[i], as one row of
+    features each (ridge's): the past and future covariates along the lookback, the static ones, and
+    the future ones of the horizon after it."""
+    from tsgate.windows import gather_windows
+
+    along = gather_windows(plan.dynamic, plan.offsets, owners, starts, lookback)  # (N, L, Wp + Wf)
+    ahead = gather_windows(plan.dynamic, plan.offsets, owners, starts + lookback, horizon)[..., plan.widths["past"]:]
+    count = len(owners)
+    return np.concatenate([along.reshape(count, -1), plan.static[owners], ahead.reshape(count, -1)], axis=1)
+
+
+def window_inputs(model: CovariateModel, data: CovariateData, numbers: np.ndarray, owners: np.ndarray,
+                  starts: np.ndarray, lookback: int, horizon: int):
+    """(covariates along the lookback (N, L, Wp + Wf + Ws), the horizon's future ones (N, H, Wf) or None)
+    of windows starting at row starts[i] of series owners[i] of `data`, whose stored series are `numbers`."""
+    from tsgate.windows import gather_windows
+
+    encoded = encoded_series(data, model.scaling, numbers)  # (R_total, Wp + Wf)
+    statics = tuple(c for c in model.columns if c.role == "static")
+    static = encode_static(statics, data.static, model.scaling)[owners]  # (N, Ws)
+    along = gather_windows(encoded, data.offsets, owners, starts, lookback)
+    along = np.concatenate([along, np.repeat(static[:, None], lookback, axis=1)], axis=2)
+    if not model.widths["future"]:
+        return along, None
+    return along, gather_windows(encoded, data.offsets, owners, starts + lookback, horizon)[..., model.widths["past"]:]
+
+
+def append_horizon(inputs: np.ndarray, ahead: np.ndarray | None, first: int) -> np.ndarray:
+    """Network inputs (N, L, I) and, with future covariates `ahead` (N, H, Wf), H more rows that are zero
+    but for those, in channels first .. first + Wf (the layout windows.CovariateWindows gives)."""
+    if ahead is None:
+        return inputs
+    rows = np.zeros((len(inputs), ahead.shape[1], inputs.shape[2]))
+    rows[..., first:first + ahead.shape[2]] = ahead
+    return np.concatenate([inputs, rows], axis=1)

@@ -256,6 +256,7 @@ class Forecaster:
         H more rows holding only those of the horizon (as windows.CovariateWindows lays them out)."""
         import torch
 
+        from tsgate.covariates import append_horizon
         from tsgate.freq import context_calendar
 
         inputs = self.scaling_.transform(numbers, context)
@@ -269,12 +270,14 @@ class Forecaster:
         if self.members_[0].config.masked:
             own = np.full(len(inputs), length) if points is None else np.minimum(points, length)
             inputs = np.concatenate([inputs, (np.arange(length) >= length - own[:, None])[..., None]], axis=2)
-        if ahead is not None:
-            first = self.members_[0].config.first_covariate + self.members_[0].config.n_past
-            rows = np.zeros((len(inputs), self.horizon, inputs.shape[2]))
-            rows[..., first:first + ahead.shape[2]] = ahead
-            inputs = np.concatenate([inputs, rows], axis=1)
+        inputs = append_horizon(inputs, ahead, self.first_future)
         return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
+
+    @property
+    def first_future(self) -> int:
+        """The input channel of the first future covariate."""
+        config = self.members_[0].config
+        return config.first_covariate + config.n_past
 
     def covariate_inputs(self, numbers: np.ndarray, series=None):
         """The raw covariates a forecast of the stored series `numbers` reads: (dynamic rows (S, L_max, Kd)
@@ -368,24 +371,33 @@ class Forecaster:
         `max_windows`."""
         import torch
 
+        from tsgate.covariates import append_horizon, window_inputs
         from tsgate.prepare import calendar_grid
         from tsgate.windows import gather_windows, window_starts
 
         lookback = self.first_network().config.lookback
+        ahead = self.horizon if self.first_network().config.n_future else 0  # windows read future rows
         if max_windows < 1:
             raise OptionError(f"max_windows must be at least 1, got {max_windows}")
         if series is None:  # the stored context's last window of each series, as forecast reads it
             everyone = np.arange(len(self.ids_))
-            return self.network_inputs(everyone, self.context_[:, -lookback:], self.last_timestamps_, self.context_points_)
-        usable, numbers = self.known_series(series, lookback)
+            return self.network_inputs(everyone, self.context_[:, -lookback:], self.last_timestamps_, self.context_points_,
+                                       self.covariate_inputs(everyone))
+        usable, numbers = self.known_series(series, lookback + ahead)
         scaled = self.scaling_.transform_flat(usable.flat, usable.offsets, numbers)  # (T_total, C)
-        owner, start = window_starts(usable.length_array, lookback, most=max_windows)  # (N,) each
+        owner, start = window_starts(usable.length_array - ahead, lookback, most=max_windows)  # (N,) each
         inputs = gather_windows(scaled, usable.offsets, owner, start, lookback)  # (N, L, C)
         if self.cycles_:
             features, first = calendar_grid(usable, self.cycles_)
             inputs = np.concatenate([inputs, gather_windows(features, first, owner, start, lookback)], axis=2)
+        future = None
+        if self.covariates_ is not None:
+            self.covariates_.check_data(usable.covariates)
+            along, future = window_inputs(self.covariates_, usable.covariates, numbers, owner, start, lookback, self.horizon)
+            inputs = np.concatenate([inputs, along], axis=2)
         if self.first_network().config.masked:  # whole windows: every step is the series' own
             inputs = np.concatenate([inputs, np.ones(inputs.shape[:2] + (1,))], axis=2)
+        inputs = append_horizon(inputs, future, self.first_future)
         return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
 
     def stored_numbers(self, series) -> np.ndarray:
