@@ -266,3 +266,52 @@ def test_covariate_options_take_commas_and_refuse_a_second_role(tmp_path):
     model = tmp_path / "m.tsgate"
     both = invoke("train", data, "--target", "y", "--future-cov", "x,z", "-o", model, *FAST, "--ensemble", "1")
     assert both.exit_code == 0, describe(both)
+
+
+# ---- compare, inspect, workers -----------------------------------------------------------------------
+
+
+def test_ridge_takes_features_beside_the_lags_and_refuses_others_at_predict():
+    from tsgate.baselines import RidgeBaseline
+
+    rng = np.random.default_rng(0)
+    x, z = rng.standard_normal((200, 3, 1)), rng.standard_normal((200, 1))
+    y = (2 * z)[:, :, None]  # the lags say nothing, the feature everything
+    model = RidgeBaseline(alpha=1e-6).fit(x, y, z)
+    assert np.allclose(model.predict(x, z), y, atol=1e-3)
+    with pytest.raises(DataError, match="predict got 0 features per window but the model was fitted on 1"):
+        model.predict(x)
+
+
+def test_compare_with_covariates_scores_every_row_and_what_they_are_worth(tmp_path):
+    data = tmp_path / "driven.csv"
+    driven_frame().to_csv(data, index=False)
+    result = invoke("compare", data, "--target", "y", "--future-cov", "x", "--covariates-value", "--models", "gru",
+                    "--format", "json", *FAST, "--lookback", "8", "--ensemble", "1", "--no-calendar")
+    assert result.exit_code == 0, describe(result)
+    rows = {row["model"]: row for row in json.loads(result.stdout)["rows"]}
+    assert set(rows) == {"gru", "gru-no-cov", "naive", "seasonal_naive", "ridge"}
+    assert rows["ridge"]["mae"] < 0.1 * rows["naive"]["mae"]  # ridge on lags plus the covariate
+    assert rows["gru"]["parameters"] > rows["gru-no-cov"]["parameters"]
+    plain = data.with_name("plain.csv")
+    driven_frame(ahead=False).to_csv(plain, index=False)
+    refused = invoke("compare", plain, "--target", "y", "--covariates-value", *FAST)
+    assert refused.exit_code == 2 and "--covariates-value compares each backbone with and without" in refused.stderr
+
+
+def test_inspect_reports_each_inputs_share_of_the_dependence():
+    from tsgate.gates import inspect_forecaster
+
+    frame = panel_frame()
+    model = tiny().fit(frame, **PANEL)
+    report = inspect_forecaster(model, load_series(frame, model.data_options()))
+    assert list(report["channels"]) == ["y", "obs", "temp", "kind"]
+    assert abs(sum(report["channels"].values()) - 1) < 1e-9 and min(report["channels"].values()) >= 0
+    assert "channels" not in inspect_forecaster(tiny().fit(driven_frame(ahead=False), target="y"))
+
+
+def test_covariates_travel_to_worker_processes_with_the_same_result():
+    frame = panel_frame()
+    here = tiny(ensemble=2).fit(frame, **PANEL, jobs=1)
+    workers = tiny(ensemble=2).fit(frame, **PANEL, jobs=2)
+    assert here.to_bytes() == workers.to_bytes()

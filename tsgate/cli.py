@@ -614,6 +614,7 @@ def compare(
     reading: ReadOptions,
     training: TrainingOptions,
     tuning: TuningOptions,
+    covariates_value: Annotated[bool, typer.Option("--covariates-value", help="Also train each backbone without the covariates (rows <backbone>-no-cov), so that the table shows what they are worth.", rich_help_panel=MODEL_HELP)] = False,
     claims: Annotated[bool, typer.Option("--claims", help="Also test the four common claims about RNN, GRU and LSTM on this data, at --match params unless --match is given: sweeps of data size and lookback, one network per sweep fit (see README, \"Testing the common claims on your data\").", rich_help_panel=MODEL_HELP)] = False,
     level: LevelOpt = None,
     plot: PlotOpt = None,
@@ -633,7 +634,7 @@ def compare(
     single_process("compare")
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season,
                              check_levels(level), sizing.matched("params" if claims else "hidden"), sizing.params,
-                             str(parse_budget(sizing.budget)))
+                             str(parse_budget(sizing.budget)), covariates_value)
     check_outputs([("DATA", data)], out.output, plot, save_dir,
                   saved_files(save_dir, [out.output, plot], options, training.seed))
     template = make_forecaster("gru", network, training)  # compare sets each backbone

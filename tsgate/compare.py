@@ -41,6 +41,15 @@ class CompareOptions:
     match: str = "hidden"  # hidden: every backbone at --hidden; params: hidden sizes solved for one parameter count
     params: int | None = None  # the parameter count --match params aims at; None: the GRU's at --hidden
     budget: str = "steps"  # steps | flops | seconds:S (controls.Budget): what every network gets equally
+    covariates_value: bool = False  # also train each backbone without the covariates (rows "<backbone>-no-cov")
+
+
+NO_COVARIATES = "-no-cov"  # the suffix of a backbone's row trained without the data's covariates
+
+
+def covariate_labels(options: CompareOptions) -> list[str]:
+    """The rows --covariates-value adds: each backbone trained without covariates."""
+    return [backbone + NO_COVARIATES for backbone in options.models] if options.covariates_value else []
 
 
 @dataclass
@@ -121,6 +130,9 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
     for backbone in options.models:
         template.with_params(backbone=backbone).check_options()
     workers = template.workers(jobs)
+    if options.covariates_value and series.covariates is None:
+        raise OptionError("--covariates-value compares each backbone with and without the covariates: name them with "
+                          "--past-cov, --future-cov or --static-cov")
     check_folds(series, template, options.folds)
     test_points = options.folds * template.horizon * len(series.ids) * len(series.targets)
     points = options.seeds * test_points
@@ -144,6 +156,10 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
         runs.extend(baseline_runs(train_set, truth, scoring, template, season, fold, span))
         fits += [PlannedFit(chosen[backbone].with_params(seed=template.seed + offset), train_set, truth, scoring, fold)
                  for backbone in options.models for offset in range(options.seeds)]
+        blind = replace(train_set, covariates=None)  # the same series, their covariates unseen
+        fits += [PlannedFit(chosen[backbone].with_params(seed=template.seed + offset), blind, truth, scoring, fold,
+                            backbone + NO_COVARIATES)
+                 for backbone in options.models if options.covariates_value for offset in range(options.seeds)]
     label = f"training {len(fits)} fits on {min(workers, len(fits))} process{'es' if min(workers, len(fits)) > 1 else ''}"
     progress = on_step and (lambda done, total, train_loss, val_loss: on_step(done, total, label))
     run_fits([fit.forecaster.fitting(fit.train_set, time_limit=budget.seconds) for fit in fits], workers, progress,
@@ -152,9 +168,9 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
     for fit in fits:
         runs.append(backbone_run(fit))
         if keep_models:
-            models[saved_model_name(fit.forecaster.backbone, fit.forecaster.seed, fit.fold)] = fit.forecaster
-    rows = summarise(runs, list(options.models) + list(BASELINES), options.seeds, template.horizon,
-                     score_names(levels))
+            models[saved_model_name(fit.label or fit.forecaster.backbone, fit.forecaster.seed, fit.fold)] = fit.forecaster
+    rows = summarise(runs, list(options.models) + covariate_labels(options) + list(BASELINES), options.seeds,
+                     template.horizon, score_names(levels))
     settings = {
         **{k: v for k, v in asdict(options).items()}, "season": season, "rank_by": RANK_BY, "levels": list(levels),
         "models": list(options.models), "forecaster": template.get_params(), "freq": series.freq,
@@ -335,6 +351,7 @@ class PlannedFit:
     truth: np.ndarray  # (S, H, C) the fold's test points
     scoring: Scoring
     fold: int
+    label: str | None = None  # the row's name when it is not the backbone's (a backbone without covariates)
 
 
 def backbone_run(fit: PlannedFit) -> Run:
@@ -344,7 +361,7 @@ def backbone_run(fit: PlannedFit) -> Run:
     prediction = forecaster.predict_array(fit.train_set, scoring.levels)  # every series, every fold (the set is strict)
     forecast_ms = 1000 * (time.perf_counter() - started) / len(prediction.values)
     metrics = forecaster.metrics_
-    return Run(forecaster.backbone, forecaster.seed, fit.fold, *scoring.score(prediction.values, fit.truth, prediction.bounds),
+    return Run(fit.label or forecaster.backbone, forecaster.seed, fit.fold, *scoring.score(prediction.values, fit.truth, prediction.bounds),
                parameters=metrics["parameters"], train_seconds=metrics["train_seconds"],
                seconds_per_step=metrics["seconds_per_step"], steps_run=metrics["steps_run"], forecast_ms=forecast_ms,
                effective_memory=memory_of(forecaster, fit.train_set), hidden=forecaster.hidden)
