@@ -157,8 +157,7 @@ def static_values(values: np.ndarray, starts: np.ndarray, rows: np.ndarray, cova
     for k, covariate in enumerate(covariates):
         column = values[:, k]
         present = ~np.isnan(column)
-        first = np.full(len(starts) - 1, len(column))
-        np.minimum.at(first, owners[present], np.flatnonzero(present))
+        first = np.minimum.reduceat(np.where(present, np.arange(len(column)), len(column)), starts[:-1])  # (S,)
         if (first == len(column)).any():
             s = int(np.flatnonzero(first == len(column))[0])
             raise DataError(f"static covariate {covariate.name!r} has no value in {series_label(ids[s])}: "

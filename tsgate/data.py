@@ -253,11 +253,9 @@ class CovariateRows:
 
 
 def target_lengths(targets: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """(S,) rows of each series up to its last row with a target value (0: none)."""
+    """(S,) rows of each series (none empty) up to its last row with a target value (0: none)."""
     present = ~np.isnan(targets).all(axis=1)
-    owners = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    last = np.full(len(offsets) - 1, -1, dtype=np.int64)
-    np.maximum.at(last, owners[present], np.flatnonzero(present))
+    last = np.maximum.reduceat(np.where(present, np.arange(len(present)), -1), offsets[:-1])  # one segment a series
     return np.where(last >= 0, last - offsets[:-1] + 1, 0)
 
 
