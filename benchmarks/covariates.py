@@ -51,7 +51,7 @@ from tsgate.data import DataOptions, load_series
 from tsgate.forecaster import Forecaster
 from tsgate.io import read_csv
 from tsgate.prepare import plan_training
-from tsgate.schedule import covariate_widths
+from tsgate.covariates import config_fields
 from tsgate.models import RecurrentForecaster
 from tsgate.config import ModelConfig, TrainConfig
 from tsgate.optim import ClippedAdam
@@ -64,7 +64,7 @@ configure_torch(1)
 plan = plan_training(series, lookback=56, horizon=14, val_fraction=0.2, members=1, anchor="last", calendar=True,
                      scaler="standard")
 data = plan.windows[56]
-config = ModelConfig("gru", 1, 56, 14, 64, n_calendar=2 * len(plan.cycles), **covariate_widths(plan))
+config = ModelConfig("gru", 1, 56, 14, 64, n_calendar=2 * len(plan.cycles), **config_fields(series.covariates))
 torch.manual_seed(0)
 model = RecurrentForecaster(config)
 optimizer = ClippedAdam(model.parameters(), 1.0)

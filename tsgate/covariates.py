@@ -493,3 +493,11 @@ def append_horizon(inputs: np.ndarray, ahead: np.ndarray | None, first: int) -> 
     rows = np.zeros((len(inputs), ahead.shape[1], inputs.shape[2]))
     rows[..., first:first + ahead.shape[2]] = ahead
     return np.concatenate([inputs, rows], axis=1)
+
+
+def config_fields(data: CovariateData | None) -> dict:
+    """The ModelConfig fields of the covariates' input channels: n_past, n_future, n_static (none without)."""
+    if data is None:
+        return {}
+    found = widths(data.columns)
+    return {"n_past": found["past"], "n_future": found["future"], "n_static": found["static"]}

@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from tsgate.config import BACKBONE_NAMES, ModelConfig, TrainConfig
+from tsgate.covariates import config_fields
 from tsgate.ensemble import Fit, MemberTask, TrainedMember, with_refit
 from tsgate.fitted import Fitted
 from tsgate.intervals import calibrate, interval_span, recent_scales_of_series
@@ -46,7 +47,7 @@ def train_rounds(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: T
     def task(name: str, k: int, **how) -> MemberTask:
         model = replace(shape, backbone=name, n_targets=len(plan.series.targets), lookback=plan.lookbacks[k],
                         anchor_season=plan.anchor_season, n_calendar=2 * len(plan.cycles), masked=plan.masked,
-                        **covariate_widths(plan))
+                        **config_fields(plan.series.covariates))
         return MemberTask(model, replace(train, seed=train.seed + k), plan.windows[plan.lookbacks[k]], device,
                           time_limit=time_limit, **how)
 
@@ -61,14 +62,6 @@ def train_rounds(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: T
     members = [with_refit(winner, rest[0]) if refit else winner] + rest[len(refit):]
     trials[backbone] = members[0]
     return backbone, members, trials
-
-
-def covariate_widths(plan: TrainingPlan) -> dict:
-    """The ModelConfig fields of the plan's covariate channels (none without covariates)."""
-    if plan.covariates is None:
-        return {}
-    widths = plan.covariates.widths
-    return {"n_past": widths["past"], "n_future": widths["future"], "n_static": widths["static"]}
 
 
 def fitted_record(plan: TrainingPlan, backbone: str, members: list[TrainedMember], calibration,
