@@ -1,12 +1,12 @@
-"""Write nord_pool_prices.csv: eight weeks of Nord Pool day-ahead prices with their two day-ahead
+"""Write nord_pool_prices.csv: seven months of Nord Pool day-ahead prices with their two day-ahead
 forecasts (load and wind), then the next day's forecasts with the price left empty.
 
     python sample_data/make_nord_pool_prices.py EPF_FOLDER
 
 EPF_FOLDER holds the NP market of Lago et al.'s open electricity-price-forecasting benchmark
 (epftoolbox) as three long CSVs: train.csv and test.csv (id,timestamp,value) and exog.csv
-(id,timestamp,exog_1,exog_2). The stretch taken, 2016-11-01 .. 2016-12-27, has no daylight-saving
-change, so its hours are regular.
+(id,timestamp,exog_1,exog_2). The stretch taken, 2016-03-28 .. 2016-10-29, lies between two
+daylight-saving changes, so its hours are regular.
 """
 
 import sys
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-FIRST, LAST_PRICE, LAST = "2016-11-01 00:00", "2016-12-26 23:00", "2016-12-27 23:00"
+FIRST, LAST_PRICE, LAST = "2016-03-28 00:00", "2016-10-28 23:00", "2016-10-29 23:00"
 
 
 def main() -> None:

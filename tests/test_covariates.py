@@ -290,8 +290,9 @@ def test_compare_with_covariates_scores_every_row_and_what_they_are_worth(tmp_pa
                     "--format", "json", *FAST, "--lookback", "8", "--ensemble", "1", "--no-calendar")
     assert result.exit_code == 0, describe(result)
     rows = {row["model"]: row for row in json.loads(result.stdout)["rows"]}
-    assert set(rows) == {"gru", "gru-no-cov", "naive", "seasonal_naive", "ridge"}
-    assert rows["ridge"]["mae"] < 0.1 * rows["naive"]["mae"]  # ridge on lags plus the covariate
+    assert set(rows) == {"gru", "gru-no-cov", "naive", "seasonal_naive", "ridge", "ridge-no-cov"}
+    assert rows["ridge"]["mae"] < 0.1 * rows["ridge-no-cov"]["mae"]  # ridge on lags plus the covariate
+    assert rows["ridge-no-cov"]["kind"] == "baseline" and rows["gru-no-cov"]["kind"] == "recurrent"
     assert rows["gru"]["parameters"] > rows["gru-no-cov"]["parameters"]
     plain = data.with_name("plain.csv")
     driven_frame(ahead=False).to_csv(plain, index=False)

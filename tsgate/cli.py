@@ -31,7 +31,6 @@ from tsgate.options import (
     Backbone,
     ColumnOptions,
     ControlOptions,
-    CovariateOptions,
     DataArg,
     Debug,
     LevelOpt,
@@ -159,12 +158,12 @@ def root(
 # ---- from options to the library -----------------------------------------------------------------
 
 
-def read_series(data: str, columns: ColumnOptions, reading: ReadOptions, covariates: CovariateOptions | None = None):
-    """DATA read with the columns, covariates and reading options of train and compare."""
+def read_series(data: str, columns: ColumnOptions, reading: ReadOptions):
+    """DATA read with the columns (covariates among them) and reading options of train and compare."""
     from tsgate.data import DataOptions
 
     options = DataOptions(columns.targets, columns.time_col, columns.id_col, reading.freq, reading.fill_method,
-                          strict=reading.strict, **(covariates.names() if covariates else {}))
+                          strict=reading.strict, **columns.covariates())
     return load_data(data, options, reading)
 
 
@@ -298,7 +297,6 @@ def train(
     sizing: ControlOptions,
     network: ModelOptions,
     columns: ColumnOptions,
-    covariates: CovariateOptions,
     reading: ReadOptions,
     training: TrainingOptions,
     plot: PlotOpt = None,
@@ -328,7 +326,7 @@ def train(
     start_early(workers if network.ensemble > 1 or model == Backbone.auto or request else 1)  # one network trains here
     tuned = None
     try:
-        series = read_series(data, columns, reading, covariates)
+        series = read_series(data, columns, reading)
         console = people_console()
         show_notes(console, data_notes(series), quiet)
         forecaster = sized_forecaster(series, forecaster, **controls)
@@ -610,7 +608,6 @@ def compare(
     sizing: ControlOptions,
     network: ModelOptions,
     columns: ColumnOptions,
-    covariates: CovariateOptions,
     reading: ReadOptions,
     training: TrainingOptions,
     tuning: TuningOptions,
@@ -641,7 +638,7 @@ def compare(
     request = tuning_request(tuning.tune, tuning.space, tuning.storage, tuning.study, options.match)
     workers = template.workers(training.jobs)
     start_early(workers)
-    series = read_series(data, columns, reading, covariates)
+    series = read_series(data, columns, reading)
     console = people_console()
     show_notes(console, data_notes(series) + panel_notes(series.skipped, len(series.ids)), verbosity.quiet)
     with progress_bar(console, verbosity.quiet or not console.is_terminal, "comparing") as update:

@@ -48,8 +48,8 @@ NO_COVARIATES = "-no-cov"  # the suffix of a backbone's row trained without the 
 
 
 def covariate_labels(options: CompareOptions) -> list[str]:
-    """The rows --covariates-value adds: each backbone trained without covariates."""
-    return [backbone + NO_COVARIATES for backbone in options.models] if options.covariates_value else []
+    """The rows --covariates-value adds: each backbone, and ridge, fitted without covariates."""
+    return [name + NO_COVARIATES for name in options.models + ("ridge",)] if options.covariates_value else []
 
 
 @dataclass
@@ -153,7 +153,7 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
         train_set = replace(train_set, strict=True)  # fitted and scored on every series: none may be left out
         scoring = Scoring(mase_scale(train_set, season), levels)  # scale: (S, 1, C)
         report(on_step, 0, None, f"fold {fold + 1}: baselines")
-        runs.extend(baseline_runs(train_set, truth, scoring, template, season, fold, span))
+        runs.extend(baseline_runs(train_set, truth, scoring, template, season, fold, span, options.covariates_value))
         fits += [PlannedFit(chosen[backbone].with_params(seed=template.seed + offset), train_set, truth, scoring, fold)
                  for backbone in options.models for offset in range(options.seeds)]
         blind = replace(train_set, covariates=None)  # the same series, their covariates unseen
@@ -169,7 +169,7 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
         runs.append(backbone_run(fit))
         if keep_models:
             models[saved_model_name(fit.label or fit.forecaster.backbone, fit.forecaster.seed, fit.fold)] = fit.forecaster
-    rows = summarise(runs, list(options.models) + covariate_labels(options) + list(BASELINES), options.seeds,
+    rows = summarise(runs, list(options.models) + list(BASELINES) + covariate_labels(options), options.seeds,
                      template.horizon, score_names(levels))
     settings = {
         **{k: v for k, v in asdict(options).items()}, "season": season, "rank_by": RANK_BY, "levels": list(levels),
@@ -254,9 +254,11 @@ def score_names(levels: tuple[float, ...]) -> tuple[str, ...]:
     return METRICS + tuple(f"{kind}_{level_name(level)}" for level in levels for kind in INTERVAL_METRICS)
 
 
-def baseline_runs(train_set, truth, scoring: Scoring, template, season, fold, span: int) -> list[Run]:
+def baseline_runs(train_set, truth, scoring: Scoring, template, season, fold, span: int,
+                  blind_ridge: bool = False) -> list[Run]:
     """naive and seasonal naive (intervals from their errors at every origin of the training data: they
-    fit nothing, so those errors are out of sample) and ridge (calibrated on the validation part)."""
+    fit nothing, so those errors are out of sample) and ridge (calibrated on the validation part); with
+    `blind_ridge`, ridge once more without the covariates."""
     from tsgate.windows import fit_scaling
 
     lookback, horizon = template.resolve_lookback(train_set), template.horizon  # ridge reads what the networks read
@@ -275,6 +277,10 @@ def baseline_runs(train_set, truth, scoring: Scoring, template, season, fold, sp
             bounds = calibration.bounds(forecast, recent, scoring.levels)
         runs.append(Run(name, None, fold, *scoring.score(forecast, truth, bounds)))
     runs.append(ridge_run(train_set, truth, scoring, scaling, scaled, recent, lookback, template, fold, span))
+    if blind_ridge:
+        blind = ridge_run(replace(train_set, covariates=None), truth, scoring, scaling, scaled, recent, lookback,
+                          template, fold, span)
+        runs.append(replace(blind, model="ridge" + NO_COVARIATES))
     return runs
 
 
@@ -399,7 +405,7 @@ def summary_row(name: str, runs: list[Run], metrics: tuple[str, ...] = METRICS) 
     per_seed: dict = {}
     for run in runs:
         per_seed.setdefault(run.seed, []).append(run)
-    row = {"model": name, "kind": "baseline" if name in BASELINES else "recurrent", "rank": None,
+    row = {"model": name, "kind": "baseline" if name.removesuffix(NO_COVARIATES) in BASELINES else "recurrent", "rank": None,
            "parameters": runs[0].parameters, "hidden": runs[0].hidden}
     for column in ("train_seconds", "seconds_per_step", "steps_run", "forecast_ms", "effective_memory"):
         row[column] = mean_or_none([getattr(r, column) for r in runs])

@@ -160,32 +160,26 @@ class TrainingOptions:
 
 @dataclasses.dataclass(frozen=True)
 class ColumnOptions:
-    """Which columns of DATA hold the series (train, compare; a model file knows its own)."""
+    """Which columns of DATA hold the series and its covariates (train, compare; a model file knows its own)."""
 
     target: Target = None
     time_col: TimeCol = None
     id_col: IdCol = None
+    past_cov: PastCov = None  # covariates (covariates.py), in their roles
+    future_cov: FutureCov = None
+    static_cov: StaticCov = None
+    categorical: Categorical = None
+
+    def covariates(self) -> dict:
+        """The DataOptions covariate fields of the same names, each option's names split at commas."""
+        from tsgate.covariates import split_names
+
+        return {name: split_names(getattr(self, name)) for name in ("past_cov", "future_cov", "static_cov", "categorical")}
 
     @property
     def targets(self) -> tuple[str, ...]:
         """--target's names: repeated, comma-separated or both."""
         return tuple(name.strip() for item in self.target or () for name in item.split(",") if name.strip())
-
-
-@dataclasses.dataclass(frozen=True)
-class CovariateOptions:
-    """Which columns of DATA are covariates, in which role (train, compare; a model file knows its own)."""
-
-    past_cov: PastCov = None
-    future_cov: FutureCov = None
-    static_cov: StaticCov = None
-    categorical: Categorical = None
-
-    def names(self) -> dict:
-        """The DataOptions fields of the same names, each option's names split at commas."""
-        from tsgate.covariates import split_names
-
-        return {name: split_names(getattr(self, name)) for name in ("past_cov", "future_cov", "static_cov", "categorical")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,7 +244,7 @@ class TuningOptions:
 
 
 GROUPS = (ModelOptions, TrainingOptions, ColumnOptions, ReadOptions, OutputOptions, Verbosity, TuningOptions,
-          ControlOptions, CovariateOptions)
+          ControlOptions)
 
 
 def option_groups(command):
