@@ -172,7 +172,8 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
     rows = summarise(runs, list(options.models) + list(BASELINES) + covariate_labels(options), options.seeds,
                      template.horizon, score_names(levels))
     settings = {
-        **{k: v for k, v in asdict(options).items()}, "season": season, "rank_by": RANK_BY, "levels": list(levels),
+        # covariates_value only where set, so that other comparisons keep their documents
+        **{k: v for k, v in asdict(options).items() if k != "covariates_value" or v}, "season": season, "rank_by": RANK_BY, "levels": list(levels),
         "models": list(options.models), "forecaster": template.get_params(), "freq": series.freq,
         "series": len(series.ids), "targets": series.targets, "test_points_per_fold": template.horizon,
         **sizing.settings(),

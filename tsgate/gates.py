@@ -144,9 +144,9 @@ def saturated_share(name: str, values: np.ndarray, backbone: str) -> float | Non
 # ---- memory ----------------------------------------------------------------------------------
 
 
-def input_sensitivity(network, inputs) -> np.ndarray:
-    """|d sum(forecast) / d input| of every window, step and input channel, (N, L, I) (with future
-    covariates (N, L + H, I), the horizon's rows last)."""
+def input_sensitivity(network, inputs):
+    """|d sum(forecast) / d input| of every window, step and input channel, a tensor (N, L, I) (with
+    future covariates (N, L + H, I), the horizon's rows last)."""
     import torch
 
     was_training = network.training
@@ -157,14 +157,14 @@ def input_sensitivity(network, inputs) -> np.ndarray:
             (gradient,) = torch.autograd.grad(network(x, stock=True).sum(), x)  # (N, L, I)
     finally:
         network.train(was_training)
-    return gradient.abs().double().cpu().numpy()
+    return gradient.abs()
 
 
-def memory_profile(network, inputs, sensitivity: np.ndarray | None = None) -> np.ndarray:
+def memory_profile(network, inputs, sensitivity=None) -> np.ndarray:
     """(L,) each past step's share of the forecast's sensitivity, oldest first: |d sum(forecast) / d input|
     summed over input channels, averaged over windows, normalised to sum to one (zeros if all zero)."""
     sensitivity = input_sensitivity(network, inputs) if sensitivity is None else sensitivity
-    profile = sensitivity[:, :network.config.lookback].sum(axis=2).mean(axis=0)  # (L,)
+    profile = sensitivity[:, :network.config.lookback].sum(dim=2).mean(dim=0).double().cpu().numpy()  # (L,)
     return normalised(profile)
 
 
@@ -190,7 +190,7 @@ def channel_shares(sensitivity: np.ndarray, groups: list[tuple[str, int]]) -> di
     """{input: its share of the forecast's dependence}: the per-channel analogue of the memory profile,
     the sensitivity summed over windows and steps (the horizon's rows too) and over each input's
     channels, normalised to sum to one; the mask (padding) is not an input of the data."""
-    per_channel = sensitivity.sum(axis=(0, 1))  # (I,)
+    per_channel = sensitivity.double().sum(dim=(0, 1)).cpu().numpy()  # (I,)
     edges = np.cumsum([0] + [width for _, width in groups])
     totals = np.array([per_channel[a:b].sum() for a, b in zip(edges[:-1], edges[1:])])
     keep = [k for k, (name, _) in enumerate(groups) if name != "mask"]
