@@ -460,11 +460,15 @@ def last_rows(data: CovariateData, lengths: np.ndarray, n: int) -> np.ndarray:
 def window_features(plan: CovariatePlan, owners: np.ndarray, starts: np.ndarray, lookback: int, horizon: int) -> np.ndarray:
     """(N, F) the covariates of windows starting at row starts[i] of series owners[i], as one row of
     features each (ridge's): the past and future covariates along the lookback, the static ones, and
-    the future ones of the horizon after it."""
-    from tsgate.windows import gather_windows
+    the future ones of the horizon after it. A window that starts before its series (a short series'
+    padded window) reads the series' first row there, as its padded targets do."""
+    first = plan.offsets[owners][:, None]  # (N, 1)
 
-    along = gather_windows(plan.dynamic, plan.offsets, owners, starts, lookback)  # (N, L, Wp + Wf)
-    ahead = gather_windows(plan.dynamic, plan.offsets, owners, starts + lookback, horizon)[..., plan.widths["past"]:]
+    def rows(begin, count: int) -> np.ndarray:  # (N, count) rows from `begin`, none before the series' first
+        return np.maximum(first + np.asarray(begin)[:, None] + np.arange(count), first)
+
+    along = plan.dynamic[rows(starts, lookback)]  # (N, L, Wp + Wf)
+    ahead = plan.dynamic[rows(starts + lookback, horizon)][..., plan.widths["past"]:]  # (N, H, Wf)
     count = len(owners)
     return np.concatenate([along.reshape(count, -1), plan.static[owners], ahead.reshape(count, -1)], axis=1)
 

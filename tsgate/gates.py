@@ -31,8 +31,9 @@ def recurrent_inputs(network, inputs):
     inputs = torch.as_tensor(inputs).to(network.head.weight.device)
     if network.config.n_future:  # the horizon's rows of future covariates reach the head, not the recurrence
         inputs = inputs[:, :-network.config.horizon]
-    _, level, scale = window_stats(inputs[..., :network.config.n_targets], network.config)
-    return normalise(inputs, level, scale).to(network.head.weight.dtype)
+    mask = inputs[..., -1:] if network.config.masked else None  # padded windows: as the forward reads them
+    _, level, scale = window_stats(inputs[..., :network.config.n_targets], network.config, mask)
+    return normalise(inputs, level, scale, mask).to(network.head.weight.dtype)
 
 
 # ---- the gates, step by step -----------------------------------------------------------------
