@@ -499,8 +499,9 @@ def append_horizon(inputs: np.ndarray, ahead: np.ndarray | None, first: int) -> 
     return np.concatenate([inputs, rows], axis=1)
 
 
-def config_fields(data: CovariateData | None) -> dict:
-    """The ModelConfig fields of the covariates' input channels: n_past, n_future, n_static (none without)."""
+def config_fields(data) -> dict:
+    """The ModelConfig fields of the input channels of the covariates of `data` (a CovariateData or a
+    CovariateModel: anything with their columns): n_past, n_future, n_static; none without covariates."""
     if data is None:
         return {}
     found = widths(data.columns)

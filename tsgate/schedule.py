@@ -48,7 +48,7 @@ def train_rounds(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: T
         model = replace(shape, backbone=name, n_targets=len(plan.series.targets), lookback=plan.lookbacks[k],
                         anchor_season=plan.member_anchor(k), n_calendar=2 * len(plan.cycles), masked=plan.masked,
                         scale_by_anchor=plan.anchor_season > 1 and shape.norm == "window",
-                        **config_fields(plan.series.covariates))
+                        **config_fields(plan.covariates and plan.covariates.model))
         return MemberTask(model, replace(train, seed=train.seed + k), plan.windows[plan.lookbacks[k]], device,
                           time_limit=time_limit, **how)
 
