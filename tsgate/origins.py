@@ -226,4 +226,4 @@ def cut_views(forecaster, series, numbers: np.ndarray, ends: np.ndarray):
     per_chunk = max(1, CHUNK_ROWS // keep)
     for first in range(0, len(numbers), per_chunk):
         chunk = slice(first, first + per_chunk)
-        yield replace(series.cut(numbers[chunk], ends[chunk], keep), strict=True)
+        yield replace(series.cut(numbers[chunk], ends[chunk], keep, ahead=forecaster.horizon), strict=True)
