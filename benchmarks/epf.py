@@ -2,7 +2,7 @@
 
     python benchmarks/epf.py                                  # both markets, without covariates
     python benchmarks/epf.py --markets NP --train-args "--steps 500 --ensemble 1"   # a quick look
-    python benchmarks/epf.py --covariates                     # with --future-cov exog_1,exog_2 (needs covariates)
+    python benchmarks/epf.py --covariates                     # also with --future-cov exog_1,exog_2, and ridge with them
 
 The task is the one ../shared/data/epf-dev/README.md describes (Lago et al. 2021's open benchmark):
 every test day d (728 per market, 2016-12-27 .. 2018-12-24) is forecast once, 24 hourly prices,
