@@ -328,3 +328,47 @@ def test_compare_scores_the_intervals_of_every_row(sine_csv):
         assert row["msis_95"] >= row["width_95"] > 0  # MSIS is the width plus penalties for misses
     table = invoke("compare", sine_csv, "--models", "gru", "--level", "95", "-f", "table", *FAST)
     assert "cover 95%" in table.stdout and "MSIS 95%" in table.stdout
+
+
+def test_compare_reports_how_coverage_spreads_over_series(sine_csv):
+    result = invoke("compare", sine_csv, "--models", "gru", "--level", "95", "-f", "json", *FAST)
+    assert result.exit_code == 0, result.stderr
+    for row in json.loads(result.stdout)["rows"]:
+        # one series: either its coverage is outside its binomial range or not; all inside or not
+        assert row["series_miscalibrated_95"] in (0.0, 1.0) and row["series_all_inside_95"] in (0.0, 1.0)
+        assert row["series_all_inside_95"] == float(row["coverage_95"] == 1.0)
+    table = invoke("compare", sine_csv, "--models", "gru", "--level", "95", "-f", "table", *FAST)
+    assert "series off 95%" in table.stdout and "all in 95%" in table.stdout
+
+
+# ---- compare's verdict on intervals: the pool against the series -----------------------------------------
+
+
+def interval_row(model, coverage, off, all_inside, kind="recurrent"):
+    return {"model": model, "kind": kind, "mase": 0.5, "dm_p": None, "coverage_95": coverage,
+            "series_miscalibrated_95": off, "series_all_inside_95": all_inside}
+
+
+def test_a_row_that_fits_the_pool_but_not_the_series_is_named():
+    from tsgate.verdicts import fits_pool_not_series
+    from tsgate.wording import verdict
+
+    # 400 series of 13 points: 95.2% pooled is right, but 80% entirely inside (51% if calibrated) is not
+    wide_and_narrow = interval_row("gru", 0.952, 0.04, 0.80)
+    calibrated = {**interval_row("naive", 0.95, 0.04, 0.52, kind="baseline"), "mase": 1.0, "dm_p": 0.01}
+    assert fits_pool_not_series(wide_and_narrow, 95, 5200, 400, 13)
+    assert not fits_pool_not_series(calibrated, 95, 5200, 400, 13)
+    assert fits_pool_not_series(interval_row("ridge", 0.95, 0.15, 0.5), 95, 5200, 400, 13)  # 15% outside their range
+    assert not fits_pool_not_series(interval_row("gru", 0.99, 0.0, 0.9), 95, 5200, 400, 13)  # the pool itself is off
+    text = verdict([wide_and_narrow, calibrated], (95.0,), test_points=5200, seeds=1, horizon=13)
+    assert text.endswith(" 95% intervals that fit the pool but not the series: gru (every point inside on 80% of "
+                         "series, 51% if calibrated per series; 4% outside their binomial range).")
+    assert "naive (every" not in text
+    assert "fit the pool" not in verdict([wide_and_narrow], (95.0,), test_points=5200, seeds=1)  # horizon unknown
+
+
+def test_a_few_series_cannot_show_a_row_misfits_them():
+    from tsgate.verdicts import fits_pool_not_series
+
+    # 3 series: all inside on every one is what 0.95 ** 13 = 0.51 gives by chance often enough
+    assert not fits_pool_not_series(interval_row("gru", 0.95, 0.0, 1.0), 95, 39, 3, 13)
