@@ -123,6 +123,75 @@ def test_95_percent_intervals_cover_93_to_97_percent_of_gaussian_noise():
         assert 0.92 <= covered[1][test_owners == number].mean() <= 0.98
 
 
+def forecastable_panel(n_series=60, length=1200, seed=3):
+    """Gaussian noise around a known mean, but a forecast error of each series' own size in units of its
+    one-step change: the noise is smooth (a moving average), so its steps are small beside its errors on
+    some series and large on others."""
+    rng = np.random.default_rng(seed)
+    series = []
+    for k in range(n_series):
+        width = int(rng.integers(1, 12))  # a wider moving average: smaller steps for the same spread
+        noise = np.convolve(rng.standard_normal(length + width), np.ones(width) / np.sqrt(width), "valid")[:length]
+        series.append(noise[:, None])
+    return series
+
+
+def per_series_coverage(calibration, series, origins, horizon, span):
+    errors, owners, test_origins = oracle_errors(series, origins, horizon)
+    scales = np.concatenate([recent_scales_at(v, test_origins[owners == n], span) for n, v in enumerate(series)])
+    half = calibration.multipliers((95,))[0][None] * (scales * calibration.series_levels(owners))[:, None, :]
+    covered = (np.abs(errors) <= half).mean(axis=(1, 2))
+    return np.array([covered[owners == n].mean() for n in range(len(series))])
+
+
+def test_per_series_levels_calibrate_each_series_where_the_pool_cannot():
+    series, horizon, span = forecastable_panel(), 4, 48
+    errors, owners, origins = oracle_errors(series, np.arange(span, 800, 2), horizon)
+    scales = np.concatenate([recent_scales_at(v, origins[owners == n], span) for n, v in enumerate(series)])
+    pooled = calibrate(errors, scales, owners, span)
+    own = calibrate(errors, scales, owners, span, origins, n_series=len(series))
+    test = np.arange(800, 1200 - horizon, 4)
+    before, after = (per_series_coverage(c, series, test, horizon, span) for c in (pooled, own))
+    assert 0.93 <= after.mean() <= 0.97  # the pooled level still holds
+    assert np.abs(after - 0.95).max() < 0.08 < 0.1 < np.abs(before - 0.95).max()
+    assert np.abs(after - 0.95).mean() < np.abs(before - 0.95).mean() / 2
+    assert own.levels.shape == (len(series), 1) and own.levels.min() < 0.8 < 1.25 < own.levels.max()
+
+
+def test_series_levels_shrink_series_with_few_windows_toward_the_pool():
+    from tsgate.intervals import series_levels
+
+    rng = np.random.default_rng(0)
+    truth = np.repeat([0.5, 2.0], 20)  # 40 series: half with errors a quarter of the others'
+    owners = np.concatenate([np.full(1 if n in (0, 39) else 60, n) for n in range(40)])  # series 0 and 39: one window
+    origins = np.concatenate([np.arange(np.sum(owners == n)) for n in range(40)])
+    scores = np.abs(rng.standard_normal((len(owners), 3, 1))) * truth[owners][:, None, None]
+    scores /= scores.mean()
+    levels = series_levels(scores, owners, origins, 41)[:, 0]
+    many = levels[1:39]
+    assert np.allclose(many, np.where(truth[1:39] < 1, many[:19].mean(), many[19:].mean()), rtol=0.2)
+    assert many[19:].mean() / many[:19].mean() > 3  # the series with many windows keep their own level
+    assert abs(levels[0] - 1) < abs(many[:19].mean() - 1) and abs(levels[39] - 1) < abs(many[19:].mean() - 1)
+    assert levels[40] == 1.0  # a series without windows: the pool's level
+    assert series_levels(scores[owners == 5], owners[owners == 5] * 0, origins[owners == 5], 1)[0, 0] == 1.0  # alone
+
+
+def test_short_series_lean_on_the_level_of_padded_windows():
+    from tsgate.intervals import series_levels, short_prior
+
+    owners = np.repeat(np.arange(4), 10)
+    origins = np.tile(np.arange(10), 4)
+    normalized = np.ones((40, 2, 1))
+    short_windows = owners == 3
+    normalized[short_windows] = 3.0  # series 3's windows were padded and missed three times as much
+    short_series = np.array([False, False, False, True, True])  # series 4: a fallback, no windows at all
+    prior = short_prior(normalized, owners, short_series, short_windows, 5)
+    np.testing.assert_allclose(prior[:, 0], [1.0, 1.0, 1.0, 3.0, 3.0])
+    assert series_levels(normalized, owners, origins, 5, prior)[4, 0] == prior[4, 0]
+    normalized[short_windows] = 0.5  # padded windows that did better do not narrow a short series' intervals
+    assert short_prior(normalized, owners, short_series, short_windows, 5)[:, 0].tolist() == [1.0] * 5
+
+
 def test_naive_intervals_widen_with_the_step_on_a_random_walk():
     walk = np.random.default_rng(1).standard_normal((2000, 1)).cumsum(axis=0)
     calibration = in_sample_calibration(walk, np.array([0, 2000]), naive, 1, 9, span=50)
@@ -239,6 +308,35 @@ def test_intervals_survive_saving_and_loading(tmp_path):
         expected, got = model.predict(data, levels=(80, 95)), loaded.predict(data, levels=(80, 95))
         pd.testing.assert_frame_equal(got, expected)
     assert list(expected.columns) == ["id", "date", "value", "value_lo_80", "value_hi_80", "value_lo_95", "value_hi_95"]
+
+
+def rewrite_tensors(source, target, change):
+    """Copy a model file with its tensors changed by `change(tensors)`, metadata kept."""
+    from safetensors.torch import load_file, save_file
+
+    raw = Path(source).read_bytes()
+    header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+    tensors = load_file(source)
+    change(tensors)
+    save_file(tensors, target, metadata=header["__metadata__"])
+    return target
+
+
+def test_per_series_levels_are_stored_and_a_file_without_them_uses_the_pool(tmp_path):
+    series = load_series(noisy_panel(n_series=6, length=200), DataOptions(id_col="id"))
+    model = Forecaster(horizon=4, hidden=8, steps=30, ensemble=1).fit(series)
+    assert model.calibration_.levels.shape == (6, 1) and (model.calibration_.levels > 0).all()
+    model.save(tmp_path / "m.tsgate")
+    older = rewrite_tensors(tmp_path / "m.tsgate", tmp_path / "older.tsgate", lambda t: t.pop("calibration.levels"))
+    loaded = Forecaster.load(older)
+    assert loaded.calibration_.levels is None
+    np.testing.assert_array_equal(loaded.calibration_.series_levels(np.arange(6)), np.ones((6, 1)))
+    lower, upper = loaded.predict_array(levels=(95,)).bounds[95]
+    assert (lower < upper).all()
+    wrong = rewrite_tensors(tmp_path / "m.tsgate", tmp_path / "wrong.tsgate",
+                            lambda t: t.update({"calibration.levels": -t["calibration.levels"]}))
+    with pytest.raises(ModelFileError, match="inconsistent contents"):
+        Forecaster.load(wrong)
 
 
 def test_a_file_from_before_intervals_forecasts_points_and_refuses_levels():

@@ -317,7 +317,7 @@ def ridge_calibration(scaled: np.ndarray, offsets: np.ndarray, windows, lookback
     held_out = origins >= train_ends[owners]  # every target in the validation part, as for the networks
     x, y, origins, owners = (part[held_out] for part in windows)
     scales = recent_scales_one_by_one(scaled, offsets, owners, origins, span)
-    return calibrate(ridge.predict(x) - y, scales, owners, span)
+    return calibrate(ridge.predict(x) - y, scales, owners, span, origins, n_series=len(offsets) - 1)
 
 
 @dataclass

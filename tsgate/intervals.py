@@ -103,11 +103,20 @@ def recent_scales_of_series(scaled: np.ndarray, offsets: np.ndarray, owners: np.
 
 @dataclass(frozen=True)
 class Calibration:
-    """Scaled absolute errors of held-out forecasts, and how much each counts."""
+    """Scaled absolute errors of held-out forecasts, how much each counts, and each series' error level."""
 
-    scores: np.ndarray  # (N, H, C): |error| / recent scale at the window's origin
+    scores: np.ndarray  # (N, H, C): |error| / (recent scale at the window's origin x its series' level)
     weights: np.ndarray  # (N,): each series' windows add up to 1
     span: int  # points the recent scale reads
+    # (S, C) each series' held-out error level relative to the pool's (series_levels); None: the pool's for
+    # every series (a calibration from before per-series levels)
+    levels: np.ndarray | None = None
+
+    def series_levels(self, numbers: np.ndarray) -> np.ndarray:
+        """(len(numbers), C): the error level of series `numbers`, 1 without per-series levels."""
+        if self.levels is None:
+            return np.ones((len(numbers), self.scores.shape[2]))
+        return self.levels[numbers]
 
     def step_means(self) -> np.ndarray:
         """(H, C): the weighted mean scaled error at each step; intervals widen with it."""
@@ -121,10 +130,46 @@ class Calibration:
         columns = [conformal_quantiles(pooled[..., c].ravel(), weights, levels) for c in range(self.scores.shape[2])]
         return np.stack(columns, axis=-1)[:, None, :] * means  # (levels, 1, C) * (H, C)
 
-    def bounds(self, forecast: np.ndarray, scale: np.ndarray, levels: tuple[float, ...]) -> dict:
-        """{level: (lower, upper)}, each (S, H, C), around forecasts (S, H, C) with recent scales (S, C)."""
+    def bounds(self, forecast: np.ndarray, scale: np.ndarray, levels: tuple[float, ...], numbers=None) -> dict:
+        """{level: (lower, upper)}, each (S, H, C), around forecasts (S, H, C) of the calibrated series
+        `numbers` (default: all, in order) with recent scales (S, C)."""
+        scale = scale * self.series_levels(np.arange(len(forecast)) if numbers is None else numbers)
         half = self.multipliers(levels)[:, None] * scale[None, :, None, :]  # (levels, S, H, C)
         return {level: (forecast - width, forecast + width) for level, width in zip(levels, half)}
+
+
+def series_levels(scores: np.ndarray, owners: np.ndarray, origins: np.ndarray, n_series: int, prior=None) -> np.ndarray:
+    """(S, C): each series' held-out error level relative to the pool's, shrunk toward it (1) by empirical Bayes.
+
+    `scores` (N, H, C) are errors in units of the pool's typical error at each step (mean 1 over the
+    pool), of windows of series `owners` whose first targets lie at `origins`. A series' raw level is
+    the mean of its windows' scores. Neighbouring windows share most of their targets, so a series
+    holds about (the span its targets cover) / H independent looks at its level, `looks`; its level
+    is then (looks * raw + k * prior) / (looks + k), where k = the noise of one look over the spread of
+    true levels between series (both estimated from all series at once) and `prior` (S, C) the level it
+    is shrunk toward (default 1, the pool's). A series with many windows keeps its own level, one with
+    a single window stays near its prior, and one without windows gets its prior.
+    """
+    horizon = scores.shape[1]
+    means = scores.mean(axis=1)  # (N, C) one look per window
+    counts = np.bincount(owners, minlength=n_series)
+    has = counts > 0
+    raw = np.ones((n_series, scores.shape[2]))
+    raw[has] = np.stack([np.bincount(owners, weights=column, minlength=n_series)[has] / counts[has] for column in means.T], axis=1)
+    first = np.full(n_series, np.iinfo(np.int64).max)
+    last = np.full(n_series, -1)
+    np.minimum.at(first, owners, origins)
+    np.maximum.at(last, owners, origins)
+    looks = np.where(has, np.minimum(counts, (last - first + horizon) / horizon), 0.0)  # (S,)
+    prior = np.ones_like(raw) if prior is None else prior
+    if len(owners) == has.sum():  # one window per series: no series shows how much a look varies
+        return prior
+    noise = ((means - raw[owners]) ** 2).sum(axis=0) / (len(owners) - has.sum())  # (C,) one look's variance
+    spread = raw[has].var(axis=0) - (noise / looks[has, None]).mean(axis=0)  # true levels' variance between series
+    shrink = np.where(spread > 0, noise / np.where(spread > 0, spread, 1.0), np.inf)  # k per column
+    with np.errstate(invalid="ignore"):
+        levels = (looks[:, None] * raw + shrink * prior) / (looks[:, None] + shrink)
+    return np.where(np.isfinite(shrink) & has[:, None], levels, prior)
 
 
 def conformal_quantiles(scores: np.ndarray, weights: np.ndarray, levels: tuple[float, ...]) -> np.ndarray:
@@ -149,13 +194,48 @@ def conformal_quantiles(scores: np.ndarray, weights: np.ndarray, levels: tuple[f
     return np.asarray(quantiles)
 
 
-def calibrate(errors: np.ndarray, scales: np.ndarray, owners: np.ndarray, span: int) -> Calibration:
+def calibrate(errors: np.ndarray, scales: np.ndarray, owners: np.ndarray, span: int, origins=None,
+              short_series=None, short_windows=None, n_series: int | None = None) -> Calibration:
     """A Calibration from held-out errors (N, H, C), the recent scale at each window's origin (N, C)
-    and each window's series number (N,), thinned evenly to MAX_CALIBRATION_WINDOWS."""
+    and each window's series number (N,), thinned evenly to MAX_CALIBRATION_WINDOWS.
+
+    With `origins` (N,), the position of each window's first target in its series, each of the
+    `n_series` series gets its own error level (series_levels) from all its windows before the
+    thinning. `short_series` (S,) flags series forecast from fewer points than a full window (padded,
+    or a fallback), `short_windows` (N,) the held-out windows that were padded: a short series' level
+    is shrunk toward the level of the short windows rather than the pool's, and one without windows
+    of its own takes that level."""
+    scores = np.abs(errors) / scales[:, None, :]  # (N, H, C)
+    levels = None
+    if origins is not None:
+        n_series = int(owners.max()) + 1 if n_series is None else n_series
+        normalized = scores / pooled_step_means(scores, owners)
+        prior = short_prior(normalized, owners, short_series, short_windows, n_series)
+        levels = series_levels(normalized, owners, origins, n_series, prior)
+        scores = scores / levels[owners][:, None, :]
     keep = np.arange(0, len(errors), max(1, -(-len(errors) // MAX_CALIBRATION_WINDOWS)))
-    errors, scales, owners = errors[keep], scales[keep], owners[keep]
+    scores, owners = scores[keep], owners[keep]
     counts = np.bincount(owners)
-    return Calibration(np.abs(errors) / scales[:, None, :], 1.0 / counts[owners], span)
+    return Calibration(scores, 1.0 / counts[owners], span, levels)
+
+
+def pooled_step_means(scores: np.ndarray, owners: np.ndarray) -> np.ndarray:
+    """(H, C): the mean score at each step, every series weighing the same (as Calibration.step_means)."""
+    weights = 1.0 / np.bincount(owners)[owners]
+    return np.einsum("n,nhc->hc", weights, scores) / weights.sum()
+
+
+def short_prior(normalized: np.ndarray, owners: np.ndarray, short_series, short_windows, n_series: int) -> np.ndarray:
+    """(S, C): the level each series is shrunk toward: the pool's (1), or for a short series the mean level
+    of the padded held-out windows (every series weighing the same), when that is higher."""
+    prior = np.ones((n_series, normalized.shape[2]))
+    if short_series is None or short_windows is None or not short_windows.any() or not short_series.any():
+        return prior
+    mine = owners[short_windows]
+    weights = 1.0 / np.bincount(mine)[mine]
+    level = np.einsum("n,nc->c", weights, normalized[short_windows].mean(axis=1)) / weights.sum()  # (C,)
+    prior[short_series] = np.maximum(level, 1.0)
+    return prior
 
 
 def recent_scales_one_by_one(flat: np.ndarray, offsets: np.ndarray, owners: np.ndarray, origins: np.ndarray,
