@@ -92,8 +92,9 @@ def tensors_of(fitted: Fitted) -> dict:
         tensors["calibration.scores"] = torch.from_numpy(fitted.calibration.scores)
         tensors["calibration.weights"] = torch.from_numpy(fitted.calibration.weights)
         tensors["calibration.scale"] = torch.from_numpy(fitted.interval_scale)
-        if fitted.calibration.levels is not None:
-            tensors["calibration.levels"] = torch.from_numpy(fitted.calibration.levels)
+        levels = fitted.calibration.levels
+        if levels is not None and (levels != 1).any():  # all at the pool's level reads the same without them
+            tensors["calibration.levels"] = torch.from_numpy(levels)
     return tensors
 
 
