@@ -31,9 +31,11 @@ from tsgate.auto import recent_span
 from tsgate.config import MIN_SCALE
 from tsgate.errors import OptionError
 
-# Calibration windows kept in a model file; past this they are thinned evenly. Enough for the
-# 99.9% quantile of the pooled sample even at horizon 1, and a bounded file.
-MAX_CALIBRATION_WINDOWS = 2048
+# Calibration windows kept in a model file; past this each series' windows are thinned evenly. As many
+# as a fit holds out (windows.MAX_VAL_WINDOWS), so a fit keeps them all: on M4 Weekly, thinning 7,868
+# windows to 2,048 moved coverage from 0.953 to 0.960 and MSIS from 15.2 to 15.6. At most 8192 x H x C
+# float64 values in the file (0.85 MB at horizon 13).
+MAX_CALIBRATION_WINDOWS = 8192
 
 # The recent scale averages at least MIN_SPAN - 1 changes, so it is not itself mostly noise.
 MIN_SPAN = 25
@@ -139,37 +141,41 @@ class Calibration:
 
 
 def series_levels(scores: np.ndarray, owners: np.ndarray, origins: np.ndarray, n_series: int, prior=None) -> np.ndarray:
-    """(S, C): each series' held-out error level relative to the pool's, shrunk toward it (1) by empirical Bayes.
+    """(S, C): each series' held-out error level relative to the pool's, shrunk toward it by empirical Bayes.
 
-    `scores` (N, H, C) are errors in units of the pool's typical error at each step (mean 1 over the
-    pool), of windows of series `owners` whose first targets lie at `origins`. A series' raw level is
-    the mean of its windows' scores. Neighbouring windows share most of their targets, so a series
-    holds about (the span its targets cover) / H independent looks at its level, `looks`; its level
-    is then (looks * raw + k * prior) / (looks + k), where k = the noise of one look over the spread of
-    true levels between series (both estimated from all series at once) and `prior` (S, C) the level it
-    is shrunk toward (default 1, the pool's). A series with many windows keeps its own level, one with
-    a single window stays near its prior, and one without windows gets its prior.
+    `scores` (N, H, C) are errors in units of the pool's typical error at each step, of windows of
+    series `owners` whose first targets lie at `origins`. Each window is one look at its series'
+    level: the log of its mean score (logs, because errors are heavy-tailed and levels multiply). A
+    series' raw level is the mean of its looks; neighbouring windows share most of their targets, so
+    it holds about (the span its targets cover) / H independent looks, `looks`. Its level is then
+    exp((looks * raw + k * (centre + log prior)) / (looks + k) - centre), with centre the mean raw level
+    over series, k = the variance of one look within a series over the variance of true levels
+    between series (both estimated from all series at once), and `prior` (S, C) the level it is
+    shrunk toward (default 1, the pool's). A series with many windows keeps its own level, one with a
+    single window stays near its prior, and one without windows gets its prior.
     """
     horizon = scores.shape[1]
-    means = scores.mean(axis=1)  # (N, C) one look per window
+    looked = np.log(np.maximum(scores.mean(axis=1), MIN_SCALE))  # (N, C) one look per window
     counts = np.bincount(owners, minlength=n_series)
     has = counts > 0
-    raw = np.ones((n_series, scores.shape[2]))
-    raw[has] = np.stack([np.bincount(owners, weights=column, minlength=n_series)[has] / counts[has] for column in means.T], axis=1)
-    first = np.full(n_series, np.iinfo(np.int64).max)
-    last = np.full(n_series, -1)
-    np.minimum.at(first, owners, origins)
-    np.maximum.at(last, owners, origins)
-    looks = np.where(has, np.minimum(counts, (last - first + horizon) / horizon), 0.0)  # (S,)
-    prior = np.ones_like(raw) if prior is None else prior
+    prior = np.ones((n_series, scores.shape[2])) if prior is None else prior
     if len(owners) == has.sum():  # one window per series: no series shows how much a look varies
         return prior
-    noise = ((means - raw[owners]) ** 2).sum(axis=0) / (len(owners) - has.sum())  # (C,) one look's variance
-    spread = raw[has].var(axis=0) - (noise / looks[has, None]).mean(axis=0)  # true levels' variance between series
-    shrink = np.where(spread > 0, noise / np.where(spread > 0, spread, 1.0), np.inf)  # k per column
-    with np.errstate(invalid="ignore"):
-        levels = (looks[:, None] * raw + shrink * prior) / (looks[:, None] + shrink)
-    return np.where(np.isfinite(shrink) & has[:, None], levels, prior)
+    raw = np.zeros_like(prior)
+    raw[has] = np.stack([np.bincount(owners, weights=column, minlength=n_series)[has] / counts[has]
+                         for column in looked.T], axis=1)
+    first, last = np.full(n_series, np.iinfo(np.int64).max), np.full(n_series, -1)
+    np.minimum.at(first, owners, origins)
+    np.maximum.at(last, owners, origins)
+    looks = np.where(has, np.minimum(counts, (last - first + horizon) / horizon), 0.0)[:, None]  # (S, 1)
+    noise = ((looked - raw[owners]) ** 2).sum(axis=0) / (len(owners) - has.sum())  # (C,) one look's variance
+    spread = raw[has].var(axis=0) - (noise / looks[has]).mean(axis=0)  # (C,) true levels' variance
+    if (spread <= 0).all():  # the series differ no more than their noise: every series at its prior
+        return prior
+    shrink = noise / np.maximum(spread, 1e-12)  # k per column (huge where the spread is none)
+    centre = raw[has].mean(axis=0)
+    levels = np.exp((looks * raw + shrink * (centre + np.log(prior))) / (looks + shrink) - centre)
+    return np.where(has[:, None], levels, prior)
 
 
 def conformal_quantiles(scores: np.ndarray, weights: np.ndarray, levels: tuple[float, ...]) -> np.ndarray:
@@ -213,10 +219,23 @@ def calibrate(errors: np.ndarray, scales: np.ndarray, owners: np.ndarray, span: 
         prior = short_prior(normalized, owners, short_series, short_windows, n_series)
         levels = series_levels(normalized, owners, origins, n_series, prior)
         scores = scores / levels[owners][:, None, :]
-    keep = np.arange(0, len(errors), max(1, -(-len(errors) // MAX_CALIBRATION_WINDOWS)))
+    keep = thinned(owners, max(1, -(-len(errors) // MAX_CALIBRATION_WINDOWS)))
     scores, owners = scores[keep], owners[keep]
     counts = np.bincount(owners)
     return Calibration(scores, 1.0 / counts[owners], span, levels)
+
+
+def thinned(owners: np.ndarray, stride: int) -> np.ndarray:
+    """Positions of every stride-th window of each series (windows grouped by series), its newest kept: every
+    series keeps at least one window. (Thinning the pool as one sequence dropped series of few windows
+    and shifted the pooled quantile: on M4 Weekly, coverage 0.976 and MSIS 18.39 against 0.971 and 17.48
+    from all windows.)"""
+    position = np.arange(len(owners))
+    if stride == 1:
+        return position
+    ends = np.flatnonzero(np.r_[owners[1:] != owners[:-1], True])  # the newest window of each series
+    end_of = ends[np.searchsorted(ends, position)]
+    return position[(end_of - position) % stride == 0]
 
 
 def pooled_step_means(scores: np.ndarray, owners: np.ndarray) -> np.ndarray:
