@@ -474,3 +474,17 @@ def test_a_few_series_cannot_show_a_row_misfits_them():
 
     # 3 series: all inside on every one is what 0.95 ** 13 = 0.51 gives by chance often enough
     assert not fits_pool_not_series(interval_row("gru", 0.95, 0.0, 1.0), 95, 39, 3, 13)
+
+
+def test_a_fallback_series_gets_the_level_of_short_windows_at_least_the_pools(tmp_path):
+    from test_short_series import short_panel
+
+    series = load_series(pd.read_csv(short_panel(tmp_path / "p.csv")), DataOptions(id_col="store"))
+    model = Forecaster(horizon=4, lookback=12, hidden=8, steps=20, ensemble=1, device="cpu").fit(series)
+    wee = series.ids.index("wee")
+    assert model.fallback_[wee] and model.calibration_.levels[wee, 0] >= 1.0
+    prediction = model.predict_array(levels=(80,))
+    lower, upper = prediction.bounds[80]
+    half = (upper - lower)[wee, :, 0] / 2
+    expected = model.calibration_.multipliers((80,))[0, :, 0] * model.interval_scale_[wee, 0] * model.calibration_.levels[wee, 0]
+    np.testing.assert_allclose(half, expected, rtol=1e-9)
