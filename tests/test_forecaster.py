@@ -239,3 +239,16 @@ def test_windows_for_looking_inside_are_spread_evenly_over_every_series():
     assert owner.tolist() == [0, 0, 0, 1, 1] and start.tolist() == [0, 1, 2, 0, 1]
     owner, start = window_starts(np.array([4, 3]), 2, most=3)  # the first, the middle and the last start
     assert owner.tolist() == [0, 0, 1] and start.tolist() == [0, 2, 1]
+
+
+@pytest.mark.parametrize("anchor, counted", [("seasonal", True), ("last", False)])
+def test_a_seasonal_anchor_counts_the_correction_in_its_own_error_and_the_file_says_so(tmp_path, anchor, counted):
+    from tsgate.modelfile import model_fields
+
+    series = load_series(synthetic_sine(n=200), DataOptions())
+    model = Forecaster(horizon=6, lookback=48, hidden=4, steps=5, ensemble=1, anchor=anchor, device="cpu").fit(series)
+    config = model.members_[0].config
+    assert config.scale_by_anchor is counted and config.anchor_season == (24 if counted else 1)
+    assert ("scale_by_anchor" in model_fields(config)) is counted  # files without a seasonal anchor are as before
+    model.save(tmp_path / "m.tsgate")
+    assert Forecaster.load(tmp_path / "m.tsgate").members_[0].config.scale_by_anchor is counted

@@ -6,9 +6,12 @@ from torch import nn
 
 from tsgate.errors import OptionError
 from tsgate.models import (
+    ANCHOR_ERROR_FLOOR,
     BACKBONES,
     ModelConfig,
     RecurrentForecaster,
+    anchor_error,
+    mean_step,
     parameter_count,
 )
 from tsgate.sizes import count_parameters
@@ -102,3 +105,53 @@ def test_state_shapes_match_a_built_model(backbone):
     config = ModelConfig(backbone, n_targets=2, lookback=9, horizon=3, hidden=7, layers=2)
     built = {name: tuple(t.shape) for name, t in RecurrentForecaster(config).state_dict().items()}
     assert state_shapes(config) == built
+
+
+# ---- the scale a seasonal anchor's correction is counted in -------------------------------------------
+
+
+def seasonal_windows(season=4, periods=6, amplitude=3.0, noise=0.3, seed=0):
+    """(2, season * periods, 1): a strong season of `season` steps plus noise, and pure noise."""
+    gen = torch.Generator().manual_seed(seed)
+    steps = season * periods
+    pattern = amplitude * torch.sin(2 * torch.pi * torch.arange(steps) / season)
+    shocks = noise * torch.randn(2, steps, generator=gen)
+    return torch.stack([pattern + shocks[0], shocks[1]]).unsqueeze(-1)
+
+
+def test_the_anchor_error_is_the_change_over_one_season_and_the_one_step_change_without_a_season():
+    x = seasonal_windows()
+    seasonal = anchor_error(x, ModelConfig(lookback=24, horizon=4, anchor_season=4))
+    assert torch.allclose(seasonal, (x[:, 4:] - x[:, :-4]).abs().mean(dim=1, keepdim=True))
+    # On the strongly seasonal window the season-apart change is a fraction of the one-step change.
+    assert seasonal[0, 0, 0] < 0.2 * mean_step(x, None)[0, 0, 0]
+    assert torch.equal(anchor_error(x, ModelConfig(lookback=24, horizon=4, anchor_season=1)), mean_step(x, None))
+
+
+def test_an_exactly_repeating_season_is_counted_at_the_floor_not_at_zero():
+    x = seasonal_windows(noise=0.0)
+    error = anchor_error(x[:1], ModelConfig(lookback=24, horizon=4, anchor_season=4))
+    assert error[0, 0, 0] == pytest.approx(ANCHOR_ERROR_FLOOR * mean_step(x[:1], None)[0, 0, 0])
+
+
+def test_a_masked_window_without_a_pair_a_season_apart_takes_the_one_step_change():
+    x = seasonal_windows()
+    mask = torch.ones(2, 24, 1)
+    mask[0, :21] = 0  # three points of the series: no pair four steps apart
+    error = anchor_error(x, ModelConfig(lookback=24, horizon=4, anchor_season=4, masked=True), mask)
+    assert error[0] == mean_step(x, mask)[0].clamp_min(1e-3)
+    assert error[1] == anchor_error(x[1:], ModelConfig(lookback=24, horizon=4, anchor_season=4))[0]
+
+
+def test_scale_by_anchor_counts_the_correction_and_the_loss_in_the_anchor_error():
+    x = seasonal_windows()
+    plain = RecurrentForecaster(ModelConfig(lookback=24, horizon=4, hidden=4, anchor_season=4))
+    counted = RecurrentForecaster(ModelConfig(lookback=24, horizon=4, hidden=4, anchor_season=4, scale_by_anchor=True))
+    counted.load_state_dict(plain.state_dict())
+    for layer in (plain.head, counted.head):
+        nn.init.constant_(layer.bias, 1.0)  # a correction of one unit at every step
+    (f_plain, s_plain), (f_counted, s_counted) = plain.forecast_and_scale(x), counted.forecast_and_scale(x)
+    anchor = x[:, -4:]
+    assert torch.allclose(s_plain, mean_step(x, None)) and torch.allclose(s_counted, anchor_error(x, counted.config))
+    assert torch.allclose(f_plain - anchor, s_plain.expand(-1, 4, -1), atol=1e-5)
+    assert torch.allclose(f_counted - anchor, s_counted.expand(-1, 4, -1), atol=1e-5)

@@ -117,7 +117,9 @@ def alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds worker processes through /proc")
-@pytest.mark.parametrize("sent, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGKILL, -9)])
+# SIGTERM is raised as an exception on the way out just as SIGINT is (cli.Termination), and test_faults.py
+# sends both to train; under SIGKILL no handler runs at all, and the workers must stop all the same.
+@pytest.mark.parametrize("sent, code", [(signal.SIGINT, 130), (signal.SIGKILL, -9)])
 def test_an_interrupted_compare_leaves_no_workers_and_no_files(tmp_path, sent, code):
     data = tmp_path / "long.csv"
     synthetic_sine(n=3000).to_csv(data, index=False)

@@ -348,5 +348,8 @@ def test_data_notes_say_when_the_time_column_was_converted_to_utc():
 
 def test_comparison_notes_say_when_seasonal_naive_fell_back_to_naive():
     assert wording.comparison_notes(SimpleNamespace(season_too_long=None)) == []
-    assert wording.comparison_notes(SimpleNamespace(season_too_long=("h", 24, 20))) == [
+    assert wording.comparison_notes(SimpleNamespace(season_too_long=("h", 24, 20), settings={})) == [
         "the h season of 24 steps is as long as the shortest series (20 points): seasonal naive falls back to naive"]
+    panel = SimpleNamespace(season_too_long=("h", 24, 20), settings={"lenient": True})  # a panel: per series
+    assert wording.comparison_notes(panel) == [
+        "the h season of 24 steps is as long as the median series (20 points): seasonal naive falls back to naive"]

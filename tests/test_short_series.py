@@ -99,6 +99,21 @@ def test_the_window_scale_and_anchor_ignore_padding():
     assert torch.equal(anchor, own[:, -1:].expand(1, 6, 1))
 
 
+def test_inspect_reads_a_padded_window_as_the_network_does():
+    from tsgate.gates import recurrent_inputs
+    from tsgate.models import RecurrentForecaster, normalise
+
+    rng = np.random.default_rng(2)
+    own = torch.from_numpy(rng.normal(size=(1, 9, 1)).cumsum(axis=1)).float()
+    padded = torch.cat([own[:, :1].expand(1, 15, 1), own], dim=1)
+    mask = torch.cat([torch.zeros(1, 15, 1), torch.ones(1, 9, 1)], dim=1)
+    network = RecurrentForecaster(ModelConfig(lookback=24, horizon=6, hidden=4, masked=True))
+    inputs = torch.cat([padded, mask], dim=-1)
+    _, level, scale = window_stats(padded, network.config, mask)
+    torch.testing.assert_close(recurrent_inputs(network, inputs), normalise(inputs, level, scale, mask))
+    assert recurrent_inputs(network, inputs)[0, :15, 0].abs().max() == 0  # the padding reaches the network as zeros
+
+
 # ---- every series in, every series out ------------------------------------------------------------------
 
 
@@ -151,3 +166,59 @@ def test_strict_still_refuses_a_series_too_short(tmp_path):
                     "--strict", *FAST)
     assert result.exit_code == 2 and not (tmp_path / "m.tsgate").exists()
     assert "series 'short' has 14 points but lookback 12 + horizon 4 + validation 4 need at least 20" in result.stderr
+
+
+# ---- compare on a panel with short series ---------------------------------------------------------------
+
+
+def test_compare_fits_a_panel_as_train_does_and_scores_every_series():
+    from tsgate.compare import CompareOptions, run_comparison, split_fold
+
+    series = hourly({"a": 300, "b": 320, "c": 340, "short": 30})
+    template = Forecaster(horizon=4, hidden=8, steps=20, ensemble=3, device="cpu")
+    comparison = run_comparison(series, template, CompareOptions(models=("gru",), levels=()), keep_models=True)
+    fitted = next(iter(comparison.models.values()))
+    trained = Forecaster(horizon=4, hidden=8, steps=20, ensemble=3, device="cpu").fit(split_fold(series, 4, 0)[0])
+    assert fitted.metrics_["lookbacks"] == trained.metrics_["lookbacks"] == [48, 24, 72]  # not the short series'
+    assert comparison.test_points == 4 * 4 and comparison.settings["lenient"] is True
+    strict = resolve_lookbacks(replace(series, strict=True).drop_last(4), lookback="auto", horizon=4, val_fraction=0.2,
+                               members=3)[1]
+    assert max(strict) < 24  # what compare read before: the lookback the 26 points left could hold
+
+
+def test_seasonal_naive_falls_back_to_naive_on_the_series_shorter_than_a_season_only():
+    from tsgate.compare import Scoring, baseline_runs, mase_scale, split_fold
+
+    series = hourly({"a": 300, "b": 320, "short": 20})  # season 24: "short" holds 16 points before the origin
+    train_set, truth = split_fold(series, 4, 0)
+    scoring = Scoring(mase_scale(train_set, 24), ())
+    template = Forecaster(horizon=4, lookback=12, device="cpu")
+    runs = {run.model: run for run in baseline_runs(train_set, truth, scoring, template, 24, 0, 24)}
+    naive, seasonal = (runs[name].errors.reshape(3, 4) for name in ("naive", "seasonal_naive"))  # (series, horizon)
+    assert np.array_equal(naive[2], seasonal[2])
+    assert not np.array_equal(naive[:2], seasonal[:2])
+    assert np.isfinite(runs["ridge"].errors).all()  # ridge forecasts the short series from a padded window
+    assert scoring.scale[2, 0, 0] == pytest.approx(np.abs(np.diff(train_set.values[2][:, 0])).mean())  # its naive scale
+
+
+def test_compare_with_strict_refuses_the_short_series_the_panel_keeps(tmp_path):
+    data = short_panel(tmp_path / "p.csv")
+    kept = invoke("compare", data, "--id-col", "store", "--models", "gru", "--format", "json", *FAST)
+    assert kept.exit_code == 0, kept.stderr
+    assert json.loads(kept.stdout)["settings"]["series"] == 5
+    refused = invoke("compare", data, "--id-col", "store", "--models", "gru", "--strict", *FAST)
+    assert refused.exit_code == 2 and "'short' 10 points" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_a_member_too_short_for_the_season_anchors_on_the_last_value_and_the_others_keep_the_season(tmp_path):
+    # Hourly, season 24: the members of these 60-point series read 45, 22 and 45 steps; 22 holds no whole day.
+    series = hourly({"a": 60, "b": 62, "c": 64})
+    model = Forecaster(horizon=4, hidden=4, steps=5, ensemble=3, anchor="seasonal", device="cpu").fit(series)
+    lookbacks = [network.config.lookback for network in model.members_]
+    anchors = [network.config.anchor_season for network in model.members_]
+    assert anchors == [24 if lookback >= 24 else 1 for lookback in lookbacks] and 1 in anchors and 24 in anchors
+    assert model.metrics_["anchor_seasons"] == anchors
+    model.save(tmp_path / "m.tsgate")
+    again = Forecaster.load(tmp_path / "m.tsgate")
+    assert [network.config.anchor_season for network in again.members_] == anchors
+    pd.testing.assert_frame_equal(model.predict(), again.predict())

@@ -278,14 +278,15 @@ def finished_and_failed(storage, name):
     return sum(s in ("COMPLETE", "PRUNED") for s in states), states.count("FAIL"), states
 
 
+def tuning_args(csv, space_file, storage, model="gru", tune="2"):
+    return ["train", csv, *TUNE_FAST, "--model", model, "--tune", tune, "--space", space_file, "--storage", storage,
+            "--study", "shared"]
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes")
-@pytest.mark.parametrize("kind,backbones", [("journal", ("rnn", "gru", "lstm")), ("sqlite", ("gru",))])
-def test_two_processes_sharing_a_study_finish_it_with_exactly_n_trials(tmp_path, tiny_sine_csv, space_file, kind,
-                                                                        backbones):
-    storage = tmp_path / "journal.log" if kind == "journal" else f"sqlite:///{tmp_path / 'study.db'}"
-    model = "auto" if len(backbones) > 1 else backbones[0]
-    args = ["train", tiny_sine_csv, *TUNE_FAST, "--model", model, "--tune", "2", "--space", space_file,
-            "--storage", storage, "--study", "shared"]
+def test_two_processes_sharing_a_study_finish_it_with_exactly_n_trials(tmp_path, tiny_sine_csv, space_file):
+    storage = tmp_path / "journal.log"
+    args = tuning_args(tiny_sine_csv, space_file, storage, model="auto")
     children = [tsgate_process([*args, "-o", tmp_path / f"m{k}.tsgate"], tmp_path) for k in range(2)]
     try:
         outcomes = [child.communicate(timeout=300) for child in children]
@@ -294,18 +295,26 @@ def test_two_processes_sharing_a_study_finish_it_with_exactly_n_trials(tmp_path,
             stop(child)
     for child, (_, stderr) in zip(children, outcomes):
         assert child.returncode == 0, stderr
-    for backbone in backbones:
+    for backbone in ("rnn", "gru", "lstm"):
         finished, _, states = finished_and_failed(storage, f"shared-{backbone}")
         assert finished == 2, (backbone, states)
         assert "RUNNING" not in states
     # A third process finds every study complete: it asks for no trial, it only trains the winner.
-    before = finished_and_failed(storage, "shared-gru")[2]
-    size = tmp_path.joinpath("journal.log").stat().st_size if kind == "journal" else None
+    before, size = finished_and_failed(storage, "shared-gru")[2], storage.stat().st_size
     third = invoke(*args, "-o", tmp_path / "m3.tsgate")
     assert third.exit_code == 0, describe(third)
     assert finished_and_failed(storage, "shared-gru")[2] == before
-    if size is not None:
-        assert tmp_path.joinpath("journal.log").stat().st_size == size  # nothing written: no trial was asked
+    assert storage.stat().st_size == size  # nothing written: no trial was asked
+
+
+def test_a_study_in_a_database_is_resumed_not_repeated(tmp_path, tiny_sine_csv, space_file):
+    # The RDB storage under the sharing rules the journal test checks: a second run asked for
+    # 3 trials of a finished 2-trial study adds exactly one.
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    for k, tune, finished in ((0, "2", 2), (1, "3", 3)):
+        result = invoke(*tuning_args(tiny_sine_csv, space_file, storage, tune=tune), "-o", tmp_path / f"m{k}.tsgate")
+        assert result.exit_code == 0, describe(result)
+        assert finished_and_failed(storage, "shared-gru")[:2] == (finished, 0)
 
 
 HOLD_TRIAL_ONE = textwrap.dedent("""

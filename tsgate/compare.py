@@ -23,7 +23,7 @@ from tsgate.errors import OptionError
 from tsgate.intervals import check_levels, in_sample_calibration, interval_span, level_name, recent_scale
 from tsgate.metrics import coverage, inside, interval_width, msis, score_all, seasonal_naive_scale, series_calibration
 from tsgate.significance import diebold_mariano
-from tsgate.windows import gather_windows, validation_length, validation_lengths, window_starts
+from tsgate.windows import gather_windows, last_points_padded, validation_length, validation_lengths, window_starts
 
 METRICS = ("mae", "rmse", "smape", "mase")
 # per level: coverage_95, width_95, msis_95, then how coverage spreads over series (metrics.series_calibration)
@@ -89,18 +89,23 @@ def resolve_season(options: CompareOptions, series, shortest: int) -> int | None
 
 
 def check_folds(series, template, folds: int) -> None:
+    """Every series has room before the first fold's origin: for a whole training window where the set
+    is strict, and for MASE's scale (two points) in a panel, whose fits pad or fall back on short series."""
     if folds < 1:
         raise OptionError(f"--folds must be at least 1, got {folds}")
     horizon = template.horizon
     lookback = 1 if template.lookback == "auto" else template.lookback  # auto fits what is there
     for key, length in zip(series.ids, series.lengths):
         before = length - folds * horizon
+        if series.lenient and before < 2:
+            raise OptionError(f"--folds {folds} leave {series_label(key)} {max(before, 0)} points before its first "
+                              "origin, but scoring it needs 2: use fewer --folds or a shorter --horizon")
         needed = lookback + horizon + validation_length(max(before, 0), horizon, template.val_fraction)
-        if before < needed:
-            label = series_label(key)
+        if not series.lenient and before < needed:
             raise OptionError(
-                f"--folds {folds} leave {label} {max(before, 0)} points before its first origin, but training needs "
-                f"{needed} (lookback + horizon + validation): use fewer --folds, a shorter --lookback or --horizon"
+                f"--folds {folds} leave {series_label(key)} {max(before, 0)} points before its first origin, but "
+                f"training needs {needed} (lookback + horizon + validation): use fewer --folds, a shorter --lookback "
+                "or --horizon"
             )
 
 
@@ -127,7 +132,10 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
     points = options.seeds * test_points
     if points < 2:
         raise OptionError(f"compare would score only {points} forecast point: too few to tell models apart; use --horizon 2 or more, or --folds 2")
-    shortest = min(series.lengths) - options.folds * template.horizon
+    before = series.length_array - options.folds * template.horizon
+    # A panel's seasonal naive falls back to naive on its series shorter than a season, one by one,
+    # as its networks pad them: the season is dropped only where the typical series is that short.
+    shortest = int(np.median(before) if series.lenient else before.min())
     season = resolve_season(options, series, shortest)
     levels = check_levels(options.levels)
     span = interval_span(series.season, template.horizon)  # what the Forecaster's intervals read
@@ -139,7 +147,6 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
     fits: list[PlannedFit] = []
     for fold in range(options.folds):
         train_set, truth = split_fold(series, template.horizon, fold)
-        train_set = replace(train_set, strict=True)  # fitted and scored on every series: none may be left out
         scoring = Scoring(mase_scale(train_set, season), levels)  # scale: (S, 1, C)
         report(on_step, 0, None, f"fold {fold + 1}: baselines")
         runs.extend(baseline_runs(train_set, truth, scoring, template, season, fold, span))
@@ -160,6 +167,7 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
         **{k: v for k, v in asdict(options).items()}, "season": season, "rank_by": RANK_BY, "levels": list(levels),
         "models": list(options.models), "forecaster": template.get_params(), "freq": series.freq,
         "series": len(series.ids), "targets": series.targets, "test_points_per_fold": template.horizon,
+        "lenient": series.lenient,
         **sizing.settings(),
     }
     fell_back = options.season is None and series.season is not None and season is None
@@ -207,8 +215,15 @@ def split_fold(series, horizon: int, fold: int):
 
 
 def mase_scale(train_set, season: int | None) -> np.ndarray:
-    lag = season or 1
-    return np.array([[[seasonal_naive_scale(v[:, c], lag) for c in range(v.shape[1])]] for v in train_set.values])
+    """MASE's scale (S, 1, C): the in-sample seasonal naive error, or the naive one for a series of a
+    panel that holds no whole season (seasonal naive forecasts it as naive)."""
+    return np.array([[[seasonal_naive_scale(v[:, c], own_season(len(v), season)) for c in range(v.shape[1])]]
+                     for v in train_set.values])
+
+
+def own_season(length: int, season: int | None) -> int:
+    """The seasonal naive lag of a series of `length` points: the season where it holds more than one."""
+    return season if season and length > season else 1
 
 
 def scaled_errors(forecast: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -253,11 +268,12 @@ def baseline_runs(train_set, truth, scoring: Scoring, template, season, fold, sp
     scaling = fit_scaling("standard", train_set.flat, offsets, train_set.lengths, train_set.labels)
     scaled = scaling.transform_flat(train_set.flat, offsets)  # (T_total, C), float64
     recent = np.stack([recent_scale(v, span) for v in np.split(scaled, offsets[1:-1])]) * scaling.scale  # (S, C), raw
-    cycle = train_set.last_points(season or 1)  # (S, season, C)
+    cycle, points = last_points_padded(train_set.flat, offsets, season or 1)  # (S, season, C); short ones padded
+    no_season = (points < (season or 1))[:, None, None]  # (S, 1, 1): a panel's series shorter than a season
     runs = []
     for name, method, reads in (("naive", naive, 1),
                                 ("seasonal_naive", lambda x, h: seasonal_naive(x, h, season), season or 1)):
-        forecast = method(cycle, horizon)
+        forecast = np.where(no_season, naive(cycle, horizon), method(cycle, horizon))
         bounds = {}
         if scoring.levels:
             calibration = in_sample_calibration(scaled, offsets, method, reads, horizon, span)
@@ -281,7 +297,7 @@ def ridge_run(train_set, truth, scoring: Scoring, scaling, scaled, recent, lookb
     fitted = time.perf_counter() - started
     started = time.perf_counter()
     everyone = np.arange(len(offsets) - 1)
-    last = gather_windows(scaled, offsets, everyone, np.diff(offsets) - lookback, lookback)  # (S, L, C)
+    last, _ = last_points_padded(scaled, offsets, lookback)  # (S, L, C); a panel's short series led by its first value
     forecast = scaling.inverse(everyone, ridge.predict(last))
     forecast_ms = 1000 * (time.perf_counter() - started) / len(last)
     if scoring.levels:
@@ -335,7 +351,7 @@ def backbone_run(fit: PlannedFit) -> Run:
     """The fitted forecaster's scores on its fold's test points."""
     forecaster, scoring = fit.forecaster, fit.scoring
     started = time.perf_counter()
-    prediction = forecaster.predict_array(fit.train_set, scoring.levels)  # every series, every fold (the set is strict)
+    prediction = forecaster.predict_array(fit.train_set, scoring.levels)  # every series: a panel's fit keeps them all
     forecast_ms = 1000 * (time.perf_counter() - started) / len(prediction.values)
     metrics = forecaster.metrics_
     return Run(forecaster.backbone, forecaster.seed, fit.fold, *scoring.score(prediction.values, fit.truth, prediction.bounds),

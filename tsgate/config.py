@@ -55,6 +55,9 @@ class ModelConfig:
     # A last input channel, 1 where the window holds the series and 0 where it is padding: set where a
     # panel pads the windows of series shorter than the lookback (prepare.py), off for every other fit.
     masked: bool = False
+    # Count the network's correction in the seasonal anchor's in-window error rather than the
+    # one-step change (models.anchor_error): set by every fit whose anchor is seasonal since 0.8.
+    scale_by_anchor: bool = False
 
     def __post_init__(self):
         if self.backbone not in BACKBONE_NAMES:

@@ -103,10 +103,11 @@ class Forecaster:
                            self.seed if seed is None else seed, self.threads)
 
     def resolve_lookback(self, series) -> int:
-        """The base lookback for these series: the given one (checked against every series), or the auto choice."""
+        """The base lookback a fit on these series reads: the given one (checked against every series of
+        a strict set), or the auto choice (in a panel, from its typical series)."""
         from tsgate.prepare import usable_series
 
-        return usable_series(replace(series, strict=True), self.lookback, self.horizon, self.val_fraction)[1]
+        return usable_series(series, self.lookback, self.horizon, self.val_fraction)[1]
 
     # ---- fit ---------------------------------------------------------------------------
 

@@ -29,8 +29,9 @@ def recurrent_inputs(network, inputs):
     from tsgate.models import normalise, window_stats
 
     inputs = torch.as_tensor(inputs).to(network.head.weight.device)
-    _, level, scale = window_stats(inputs[..., :network.config.n_targets], network.config)
-    return normalise(inputs, level, scale).to(network.head.weight.dtype)
+    mask = inputs[..., -1:] if network.config.masked else None  # padded windows: as the forward reads them
+    _, level, scale = window_stats(inputs[..., :network.config.n_targets], network.config, mask)
+    return normalise(inputs, level, scale, mask).to(network.head.weight.dtype)
 
 
 # ---- the gates, step by step -----------------------------------------------------------------

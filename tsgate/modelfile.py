@@ -107,7 +107,8 @@ def document_of(params: dict, fitted: Fitted) -> dict:
         "torch_version": torch.__version__.split("+")[0],
         "params": params,
         "model": model_fields(fitted.members[0].config),
-        "members": [{"lookback": net.config.lookback, "seed": seed} for net, seed in zip(fitted.members, fitted.member_seeds)],
+        "members": [member_fields(net.config, seed, fitted.members[0].config)
+                    for net, seed in zip(fitted.members, fitted.member_seeds)],
         "calendar": list(fitted.cycles),
         "intervals": None if fitted.calibration is None else {"span": fitted.calibration.span},
         "train": fitted.train_config.to_dict(),
@@ -125,12 +126,22 @@ def document_of(params: dict, fitted: Fitted) -> dict:
     }
 
 
+def member_fields(config: ModelConfig, seed: int, shared: ModelConfig) -> dict:
+    """One member as the file lists it: its lookback and seed, and its anchor where it is not the
+    shared one (a member too short for the season anchors on the last value)."""
+    fields = {"lookback": config.lookback, "seed": seed}
+    if config.anchor_season != shared.anchor_season:
+        fields["anchor_season"] = config.anchor_season
+    return fields
+
+
 def model_fields(config: ModelConfig) -> dict:
-    """The shared model config as the file stores it: `masked` only where set, so that a fit without
-    padding writes the same file as before the field existed."""
+    """The shared model config as the file stores it: `masked` and `scale_by_anchor` only where set,
+    so that a fit without them writes the same file as before the fields existed."""
     fields = config.to_dict()
-    if not config.masked:
-        del fields["masked"]
+    for flag in ("masked", "scale_by_anchor"):
+        if not fields[flag]:
+            del fields[flag]
     return fields
 
 
@@ -143,7 +154,8 @@ def fitted_from(tensors: dict, meta: dict) -> Fitted:
 
     shared = ModelConfig(**meta["model"])
     train_config = TrainConfig(**meta["train"])
-    members = [load_member(tensors, k, replace(shared, lookback=int(member["lookback"])))
+    members = [load_member(tensors, k, replace(shared, lookback=int(member["lookback"]),
+                                               anchor_season=int(member.get("anchor_season", shared.anchor_season))))
                for k, member in enumerate(meta["members"])]
     if not members or any(name.split(".")[1] not in map(str, range(len(members)))
                           for name in tensors if name.startswith("members.")):

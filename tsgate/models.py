@@ -12,6 +12,12 @@ A forecast is `anchor + scale * correction`:
 - the scale is the window's mean absolute step, so the network reads and
   predicts scale-free numbers whatever the size of the series (RevIN-style),
   and the training loss in those units is the per-window analogue of MASE.
+  With a seasonal anchor (`scale_by_anchor`), the correction is counted in the
+  anchor's own in-window error instead, mean |x(t) - x(t - m)|: on a strongly
+  seasonal series the one-step change is many times the seasonal anchor's
+  error, and a correction in one-step units would swamp the anchor it corrects.
+  The loss is then the per-window analogue of seasonal MASE. The inputs keep the
+  one-step scale, which stays of order one on every series.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from torch import nn
 from tsgate.config import MIN_SCALE, ModelConfig
 
 BACKBONES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+ANCHOR_ERROR_FLOOR = 0.1  # the seasonal anchor error counted, as a share of the one-step change at least
 GATE_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer: candidate only / 2 gates + candidate / 3 gates + cell
 
 
@@ -56,8 +63,10 @@ class RecurrentForecaster(nn.Module):
     def forecast_and_scale(self, x: torch.Tensor, stock: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(forecasts (B, H, C), window scales (B, 1, C)); the loss divides errors by the scale."""
         mask = x[..., -1:] if self.config.masked else None  # (B, L, 1): 1 on the series, 0 on padding
-        anchor, level, scale = window_stats(x[..., :self.config.n_targets], self.config, mask)
-        return anchor + scale * self.correction(normalise(x, level, scale, mask), stock), scale
+        targets = x[..., :self.config.n_targets]
+        anchor, level, scale = window_stats(targets, self.config, mask)
+        counted_in = anchor_error(targets, self.config, mask) if self.config.scale_by_anchor else scale
+        return anchor + counted_in * self.correction(normalise(x, level, scale, mask), stock), counted_in
 
     def correction(self, inputs: torch.Tensor, stock: bool = False) -> torch.Tensor:
         """The network proper: normalised windows (B, L, I) -> scale-free corrections (B, H, C)."""
@@ -85,15 +94,32 @@ def window_stats(x: torch.Tensor, config: ModelConfig, mask: torch.Tensor | None
     return anchor, level, scale
 
 
-def mean_step(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean absolute one-step change (B, 1, C) of windows x (B, L, C), over the steps `mask` keeps."""
-    if x.shape[1] < 2:
+def mean_step(x: torch.Tensor, mask: torch.Tensor | None, lag: int = 1) -> torch.Tensor:
+    """Mean absolute change over `lag` steps (B, 1, C) of windows x (B, L, C), over the pairs `mask` keeps."""
+    if x.shape[1] <= lag:
         return torch.zeros_like(x[:, -1:])
-    steps = (x[:, 1:] - x[:, :-1]).abs()
+    steps = (x[:, lag:] - x[:, :-lag]).abs()
     if mask is None:
         return steps.mean(dim=1, keepdim=True)
-    inside = mask[:, 1:] * mask[:, :-1]  # both ends of the step lie on the series
+    inside = mask[:, lag:] * mask[:, :-lag]  # both ends of the change lie on the series
     return (steps * inside).sum(dim=1, keepdim=True) / inside.sum(dim=1, keepdim=True).clamp_min(1)
+
+
+def anchor_error(x: torch.Tensor, config: ModelConfig, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The seasonal anchor's in-window error (B, 1, C): the mean absolute change over one season,
+    at least ANCHOR_ERROR_FLOOR of the one-step change, so that a season the window repeats almost
+    exactly does not give its every deviation an outsized weight in the loss. A window the anchor
+    reads as too short for its season (anchor_forecast) takes the one-step change, as its anchor
+    falls back to the last value."""
+    season = config.anchor_season
+    one_step = mean_step(x, mask).clamp_min(MIN_SCALE)
+    if season <= 1 or x.shape[1] <= season:
+        return one_step
+    seasonal = torch.maximum(mean_step(x, mask, season), ANCHOR_ERROR_FLOOR * one_step)
+    if mask is None:
+        return seasonal
+    short = mask.sum(dim=1, keepdim=True) <= season  # (B, 1, 1): not one whole pair a season apart
+    return torch.where(short, one_step, seasonal)
 
 
 def anchor_forecast(x: torch.Tensor, season: int, horizon: int, mask: torch.Tensor | None = None) -> torch.Tensor:

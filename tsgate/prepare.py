@@ -36,11 +36,16 @@ class TrainingPlan:
     season: int | None  # the frequency's season, None when it has none
     cycles: tuple[str, ...]  # calendar cycles the networks read
     calendar: tuple[np.ndarray, np.ndarray] | None  # (features (G, F) on one grid, each series' first position (S,))
-    anchor_season: int  # 0 none, 1 the last value, m the last season of m steps
+    anchor_season: int  # 0 none, 1 the last value, m the last season of m steps (member_anchor: each member's)
     windows: dict  # {lookback: windows.WindowSet}, one per distinct member lookback
     seconds: float  # spent cutting the windows
     fallback: np.ndarray | None = None  # (S,) bool: too short to learn from, forecast all the same (a panel only)
     masked: bool = False  # the networks read a mask input (some window or forecast is padded)
+
+    def member_anchor(self, k: int) -> int:
+        """Member k's anchor: the plan's, or the last value where its lookback holds no whole season,
+        so that one short member does not take the seasonal anchor from the others."""
+        return self.anchor_season if self.lookbacks[k] >= self.anchor_season else 1
 
     @property
     def skipped(self) -> list[tuple[str, str]]:
@@ -64,7 +69,7 @@ def plan_training(series, *, lookback: int | str, horizon: int, val_fraction: fl
     season = series.season
     cycles = calendar_cycles(series.freq) if calendar else ()
     parts = np.split(scaled, series.offsets[1:-1])
-    anchor_season = choose_anchor(anchor, season, min(lookbacks),
+    anchor_season = choose_anchor(anchor, season, lookbacks[0],
                                   [part[:t] for part, t, keep in zip(parts, lengths, learn) if keep], horizon)
     started = time.perf_counter()
     windows = {member: member_windows(series, scaled, lengths, member, horizon, cycles, learn, masked)

@@ -262,7 +262,7 @@ def summary_table(summary: dict):
     if summary.get("tuning"):
         view.add_row(*tuning_lines(summary["tuning"]))
     for key, label in SUMMARY_LABELS:
-        value = summary[key]
+        value = summary.get("anchor_seasons", summary[key]) if key == "anchor_season" else summary[key]  # members differ
         if isinstance(value, list):
             value = ", ".join(map(str, value)) or "none"
         view.add_row(label, Text(f"{value:.4g}" if isinstance(value, float) else str(value)))  # a path is no markup

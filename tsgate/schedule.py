@@ -45,7 +45,8 @@ def train_rounds(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: T
 
     def task(name: str, k: int, **how) -> MemberTask:
         model = replace(shape, backbone=name, n_targets=len(plan.series.targets), lookback=plan.lookbacks[k],
-                        anchor_season=plan.anchor_season, n_calendar=2 * len(plan.cycles), masked=plan.masked)
+                        anchor_season=plan.member_anchor(k), n_calendar=2 * len(plan.cycles), masked=plan.masked,
+                        scale_by_anchor=plan.anchor_season > 1 and shape.norm == "window")
         return MemberTask(model, replace(train, seed=train.seed + k), plan.windows[plan.lookbacks[k]], device,
                           time_limit=time_limit, **how)
 
@@ -99,6 +100,7 @@ def fit_metrics(fitted: Fitted, members: list[TrainedMember], trials: dict, devi
         "members": len(members),
         "lookbacks": [m.model.lookback for m in members],
         "anchor_season": members[0].model.anchor_season,
+        **({"anchor_seasons": seasons} if len(set(seasons := [m.model.anchor_season for m in members])) > 1 else {}),
         "calendar": list(fitted.cycles),
         "backbone_val_loss": {name: t.best_val_loss for name, t in trials.items()},
         "steps_run": steps,

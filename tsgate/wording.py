@@ -221,7 +221,8 @@ def comparison_notes(comparison) -> list[str]:
     if comparison.season_too_long is None:
         return []
     freq, season, shortest = comparison.season_too_long
-    return [f"the {freq} season of {season} steps is as long as the shortest series ({shortest} points): "
+    which = "the median series" if comparison.settings.get("lenient") else "the shortest series"
+    return [f"the {freq} season of {season} steps is as long as {which} ({shortest} points): "
             "seasonal naive falls back to naive"]
 
 
