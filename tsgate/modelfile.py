@@ -11,8 +11,9 @@ member lookback) under "context" (S, L, C). Since tsgate 0.3, the interval calib
 "calibration.scores" (N, H, C) and "calibration.weights" (N,) of the held-out windows, and
 "calibration.scale" (S, C), each series' recent scale at the end of its training data; the
 JSON's "intervals" holds the span that scale reads. Files without them forecast points only.
-Since tsgate 0.7, "calibration.levels" (S, C), each series' held-out error level relative to the
-pool's (intervals.series_levels); files without it give every series the pool's level.
+After 0.7.0, a panel's file adds "calibration.levels" (S, C), each series' held-out error level
+relative to the pool's (intervals.series_levels), where any differs from 1; files without it give
+every series the pool's level.
 Since tsgate 0.5, "series.constant" (S,) flags the series that were constant over their training
 part (forecast as their last value); files without it have none. Since tsgate 0.6, a panel with
 series shorter than the lookback adds "series.fallback" (S,), the series too short to learn from,
@@ -216,7 +217,7 @@ def load_calibration(tensors: dict, settings: dict | None, shape: tuple[int, int
     series, horizon, targets = shape  # (S, H, C)
     if scores.ndim != 3 or scores.shape[1:] != (horizon, targets) or weights.shape != scores.shape[:1] or scale.shape != (series, targets):
         raise ValueError("the interval calibration does not match the model")
-    levels = tensors.get("calibration.levels")  # absent before 0.7: every series at the pool's level
+    levels = tensors.get("calibration.levels")  # absent up to 0.7.0, and where all are 1: the pool's level
     levels = None if levels is None else levels.numpy()
     if levels is not None and levels.shape != (series, targets):
         raise ValueError("the interval calibration does not match the model")
