@@ -488,3 +488,11 @@ def test_a_fallback_series_gets_the_level_of_short_windows_at_least_the_pools(tm
     half = (upper - lower)[wee, :, 0] / 2
     expected = model.calibration_.multipliers((80,))[0, :, 0] * model.interval_scale_[wee, 0] * model.calibration_.levels[wee, 0]
     np.testing.assert_allclose(half, expected, rtol=1e-9)
+
+
+def test_a_step_no_window_missed_leaves_every_level_finite():
+    errors = np.random.default_rng(0).standard_normal((40, 3, 1))
+    errors[:, 0] = 0.0  # a perfect first step everywhere (a panel of constant-led series, say)
+    owners, origins = np.repeat(np.arange(4), 10), np.tile(np.arange(10), 4)
+    calibration = calibrate(errors, np.ones((40, 1)), owners, 25, origins, n_series=4)
+    assert np.isfinite(calibration.levels).all() and np.isfinite(calibration.scores).all()

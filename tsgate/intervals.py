@@ -224,7 +224,8 @@ def calibrate(errors: np.ndarray, scales: np.ndarray, owners: np.ndarray, span: 
     levels = None
     if origins is not None:
         n_series = int(owners.max()) + 1 if n_series is None else n_series
-        normalized = scores / pooled_step_means(scores, owners)
+        means = pooled_step_means(scores, owners)  # (H, C); 0 at a step no window missed
+        normalized = np.divide(scores, means, out=np.zeros_like(scores), where=means > 0)
         prior = short_prior(normalized, owners, short_series, short_windows, n_series)
         levels = series_levels(normalized, owners, origins, n_series, prior)
         scores = scores / levels[owners][:, None, :]
