@@ -87,13 +87,15 @@ class RidgeBaseline:
     """One ridge regression from the flattened lookback to the whole horizon.
 
     (N, L, C) windows become (N, L*C) features and (N, H, C) targets become
-    (N, H*C) outputs, so every step and column shares one linear model.
+    (N, H*C) outputs, so every step and column shares one linear model. With
+    `features` (N, F), such as the covariates of each window, they join the lags:
+    ridge on lags plus covariates, an ARX model.
     """
 
     def __init__(self, alpha: float = 1.0):
         self.alpha = alpha  # L2 penalty; sklearn Ridge's default
 
-    def fit(self, x, y):
+    def fit(self, x, y, features=None):
         x = _check_windows(x)
         y = _check_windows(y, name="y")
         if x.shape[0] != y.shape[0]:
@@ -101,7 +103,7 @@ class RidgeBaseline:
                 f"x has {x.shape[0]} windows but y has {y.shape[0]}: "
                 "pass the lookbacks and the horizons cut from the same origins"
             )
-        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        if not (np.isfinite(x).all() and np.isfinite(y).all() and (features is None or np.isfinite(features).all())):
             raise DataError(
                 "x or y contains NaN or infinite values: fill or drop them first"
             )
@@ -114,12 +116,21 @@ class RidgeBaseline:
 
         n_windows, self.lookback_, self.n_channels_in_ = x.shape
         _, self.horizon_, self.n_channels_out_ = y.shape
+        self.n_features_ = 0 if features is None else np.shape(features)[1]
         self.model_ = Ridge(alpha=self.alpha).fit(
-            x.reshape(n_windows, -1), y.reshape(n_windows, -1)
+            self._design(x, features), y.reshape(n_windows, -1)
         )
         return self
 
-    def predict(self, x) -> np.ndarray:
+    @staticmethod
+    def _design(x: np.ndarray, features) -> np.ndarray:
+        """The regression's inputs: the flattened lags, then the extra features if any."""
+        lags = x.reshape(x.shape[0], -1)
+        if features is None or np.shape(features)[1] == 0:
+            return lags
+        return np.concatenate([lags, np.asarray(features, dtype=float)], axis=1)
+
+    def predict(self, x, features=None) -> np.ndarray:
         if not hasattr(self, "model_"):
             raise OptionError(
                 "this RidgeBaseline is not fitted yet: call fit(x, y) before predict(x)"
@@ -131,5 +142,9 @@ class RidgeBaseline:
                 f"x windows have (L, C) = {x.shape[1:]} but the model was fitted on "
                 f"{expected}: window the data with the same lookback and columns"
             )
-        flat = self.model_.predict(x.reshape(x.shape[0], -1))  # (N, H*C)
+        given = 0 if features is None else np.shape(features)[1]
+        if given != self.n_features_:
+            raise DataError(f"predict got {given} features per window but the model was fitted on {self.n_features_}: "
+                            "pass the same features as to fit")
+        flat = self.model_.predict(self._design(x, features))  # (N, H*C)
         return flat.reshape(x.shape[0], self.horizon_, self.n_channels_out_)

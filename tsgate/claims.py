@@ -240,8 +240,9 @@ def recent_part(series, fraction: float):
     keep = np.minimum(lengths, np.ceil(fraction * lengths).astype(np.int64))
     before = np.concatenate([[0], np.cumsum(keep)[:-1]])
     rows = np.repeat(series.offsets[1:] - keep - before, keep) + np.arange(keep.sum())
+    covariates = None if series.covariates is None else series.covariates.from_start(lengths - keep)  # still aligned
     return replace(series, flat=series.flat[rows], offsets=np.concatenate([[0], np.cumsum(keep)]).astype(np.int64),
-                   first=shift_stamps(series.first, lengths - keep, series.freq))
+                   first=shift_stamps(series.first, lengths - keep, series.freq), covariates=covariates)
 
 
 def estimate_seconds(fits: list[SweepFit], fitted: dict, plan: ClaimsPlan) -> float:

@@ -159,11 +159,11 @@ def root(
 
 
 def read_series(data: str, columns: ColumnOptions, reading: ReadOptions):
-    """DATA read with the columns and reading options of train and compare."""
+    """DATA read with the columns (covariates among them) and reading options of train and compare."""
     from tsgate.data import DataOptions
 
     options = DataOptions(columns.targets, columns.time_col, columns.id_col, reading.freq, reading.fill_method,
-                          strict=reading.strict)
+                          strict=reading.strict, **columns.covariates())
     return load_data(data, options, reading)
 
 
@@ -306,7 +306,8 @@ def train(
 ):
     """Train one backbone on a CSV and write a model file."""
     from tsgate import distributed
-    from tsgate.controls import parse_budget, sized_forecaster
+    from tsgate.controls import parse_budget
+    from tsgate.experiment import run_training
     from tsgate.io import write_all
     from tsgate.parallel import start_early
     from tsgate.render import summary_table, to_json
@@ -324,28 +325,19 @@ def train(
     workers = 1 if world else forecaster.workers(training.jobs)  # under torchrun, the processes are torchrun's
     quiet = verbosity.quiet or not distributed.is_main()
     start_early(workers if network.ensemble > 1 or model == Backbone.auto or request else 1)  # one network trains here
-    tuned = None
     try:
         series = read_series(data, columns, reading)
         console = people_console()
         show_notes(console, data_notes(series), quiet)
-        forecaster = sized_forecaster(series, forecaster, **controls)
         with progress_bar(console, quiet or not console.is_terminal, f"training {model.value}") as update:
-            if request is not None:
-                from tsgate.tune import tune_forecaster
-
-                backbones = 3 if model == Backbone.auto else 1
-                forecaster, tuned = tune_forecaster(series, forecaster, request, workers,
-                                                    trial_progress(update, backbones * request.trials),
-                                                    controls["budget"].seconds)
-            on_progress = update and (lambda step, steps, train_loss, val_loss: update(
-                step, steps, f"training {forecaster.backbone}", detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
+            backbones = 3 if model == Backbone.auto else 1
+            on_trial = request and trial_progress(update, backbones * request.trials)
+            on_progress = update and (lambda backbone, step, steps, train_loss, val_loss: update(
+                step, steps, f"training {backbone}", detail=f"train {train_loss:.4f}  val {val_loss:.4f}"))
             with distributed.failures_as_errors():
-                forecaster.fit(series, on_progress=on_progress, jobs=workers, time_limit=controls["budget"].seconds)
+                forecaster, tuned = run_training(series, forecaster, controls, request, workers, on_progress, on_trial)
     finally:
         distributed.stop()
-    if tuned is not None:  # the model file keeps the search without its timing, so that a rerun writes the same bytes
-        forecaster.metrics_["tuning"] = {key: value for key, value in tuned.items() if key != "seconds"}
     if world is not None and not world.main:
         return  # rank 0 writes the model file and the summary
     show_notes(console, panel_notes(forecaster.skipped_, len(forecaster.ids_), int(forecaster.constant_.sum()))
@@ -612,6 +604,7 @@ def compare(
     reading: ReadOptions,
     training: TrainingOptions,
     tuning: TuningOptions,
+    covariates_value: Annotated[bool, typer.Option("--covariates-value", help="Also train each backbone without the covariates (rows <backbone>-no-cov), so that the table shows what they are worth.", rich_help_panel=MODEL_HELP)] = False,
     claims: Annotated[bool, typer.Option("--claims", help="Also test the four common claims about RNN, GRU and LSTM on this data, at --match params unless --match is given: sweeps of data size and lookback, one network per sweep fit (see README, \"Testing the common claims on your data\").", rich_help_panel=MODEL_HELP)] = False,
     level: LevelOpt = None,
     plot: PlotOpt = None,
@@ -631,7 +624,7 @@ def compare(
     single_process("compare")
     options = CompareOptions(tuple(name.strip() for name in models.split(",") if name.strip()), seeds, folds, season,
                              check_levels(level), sizing.matched("params" if claims else "hidden"), sizing.params,
-                             str(parse_budget(sizing.budget)))
+                             str(parse_budget(sizing.budget)), covariates_value)
     check_outputs([("DATA", data)], out.output, plot, save_dir,
                   saved_files(save_dir, [out.output, plot], options, training.seed))
     template = make_forecaster("gru", network, training)  # compare sets each backbone

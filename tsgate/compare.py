@@ -42,6 +42,15 @@ class CompareOptions:
     match: str = "hidden"  # hidden: every backbone at --hidden; params: hidden sizes solved for one parameter count
     params: int | None = None  # the parameter count --match params aims at; None: the GRU's at --hidden
     budget: str = "steps"  # steps | flops | seconds:S (controls.Budget): what every network gets equally
+    covariates_value: bool = False  # also train each backbone without the covariates (rows "<backbone>-no-cov")
+
+
+NO_COVARIATES = "-no-cov"  # the suffix of a backbone's row trained without the data's covariates
+
+
+def covariate_labels(options: CompareOptions) -> list[str]:
+    """The rows --covariates-value adds: each backbone, and ridge, fitted without covariates."""
+    return [name + NO_COVARIATES for name in options.models + ("ridge",)] if options.covariates_value else []
 
 
 @dataclass
@@ -127,6 +136,9 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
     for backbone in options.models:
         template.with_params(backbone=backbone).check_options()
     workers = template.workers(jobs)
+    if options.covariates_value and series.covariates is None:
+        raise OptionError("--covariates-value compares each backbone with and without the covariates: name them with "
+                          "--past-cov, --future-cov or --static-cov")
     check_folds(series, template, options.folds)
     test_points = options.folds * template.horizon * len(series.ids) * len(series.targets)
     points = options.seeds * test_points
@@ -149,9 +161,13 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
         train_set, truth = split_fold(series, template.horizon, fold)
         scoring = Scoring(mase_scale(train_set, season), levels)  # scale: (S, 1, C)
         report(on_step, 0, None, f"fold {fold + 1}: baselines")
-        runs.extend(baseline_runs(train_set, truth, scoring, template, season, fold, span))
+        runs.extend(baseline_runs(train_set, truth, scoring, template, season, fold, span, options.covariates_value))
         fits += [PlannedFit(chosen[backbone].with_params(seed=template.seed + offset), train_set, truth, scoring, fold)
                  for backbone in options.models for offset in range(options.seeds)]
+        blind = replace(train_set, covariates=None)  # the same series, their covariates unseen
+        fits += [PlannedFit(chosen[backbone].with_params(seed=template.seed + offset), blind, truth, scoring, fold,
+                            backbone + NO_COVARIATES)
+                 for backbone in options.models if options.covariates_value for offset in range(options.seeds)]
     label = f"training {len(fits)} fits on {min(workers, len(fits))} process{'es' if min(workers, len(fits)) > 1 else ''}"
     progress = on_step and (lambda done, total, train_loss, val_loss: on_step(done, total, label))
     run_fits([fit.forecaster.fitting(fit.train_set, time_limit=budget.seconds) for fit in fits], workers, progress,
@@ -160,11 +176,12 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
     for fit in fits:
         runs.append(backbone_run(fit))
         if keep_models:
-            models[saved_model_name(fit.forecaster.backbone, fit.forecaster.seed, fit.fold)] = fit.forecaster
-    rows = summarise(runs, list(options.models) + list(BASELINES), options.seeds, template.horizon,
-                     score_names(levels))
+            models[saved_model_name(fit.label or fit.forecaster.backbone, fit.forecaster.seed, fit.fold)] = fit.forecaster
+    rows = summarise(runs, list(options.models) + list(BASELINES) + covariate_labels(options), options.seeds,
+                     template.horizon, score_names(levels))
     settings = {
-        **{k: v for k, v in asdict(options).items()}, "season": season, "rank_by": RANK_BY, "levels": list(levels),
+        # covariates_value only where set, so that other comparisons keep their documents
+        **{k: v for k, v in asdict(options).items() if k != "covariates_value" or v}, "season": season, "rank_by": RANK_BY, "levels": list(levels),
         "models": list(options.models), "forecaster": template.get_params(), "freq": series.freq,
         "series": len(series.ids), "targets": series.targets, "test_points_per_fold": template.horizon,
         "lenient": series.lenient,
@@ -258,9 +275,11 @@ def score_names(levels: tuple[float, ...]) -> tuple[str, ...]:
     return METRICS + tuple(f"{kind}_{level_name(level)}" for level in levels for kind in INTERVAL_METRICS)
 
 
-def baseline_runs(train_set, truth, scoring: Scoring, template, season, fold, span: int) -> list[Run]:
+def baseline_runs(train_set, truth, scoring: Scoring, template, season, fold, span: int,
+                  blind_ridge: bool = False) -> list[Run]:
     """naive and seasonal naive (intervals from their errors at every origin of the training data: they
-    fit nothing, so those errors are out of sample) and ridge (calibrated on the validation part)."""
+    fit nothing, so those errors are out of sample) and ridge (calibrated on the validation part); with
+    `blind_ridge`, ridge once more without the covariates."""
     from tsgate.windows import fit_scaling
 
     lookback, horizon = template.resolve_lookback(train_set), template.horizon  # ridge reads what the networks read
@@ -280,25 +299,36 @@ def baseline_runs(train_set, truth, scoring: Scoring, template, season, fold, sp
             bounds = calibration.bounds(forecast, recent, scoring.levels)
         runs.append(Run(name, None, fold, *scoring.score(forecast, truth, bounds)))
     runs.append(ridge_run(train_set, truth, scoring, scaling, scaled, recent, lookback, template, fold, span))
+    if blind_ridge:
+        blind = ridge_run(replace(train_set, covariates=None), truth, scoring, scaling, scaled, recent, lookback,
+                          template, fold, span)
+        runs.append(replace(blind, model="ridge" + NO_COVARIATES))
     return runs
 
 
 def ridge_run(train_set, truth, scoring: Scoring, scaling, scaled, recent, lookback: int, template, fold: int,
               span: int) -> Run:
-    """Ridge on the lag window of every standard-scaled series; with levels, first fitted without the
-    validation part (as the networks are) to calibrate its intervals on it."""
+    """Ridge on the lag window of every standard-scaled series (and, with covariates, on the window's
+    covariates: covariates.window_features); with levels, first fitted without the validation part (as
+    the networks are) to calibrate its intervals on it."""
+    from tsgate.covariates import plan_covariates, window_features
+
     horizon, offsets = template.horizon, train_set.offsets
     bounds = {}
     started = time.perf_counter()
-    windows = ridge_windows(scaled, offsets, lookback, horizon)
+    covariates = plan_covariates(train_set, "standard", train_set.length_array, 1, np.float64)
+    windows = ridge_windows(scaled, offsets, lookback, horizon, covariates=covariates)
     if scoring.levels:
-        calibration = ridge_calibration(scaled, offsets, windows, lookback, horizon, template.val_fraction, span)
+        calibration = ridge_calibration(scaled, offsets, windows, lookback, horizon, template.val_fraction, span,
+                                        covariates)
     ridge = fit_ridge(windows)
     fitted = time.perf_counter() - started
     started = time.perf_counter()
     everyone = np.arange(len(offsets) - 1)
     last, _ = last_points_padded(scaled, offsets, lookback)  # (S, L, C); a panel's short series led by its first value
-    forecast = scaling.inverse(everyone, ridge.predict(last))
+    features = None if covariates is None else window_features(covariates, everyone, np.diff(offsets) - lookback,
+                                                                 lookback, horizon)
+    forecast = scaling.inverse(everyone, ridge.predict(last, features))
     forecast_ms = 1000 * (time.perf_counter() - started) / len(last)
     if scoring.levels:
         bounds = calibration.bounds(forecast, recent, scoring.levels)
@@ -307,33 +337,37 @@ def ridge_run(train_set, truth, scoring: Scoring, scaling, scaled, recent, lookb
                train_seconds=fitted, forecast_ms=forecast_ms)
 
 
-def ridge_windows(scaled: np.ndarray, offsets: np.ndarray, lookback: int, horizon: int, ends=None):
-    """(lag windows (N, L, C), targets (N, H, C), origins (N,), series numbers (N,)) of every window of the
-    series end to end in `scaled` whose targets end by ends[s] (default: the series' end), series by series."""
+def ridge_windows(scaled: np.ndarray, offsets: np.ndarray, lookback: int, horizon: int, ends=None, covariates=None):
+    """(lag windows (N, L, C), targets (N, H, C), origins (N,), series numbers (N,), covariate features (N, F)
+    or None) of every window of the series end to end in `scaled` whose targets end by ends[s] (default: the
+    series' end), series by series; `covariates` is a covariates.CovariatePlan of those series, or None."""
+    from tsgate.covariates import window_features
+
     owners, starts = window_starts(np.diff(offsets) if ends is None else ends, lookback + horizon)
     windows = gather_windows(scaled, offsets, owners, starts, lookback + horizon)  # (N, L + H, C)
-    return windows[:, :lookback], windows[:, lookback:], starts + lookback, owners
+    features = None if covariates is None else window_features(covariates, owners, starts, lookback, horizon)
+    return windows[:, :lookback], windows[:, lookback:], starts + lookback, owners, features
 
 
 def fit_ridge(windows) -> RidgeBaseline:
-    x, y, _, _ = windows
-    return RidgeBaseline().fit(x, y)
+    x, y, _, _, features = windows
+    return RidgeBaseline().fit(x, y, features)
 
 
 def ridge_calibration(scaled: np.ndarray, offsets: np.ndarray, windows, lookback: int, horizon: int,
-                      val_fraction: float, span: int):
+                      val_fraction: float, span: int, covariates=None):
     """Ridge fitted on each series without its validation part, calibrated on that part's windows
     (taken from `windows`, every window of the series as ridge_windows gives them)."""
     from tsgate.intervals import calibrate, recent_scales_one_by_one
 
     lengths = np.diff(offsets)
     train_ends = lengths - validation_lengths(lengths, horizon, val_fraction)
-    ridge = fit_ridge(ridge_windows(scaled, offsets, lookback, horizon, train_ends))
-    _, _, origins, owners = windows
+    ridge = fit_ridge(ridge_windows(scaled, offsets, lookback, horizon, train_ends, covariates))
+    _, _, origins, owners, _ = windows
     held_out = origins >= train_ends[owners]  # every target in the validation part, as for the networks
-    x, y, origins, owners = (part[held_out] for part in windows)
+    x, y, origins, owners, features = (None if part is None else part[held_out] for part in windows)
     scales = recent_scales_one_by_one(scaled, offsets, owners, origins, span)
-    return calibrate(ridge.predict(x) - y, scales, owners, span, origins, n_series=len(offsets) - 1)
+    return calibrate(ridge.predict(x, features) - y, scales, owners, span, origins, n_series=len(offsets) - 1)
 
 
 @dataclass
@@ -345,6 +379,7 @@ class PlannedFit:
     truth: np.ndarray  # (S, H, C) the fold's test points
     scoring: Scoring
     fold: int
+    label: str | None = None  # the row's name when it is not the backbone's (a backbone without covariates)
 
 
 def backbone_run(fit: PlannedFit) -> Run:
@@ -354,7 +389,7 @@ def backbone_run(fit: PlannedFit) -> Run:
     prediction = forecaster.predict_array(fit.train_set, scoring.levels)  # every series: a panel's fit keeps them all
     forecast_ms = 1000 * (time.perf_counter() - started) / len(prediction.values)
     metrics = forecaster.metrics_
-    return Run(forecaster.backbone, forecaster.seed, fit.fold, *scoring.score(prediction.values, fit.truth, prediction.bounds),
+    return Run(fit.label or forecaster.backbone, forecaster.seed, fit.fold, *scoring.score(prediction.values, fit.truth, prediction.bounds),
                parameters=metrics["parameters"], train_seconds=metrics["train_seconds"],
                seconds_per_step=metrics["seconds_per_step"], steps_run=metrics["steps_run"], forecast_ms=forecast_ms,
                effective_memory=memory_of(forecaster, fit.train_set), hidden=forecaster.hidden)
@@ -392,7 +427,7 @@ def summary_row(name: str, runs: list[Run], metrics: tuple[str, ...] = METRICS) 
     per_seed: dict = {}
     for run in runs:
         per_seed.setdefault(run.seed, []).append(run)
-    row = {"model": name, "kind": "baseline" if name in BASELINES else "recurrent", "rank": None,
+    row = {"model": name, "kind": "baseline" if name.removesuffix(NO_COVARIATES) in BASELINES else "recurrent", "rank": None,
            "parameters": runs[0].parameters, "hidden": runs[0].hidden}
     for column in ("train_seconds", "seconds_per_step", "steps_run", "forecast_ms", "effective_memory"):
         row[column] = mean_or_none([getattr(r, column) for r in runs])

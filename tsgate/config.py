@@ -58,6 +58,12 @@ class ModelConfig:
     # Count the network's correction in the seasonal anchor's in-window error rather than the
     # one-step change (models.anchor_error): set by every fit whose anchor is seasonal since 0.8.
     scale_by_anchor: bool = False
+    # Covariate input channels (covariates.py), after the calendar ones: past, future and static, each
+    # numeric column one channel and each categorical one per level. The horizon's future covariates
+    # also reach the head, and the highway reads them all (an ARX path). 0: none, as before them.
+    n_past: int = 0
+    n_future: int = 0
+    n_static: int = 0
 
     def __post_init__(self):
         if self.backbone not in BACKBONE_NAMES:
@@ -76,12 +82,34 @@ class ModelConfig:
             # nothing would add it back, and the network cannot see it.
             raise OptionError(f"--anchor none needs --norm none (--norm {self.norm} reads windows relative to their "
                               "last value, which the anchor adds back): use --anchor last, or --norm none")
-        if self.n_calendar < 0:
-            raise OptionError(f"n_calendar must be 0 or more, got {self.n_calendar}")
+        for name in ("n_calendar", "n_past", "n_future", "n_static"):
+            if getattr(self, name) < 0:
+                raise OptionError(f"{name} must be 0 or more, got {getattr(self, name)}")
+
+    @property
+    def n_covariates(self) -> int:
+        """Covariate input channels along the lookback."""
+        return self.n_past + self.n_future + self.n_static
+
+    @property
+    def first_covariate(self) -> int:
+        """The input channel of the first covariate: after the targets and the calendar."""
+        return self.n_targets + self.n_calendar
 
     @property
     def n_inputs(self) -> int:
-        return self.n_targets + self.n_calendar + int(self.masked)
+        return self.n_targets + self.n_calendar + self.n_covariates + int(self.masked)
+
+    @property
+    def head_inputs(self) -> int:
+        """The head reads the last state and the horizon's future covariates."""
+        return self.hidden + self.horizon * self.n_future
+
+    @property
+    def exogenous_inputs(self) -> int:
+        """The highway's covariate part reads the lookback's past and future covariates, the static ones
+        once and the horizon's future covariates."""
+        return self.lookback * (self.n_past + self.n_future) + self.n_static + self.horizon * self.n_future
 
     def to_dict(self) -> dict:
         return asdict(self)

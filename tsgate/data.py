@@ -8,12 +8,13 @@ as numbers and timestamps, is `columns.py`'s job.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
 
 from tsgate.columns import check_column, check_unique_columns, detect_time_col, parse_timestamps, pick_targets, to_numbers
+from tsgate.covariates import check_roles, declared_roles, read_covariates, static_values
 from tsgate.config import FILL_METHODS
 from tsgate.errors import DataError, OptionError
 from tsgate.freq import fixed_step, infer_season, inferred_freq, normalise_freq, shift_stamps, stamp_ranges
@@ -42,11 +43,18 @@ class DataOptions:
     freq: str | None = None  # None: inferred from the timestamps
     fill: str | None = None  # None: missing values are an error
     strict: bool = False  # True: one bad series stops a panel; False: it is left out (SeriesSet.skipped)
+    # Covariates (covariates.py): columns observed up to the origin, known over the horizon ahead,
+    # constant within each series; and those read as categories whatever their cells look like.
+    past_cov: tuple[str, ...] = ()
+    future_cov: tuple[str, ...] = ()
+    static_cov: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    levels: tuple = ()  # ((name, levels), ...): a trained model's categories, which new data must keep to
 
     @property
     def label_columns(self) -> tuple[str, ...]:
         """The columns whose cells are names, read as text exactly as written (io.read_csv's `labels`)."""
-        return (self.id_col,) if self.id_col else ()
+        return ((self.id_col,) if self.id_col else ()) + tuple(dict.fromkeys(self.categorical + tuple(n for n, _ in self.levels)))
 
 
 @dataclass
@@ -56,6 +64,15 @@ class SeriesSet:
     Series `s` is `flat[offsets[s]:offsets[s + 1]]`, regular at `freq` from `first[s]`: a panel
     of ten thousand series is three arrays, not ten thousand objects, and everything that
     scales, windows or forecasts it works on `flat` at once.
+
+    Covariates (`covariates`, a covariates.CovariateData, or None) ride along on the same grid:
+    series s's covariate rows start at `first[s]` too, row t beside target row t, and go on past
+    its last target with the future-known values ahead of it. The contract every view keeps: a
+    view that shortens a series (drop_last, truncate: a forecast origin earlier) shortens its
+    target rows only, so the covariate rows after the new end are that origin's future rows; a
+    view that picks series (subset) picks their covariate rows and static values with them. A
+    forecast reads the future covariates of step h from covariate row `length + h - 1` of each
+    series, and past covariates only from rows before `length`.
     """
 
     ids: list[str]
@@ -70,6 +87,7 @@ class SeriesSet:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (id, why) of series left out of a panel
     season: int | None = None  # the usual seasonal period of `freq` (freq.infer_season), set where a set is built
     strict: bool = False  # True: fitting or forecasting refuses a series it cannot use instead of leaving it out
+    covariates: object = None  # covariates.CovariateData, or None: no covariates
 
     @classmethod
     def from_arrays(cls, ids: list[str], values: list[np.ndarray], index: list[pd.DatetimeIndex], **fields) -> "SeriesSet":
@@ -126,13 +144,45 @@ class SeriesSet:
         keep[(self.offsets[1:, None] - n + np.arange(n)).ravel()] = False
         return replace(self, flat=self.flat[keep], offsets=self.offsets - n * np.arange(len(self.offsets)))
 
+    def truncate(self, lengths) -> "SeriesSet":
+        """Each series s cut after its first `lengths[s]` points (an origin per series); its covariate
+        rows stay whole, so those after the cut are the future rows seen from that origin."""
+        from tsgate.windows import ragged_arange
+
+        lengths = np.asarray(lengths, dtype=np.int64)
+        if ((lengths < 1) | (lengths > self.length_array)).any():
+            raise ValueError("truncate: each length must lie between 1 and the series' own")
+        return replace(self, flat=self.flat[ragged_arange(self.offsets[:-1], lengths)],
+                       offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+
     def subset(self, numbers) -> "SeriesSet":
         """Only the series at positions `numbers` (in that order)."""
         numbers = np.asarray(numbers, dtype=np.int64)
         lengths = self.length_array[numbers]
         rows = np.repeat(self.offsets[numbers] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
+        covariates = None if self.covariates is None else self.covariates.subset(numbers)
         return replace(self, ids=[self.ids[k] for k in numbers], flat=self.flat[rows],
-                       offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), first=self.first[numbers])
+                       offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), first=self.first[numbers],
+                       covariates=covariates)
+
+
+def as_series_set(data, columns: dict) -> SeriesSet:
+    """A SeriesSet as given, or a DataFrame read into one with DataOptions `columns` (a name or a
+    list of names for the fields that hold several)."""
+    if isinstance(data, SeriesSet):
+        if columns:
+            raise OptionError(f"{', '.join(sorted(columns))} name the columns of a DataFrame: a SeriesSet has its own")
+        return data
+    if not isinstance(data, pd.DataFrame):
+        raise OptionError(f"fit takes a SeriesSet or a pandas DataFrame, got {type(data).__name__}")
+    lists = ("target", "past_cov", "future_cov", "static_cov", "categorical")
+    try:
+        options = DataOptions(**{name: tuple([value] if isinstance(value, str) else value or ())
+                                 if name in lists else value for name, value in columns.items()})
+    except TypeError:
+        known = ", ".join(f.name for f in fields(DataOptions) if f.name != "levels")
+        raise OptionError(f"fit takes the column options {known}; got {', '.join(sorted(columns))}") from None
+    return load_series(data, options)
 
 
 def series_label(key: str) -> str:
@@ -154,20 +204,74 @@ def load_series(frame: pd.DataFrame, options: DataOptions) -> SeriesSet:
 
 def sorted_rows(frame: pd.DataFrame, options: DataOptions) -> tuple[Rows, list[str], dict]:
     """The table's rows checked and sorted by (series, time), the series' ids, and the SeriesSet
-    fields every series shares (targets, time and id columns, the UTC conversion)."""
+    fields every series shares (targets, time and id columns, the UTC conversion). With covariates,
+    the rows' values hold the past and future covariates after the targets, and the fields a
+    `covariates` entry (CovariateRows) that split_series turns into the set's CovariateData."""
     if options.fill is not None and options.fill not in FILL_METHODS:
         raise OptionError(f"unknown --fill {options.fill!r}: use one of {', '.join(FILL_METHODS)}")
     frame = frame.set_axis([str(c).strip() for c in frame.columns], axis=1)  # a new frame, the data not copied
     check_unique_columns(frame)
     id_col = check_column(frame, options.id_col, "--id-col") if options.id_col else None
     time_col = options.time_col and check_column(frame, options.time_col, "--time-col") or detect_time_col(frame, id_col)
-    targets = pick_targets(frame, options.target, exclude={time_col, id_col})
+    roles = declared_roles(options.past_cov, options.future_cov, options.static_cov)
+    targets = pick_targets(frame, options.target, exclude={time_col, id_col} | (set() if options.target else set(roles)))
+    check_roles(roles, options.categorical, frame.columns, targets, time_col, id_col)
     stamps, to_utc = parse_timestamps(frame[time_col], time_col)
     values = np.column_stack([to_numbers(frame[name], name).to_numpy() for name in targets])  # (N, C)
+    covariates = read_covariates(frame, roles, options.categorical, dict(options.levels)) if roles else None
+    if covariates is not None:
+        dynamic = [k for k, c in enumerate(covariates[1]) if c.role != "static"]
+        values = np.column_stack([values, covariates[0][:, dynamic]])  # (N, C + Kd)
     codes, ids = series_codes(frame[id_col], id_col) if id_col else (np.zeros(len(frame), dtype=np.int32), [""])
     rows = Rows.sort(codes, pd.DatetimeIndex(stamps).rename(None), values, len(ids))
     fields = dict(targets=targets, time_col=time_col, id_col=id_col, to_utc=to_utc)
+    if covariates is not None:
+        fields["covariates"] = covariate_rows(rows, ids, len(targets), *covariates)
     return rows, ids, fields
+
+
+@dataclass
+class CovariateRows:
+    """The covariates of sorted rows before they become series: the columns, each series' static
+    values, and which rows lie after their series' last target (future rows)."""
+
+    columns: tuple  # covariates.Covariate, past, future, static
+    n_targets: int  # the rows' first columns are targets, the rest past and future covariates
+    static: np.ndarray  # (S, Ks) per series of the table
+
+    def data(self, flat: np.ndarray, offsets: np.ndarray, numbers: np.ndarray):
+        """(targets (T_total, C), their offsets, CovariateData) of series rows end to end `flat`
+        (R_total, C + Kd) split at `offsets`, the table's series `numbers`: each series' targets end
+        at its last row with a target value, the rows after it are its future rows."""
+        from tsgate.covariates import CovariateData
+        from tsgate.windows import ragged_arange
+
+        lengths = target_lengths(flat[:, :self.n_targets], offsets)
+        targets = flat[ragged_arange(offsets[:-1], lengths), :self.n_targets]
+        data = CovariateData(self.columns, np.ascontiguousarray(flat[:, self.n_targets:]), offsets, self.static[numbers])
+        return targets, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), data
+
+
+def target_lengths(targets: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(S,) rows of each series (none empty) up to its last row with a target value (0: none)."""
+    present = ~np.isnan(targets).all(axis=1)
+    last = np.maximum.reduceat(np.where(present, np.arange(len(present)), -1), offsets[:-1])  # one segment a series
+    return np.where(last >= 0, last - offsets[:-1] + 1, 0)
+
+
+def covariate_rows(rows: Rows, ids: list[str], n_targets: int, values: np.ndarray, columns) -> CovariateRows:
+    """The CovariateRows of sorted `rows`, whose static columns are checked constant within each series;
+    with future covariates, the rows after each series' last target are marked as its future rows."""
+    from tsgate.windows import ragged_arange
+
+    statics = [k for k, c in enumerate(columns) if c.role == "static"]
+    static = values[:, statics] if rows.order is None else values[rows.order][:, statics]
+    numbers = (rows.order + 1) if rows.order is not None else np.arange(1, len(static) + 1)
+    static = static_values(static, rows.starts, numbers, [columns[k] for k in statics], ids)
+    if any(c.role == "future" for c in columns):
+        lengths = target_lengths(rows.values[:, :n_targets], rows.starts)
+        rows.ahead = ragged_arange(rows.starts[:-1] + lengths, rows.lengths - lengths)
+    return CovariateRows(tuple(columns), n_targets, static)
 
 
 @dataclass
@@ -179,6 +283,7 @@ class Rows:
     order: np.ndarray | None  # (N,) each row's position in the file; None when the file was already sorted
     starts: np.ndarray  # (S + 1,)
     gaps: np.ndarray  # (N - 1,) from each stamp to the next row's, in the stamps' unit (UTC for zoned stamps)
+    ahead: np.ndarray | None = None  # positions of the rows after their series' last target (future rows), or None
 
     @classmethod
     def sort(cls, codes: np.ndarray, stamps: pd.DatetimeIndex, values: np.ndarray, n_series: int) -> "Rows":
@@ -216,10 +321,10 @@ class Rows:
         inner[self.starts[1:-1] - 1] = False
         return inner
 
-    def part(self, s: int, time_col: str, targets: list[str]) -> pd.DataFrame:
+    def part(self, s: int, time_col: str, columns: list[str]) -> pd.DataFrame:
         """Series s as the table `prepare_one` takes, with data row numbers for its messages."""
         a, b = self.starts[s], self.starts[s + 1]
-        part = pd.DataFrame(self.values[a:b], columns=targets)
+        part = pd.DataFrame(self.values[a:b], columns=columns)
         part.insert(0, time_col, self.stamps[a:b])
         part["__row__"] = (self.order[a:b] if self.order is not None else np.arange(a, b)) + 1
         return part
@@ -273,10 +378,12 @@ def split_series(rows: Rows, ids: list[str], options: DataOptions, fields: dict)
 def prepare_slow(rows: Rows, ids: list[str], numbers: np.ndarray, options: DataOptions, fields: dict, panel: bool):
     """`prepare_one` on series `numbers`: {s: (values, index)} and, in a panel, {s: why} for those left out."""
     prepared, skipped = {}, {}
+    columns = fields["targets"] + ([c.name for c in fields["covariates"].columns if c.role != "static"]
+                                   if "covariates" in fields else [])
     for s in numbers:  # the exceptions of a panel: gaps, duplicates, missing values, too short
-        part = rows.part(s, fields["time_col"], fields["targets"])
+        part = rows.part(s, fields["time_col"], columns)
         try:
-            _, values, index = prepare_one(ids[s], part, fields["time_col"], fields["targets"], options)
+            _, values, index = prepare_one(ids[s], part, fields["time_col"], columns, options, len(fields["targets"]))
         except SeriesError as exc:
             if not panel:
                 raise
@@ -317,6 +424,9 @@ def assemble(rows: Rows, ids: list[str], fast: np.ndarray, prepared: dict, freq:
         for s, (values, _) in prepared.items():
             flat[where[s]:where[s] + len(values)] = values
     first = rows.stamps[rows.starts[:-1][keep]]  # a regularised series starts where its rows do
+    if "covariates" in fields:
+        flat, offsets, covariates = fields["covariates"].data(flat, offsets, np.flatnonzero(keep))
+        fields = dict(fields, covariates=covariates)
     return SeriesSet(ids=[ids[s] for s in np.flatnonzero(keep)], flat=flat, offsets=offsets, first=first, freq=freq,
                      season=infer_season(freq), **fields)
 
@@ -327,8 +437,12 @@ def clean_series(rows: Rows) -> np.ndarray:
 
 
 def complete_series(rows: Rows) -> np.ndarray:
-    """(S,) whether each series has a value in every target column of every row."""
-    return ~rows.series_with(np.isnan(rows.values).any(axis=1))
+    """(S,) whether each series has a value in every column (targets, past and future covariates) of
+    every row up to its last target (future rows are checked where a forecast reads them)."""
+    missing = np.isnan(rows.values).any(axis=1)
+    if rows.ahead is not None:
+        missing[rows.ahead] = False
+    return ~rows.series_with(missing)
 
 
 def panel_frequency(rows: Rows, given: str | None, clean: np.ndarray, complete: np.ndarray) -> str | None:
@@ -394,8 +508,11 @@ def grid_steps(rows: Rows, offset) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(len(rows.gaps), dtype=bool), np.zeros(len(rows.starts) - 1, dtype=bool)
 
 
-def prepare_one(key: str, part: pd.DataFrame, time_col: str, targets: list[str], options: DataOptions):
-    """Sort one series, refuse duplicates, regularise to its frequency, handle missing values."""
+def prepare_one(key: str, part: pd.DataFrame, time_col: str, targets: list[str], options: DataOptions,
+                n_targets: int | None = None):
+    """Sort one series, refuse duplicates, regularise to its frequency, handle missing values. With
+    `n_targets`, the first that many of `targets` are the targets and the rest covariates; with future
+    covariates, the rows after the last target are future rows, kept as they are (no fill)."""
     label = series_label(key)
     part = part.sort_values(time_col, kind="stable")
     stamps = pd.DatetimeIndex(part[time_col])
@@ -411,10 +528,20 @@ def prepare_one(key: str, part: pd.DataFrame, time_col: str, targets: list[str],
         raise series_error(label, f"has only {len(stamps)} point(s): too short to infer a frequency or to forecast")
     values = part[targets].set_axis(stamps)
     rows = part["__row__"].set_axis(stamps)
-    freq = options.freq or infer_frequency(stamps, label)
+    known = own_points(values, n_targets) if options.future_cov else len(values)  # future rows follow
+    if known < 3:
+        raise series_error(label, f"has only {known} point(s) before its future rows: too short to forecast")
+    freq = options.freq or infer_frequency(stamps[:known], label)  # a gap among the future rows is reported later
     values, rows = regularise(values, rows, freq, label)
-    values = fill_missing(values, rows, options.fill, label)
+    ahead = len(values) - own_points(values, n_targets) if options.future_cov else 0
+    main = fill_missing(values.iloc[:len(values) - ahead], rows, options.fill, label)
+    values = pd.concat([main, values.iloc[len(values) - ahead:]]) if ahead else main
     return key, values.to_numpy(dtype="float64"), values.index
+
+
+def own_points(values: pd.DataFrame, n_targets: int) -> int:
+    """Rows of one series up to its last row with a target value (its first `n_targets` columns)."""
+    return int(target_lengths(values.to_numpy()[:, :n_targets], np.array([0, len(values)]))[0])
 
 
 def infer_frequency(stamps: pd.DatetimeIndex, label: str) -> str:

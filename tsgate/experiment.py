@@ -1,15 +1,36 @@
-"""compare's whole run: an optional search per backbone, the comparison, optional claims.
+"""train's and compare's whole runs, in order, below the CLI.
 
-The CLI hands over parsed options and callbacks and gets back plain data; the order lives here:
-the search (tune.py) sees only the data before the first test period, the comparison (compare.py)
-trains what the search found, and the claims (claims.py) are judged with the search's trials in
-the rows, since "converges more easily" reads their spread.
+The CLI hands over parsed options and callbacks and gets back plain data; the order lives here.
+train: the size and budget controls, an optional search, then the fit of what it found. compare:
+an optional search per backbone (tune.py), which sees only the data before the first test period,
+the comparison (compare.py), which trains what the search found, and the claims (claims.py), judged
+with the search's trials in the rows, since "converges more easily" reads their spread.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
+
+def run_training(series, forecaster, controls: dict, request=None, jobs: int = 1, on_progress=None, on_trial=None):
+    """(the fitted forecaster, the search's summary or None): `forecaster` sized by `controls` (the
+    keyword arguments of controls.sized_forecaster), tuned when `request` is given, then fitted.
+    on_progress(backbone, step, steps, train_loss, val_loss) sees the fit, on_trial(...) the trials."""
+    from tsgate.controls import sized_forecaster
+
+    forecaster, tuned = sized_forecaster(series, forecaster, **controls), None
+    seconds = controls["budget"].seconds
+    if request is not None:
+        from tsgate.tune import tune_forecaster
+
+        forecaster, tuned = tune_forecaster(series, forecaster, request, jobs, on_trial, seconds)
+    backbone = forecaster.backbone
+    forecaster.fit(series, on_progress=on_progress and (lambda *progress: on_progress(backbone, *progress)), jobs=jobs,
+                   time_limit=seconds)
+    if tuned is not None:  # the model file keeps the search without its timing, so that a rerun writes the same bytes
+        forecaster.metrics_["tuning"] = {key: value for key, value in tuned.items() if key != "seconds"}
+    return forecaster, tuned
 
 
 @dataclass

@@ -34,3 +34,4 @@ class Fitted:
     # (S,) bool: series too short to learn from, forecast from their own points or last value (None: none)
     fallback: object = None
     context_points: object = None  # (S,) each context row's own points, the rest padding (None: all its own)
+    covariates: object = None  # covariates.CovariateModel: columns, scaling, static values, context (None: none)

@@ -111,15 +111,21 @@ class Forecaster:
 
     # ---- fit ---------------------------------------------------------------------------
 
-    def fit(self, series, on_progress=None, jobs: int = 1, time_limit: float | None = None) -> "Forecaster":
-        """Train on a SeriesSet; `on_progress(done, total, train_loss, val_loss)` reports steps.
+    def fit(self, series, on_progress=None, jobs: int = 1, time_limit: float | None = None, **columns) -> "Forecaster":
+        """Train on a SeriesSet, or on a pandas DataFrame read as the CLI reads a CSV, its columns named
+        by `columns` (DataOptions' fields: target, time_col, id_col, past_cov, future_cov, static_cov,
+        categorical, freq, fill, strict; a name or a list for the lists), with the same validation and
+        errors; `on_progress(done, total, train_loss, val_loss)` reports steps.
         The members train on up to `jobs` worker processes (on CPU; one at a time on a GPU);
         the result does not depend on `jobs`. In a panel, a series shorter than the lookback is read
         through padded windows, one too short to learn from is forecast from its own points and
         flagged (`fallback_`), and a constant one forecasts its constant, unless `series.strict`.
         `time_limit` bounds each network's watched run in seconds (see `fitting`)."""
+        from tsgate.data import as_series_set
+
         from tsgate.ensemble import run_fits
 
+        series = as_series_set(series, columns)
         run_fits([self.fitting(series, time_limit)], self.workers(jobs), on_progress, self.expected_steps(series))
         return self
 
@@ -185,10 +191,20 @@ class Forecaster:
         return self.context_.shape[1]
 
     def predict(self, series=None, levels=()):
-        """The next `horizon` points after each series (default: after the training data) as a DataFrame;
-        with `levels` (percentages), each target is followed by its `<target>_lo_<level>` and
-        `<target>_hi_<level>` interval bounds."""
-        return self.predict_array(series, levels).frame()
+        """The next `horizon` points after each series of `series` (a SeriesSet, or a DataFrame laid out as
+        in training; default: after the training data) as a DataFrame; with `levels` (percentages), each
+        target is followed by its `<target>_lo_<level>` and `<target>_hi_<level>` interval bounds."""
+        return self.predict_array(self.as_data(series), levels).frame()
+
+    def as_data(self, series):
+        """`series` as a SeriesSet: a DataFrame is read with the columns and covariates of training."""
+        import pandas as pd
+
+        from tsgate.data import load_series
+
+        if isinstance(series, pd.DataFrame):
+            return load_series(series, self.data_options())
+        return series
 
     def predict_array(self, series=None, levels=()):
         """A prediction.Prediction: raw-scale forecasts (S, H, C) after each series' end, with interval
@@ -202,8 +218,8 @@ class Forecaster:
         if levels and self.calibration_ is None:
             raise ModelFileError("this model has no interval calibration (it was trained by tsgate 0.2 or older): "
                                  "retrain it to forecast with --level")
-        numbers, (context, points), last, scales, skipped = self.forecast_inputs(series)
-        values = self.predict_values(numbers, context, last, points)
+        numbers, (context, points, covariates), last, scales, skipped = self.forecast_inputs(series)
+        values = self.predict_values(numbers, context, last, points, covariates)
         bounds = self.calibration_.bounds(values, scales, levels, numbers) if levels else {}
         ids = [self.ids_[n] for n in numbers]
         check_forecast_finite(values, bounds, ids)
@@ -211,41 +227,80 @@ class Forecaster:
         return Prediction(numbers, values, last, bounds, skipped, ids, self.targets_, self.freq_, self.time_col_,
                           self.id_col_, fallback)
 
-    def predict_values(self, numbers: np.ndarray, context: np.ndarray, last_timestamps, points=None) -> np.ndarray:
+    def predict_values(self, numbers: np.ndarray, context: np.ndarray, last_timestamps, points=None,
+                       covariates=None) -> np.ndarray:
         """Raw-scale forecasts (S, H, C): the median of the members' forecasts from raw contexts
         (S, L_max, C) of the stored series `numbers`, ending at `last_timestamps`, each holding `points`
-        of its own (None: all; see network_inputs). A series that was constant in training forecasts
-        its last value."""
-        forecasts = self.member_forecasts(numbers, context, last_timestamps, points)
+        of its own (None: all; see network_inputs), with `covariates` as covariate_inputs gives them
+        (None: the model has none). A series that was constant in training forecasts its last value."""
+        forecasts = self.member_forecasts(numbers, context, last_timestamps, points, covariates)
         values = np.median(forecasts, axis=0)  # (K, S, H, C) -> (S, H, C)
         constant = self.constant_[numbers]
         values[constant] = context[constant, -1:, :]
         return values
 
-    def member_forecasts(self, numbers: np.ndarray, context: np.ndarray, last_timestamps, points=None) -> np.ndarray:
+    def member_forecasts(self, numbers: np.ndarray, context: np.ndarray, last_timestamps, points=None,
+                         covariates=None) -> np.ndarray:
         """Each member's raw-scale forecasts, (K, S, H, C)."""
         from tsgate.train import predict_inputs
 
-        inputs = self.network_inputs(numbers, context, last_timestamps, points)
-        outputs = [predict_inputs(network, inputs[:, -network.config.lookback:]).numpy() for network in self.members_]
+        inputs = self.network_inputs(numbers, context, last_timestamps, points, covariates)
+        ahead = self.horizon if self.members_[0].config.n_future else 0  # rows after the lookback (future covariates)
+        outputs = [predict_inputs(network, inputs[:, -(network.config.lookback + ahead):]).numpy() for network in self.members_]
         return np.stack([self.scaling_.inverse(numbers, output) for output in outputs])
 
-    def network_inputs(self, numbers: np.ndarray, context: np.ndarray, last_timestamps, points=None):
+    def network_inputs(self, numbers: np.ndarray, context: np.ndarray, last_timestamps, points=None, covariates=None):
         """What the networks read (S, L, I) from raw contexts (S, L, C) of the stored series `numbers`
-        ending at `last_timestamps`: scaled values, then the calendar inputs of those steps, then (for
-        networks with a mask input) 1 on the last `points[s]` steps of row s and 0 on the padding before."""
+        ending at `last_timestamps`: scaled values, then the calendar inputs of those steps, then the
+        covariates (`covariates`: covariate_inputs' raw triple), then (for networks with a mask input)
+        1 on the last `points[s]` steps of row s and 0 on the padding before; with future covariates,
+        H more rows holding only those of the horizon (as windows.CovariateWindows lays them out)."""
         import torch
 
+        from tsgate.covariates import append_horizon
         from tsgate.freq import context_calendar
 
         inputs = self.scaling_.transform(numbers, context)
         length = inputs.shape[1]
         if self.cycles_:
             inputs = np.concatenate([inputs, context_calendar(last_timestamps, length, self.freq_, self.cycles_)], axis=2)
+        ahead = None
+        if self.covariates_ is not None:
+            along, ahead = self.covariates_.inputs(numbers, *covariates)
+            inputs = np.concatenate([inputs, along[:, -length:]], axis=2)
         if self.members_[0].config.masked:
             own = np.full(len(inputs), length) if points is None else np.minimum(points, length)
             inputs = np.concatenate([inputs, (np.arange(length) >= length - own[:, None])[..., None]], axis=2)
+        inputs = append_horizon(inputs, ahead, self.first_future)
         return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
+
+    @property
+    def first_future(self) -> int:
+        """The input channel of the first future covariate."""
+        config = self.members_[0].config
+        return config.first_covariate + config.n_past
+
+    def covariate_inputs(self, numbers: np.ndarray, series=None):
+        """The raw covariates a forecast of the stored series `numbers` reads: (dynamic rows (S, L_max, Kd)
+        up to each series' end, static values (S, Ks), the horizon's future values (S, H, Kf) or None),
+        from `series` (the data, of those series in that order) or from what training stored; None
+        for a model without covariates."""
+        from tsgate.covariates import check_ahead, last_rows
+
+        if self.covariates_ is None:
+            return None
+        model = self.covariates_
+        if series is None:
+            if model.widths["future"]:
+                names = ", ".join(c.name for c in model.columns if c.role == "future")
+                raise DataError(f"this model reads future covariates ({names}): give DATA with a row per horizon step "
+                                "after each series' last target, the target empty and the future covariates filled")
+            return model.context[numbers], model.static[numbers], None
+        model.check_data(series.covariates)
+        check_ahead(series, self.horizon)
+        data = series.covariates
+        ahead = data.ahead(series.length_array, self.horizon) if model.widths["future"] else None
+        return last_rows(data, series.length_array, self.context_length), data.static, ahead
 
     def forecast_inputs(self, series):
         """(series numbers (S,), (raw contexts (S, L_max, C), each one's own points (S,) or None), last
@@ -254,8 +309,9 @@ class Forecaster:
         from tsgate.windows import last_points_padded
 
         if series is None:
-            stored = (self.context_, self.context_points_)
-            return np.arange(len(self.ids_)), stored, self.last_timestamps_, self.interval_scale_, []
+            everyone = np.arange(len(self.ids_))
+            stored = (self.context_, self.context_points_, self.covariate_inputs(everyone))
+            return everyone, stored, self.last_timestamps_, self.interval_scale_, []
         numbers = self.stored_numbers(series)
         needed = self.context_length
         shortest = 1 if self.members_[0].config.masked else needed  # networks with a mask input pad a short one
@@ -270,7 +326,8 @@ class Forecaster:
         usable = series.subset(np.flatnonzero(problems == "")) if skipped else series
         numbers = numbers[problems == ""]
         context = last_points_padded(usable.flat, usable.offsets, needed)
-        return numbers, context, usable.last, self.interval_scales(numbers, usable), skipped
+        return numbers, (*context, self.covariate_inputs(numbers, usable)), usable.last, \
+            self.interval_scales(numbers, usable), skipped
 
     def forecast_problem(self, key: str, kind: str, length: int) -> str:
         """Why a series of new data cannot be forecast, as the end of a sentence naming it."""
@@ -315,24 +372,33 @@ class Forecaster:
         `max_windows`."""
         import torch
 
+        from tsgate.covariates import append_horizon, window_inputs
         from tsgate.prepare import calendar_grid
         from tsgate.windows import gather_windows, window_starts
 
         lookback = self.first_network().config.lookback
+        ahead = self.horizon if self.first_network().config.n_future else 0  # windows read future rows
         if max_windows < 1:
             raise OptionError(f"max_windows must be at least 1, got {max_windows}")
         if series is None:  # the stored context's last window of each series, as forecast reads it
             everyone = np.arange(len(self.ids_))
-            return self.network_inputs(everyone, self.context_[:, -lookback:], self.last_timestamps_, self.context_points_)
-        usable, numbers = self.known_series(series, lookback)
+            return self.network_inputs(everyone, self.context_[:, -lookback:], self.last_timestamps_, self.context_points_,
+                                       self.covariate_inputs(everyone))
+        usable, numbers = self.known_series(series, lookback + ahead)
         scaled = self.scaling_.transform_flat(usable.flat, usable.offsets, numbers)  # (T_total, C)
-        owner, start = window_starts(usable.length_array, lookback, most=max_windows)  # (N,) each
+        owner, start = window_starts(usable.length_array - ahead, lookback, most=max_windows)  # (N,) each
         inputs = gather_windows(scaled, usable.offsets, owner, start, lookback)  # (N, L, C)
         if self.cycles_:
             features, first = calendar_grid(usable, self.cycles_)
             inputs = np.concatenate([inputs, gather_windows(features, first, owner, start, lookback)], axis=2)
+        future = None
+        if self.covariates_ is not None:
+            self.covariates_.check_data(usable.covariates)
+            along, future = window_inputs(self.covariates_, usable.covariates, numbers, owner, start, lookback, self.horizon)
+            inputs = np.concatenate([inputs, along], axis=2)
         if self.first_network().config.masked:  # whole windows: every step is the series' own
             inputs = np.concatenate([inputs, np.ones(inputs.shape[:2] + (1,))], axis=2)
+        inputs = append_horizon(inputs, future, self.first_future)
         return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64))
 
     def stored_numbers(self, series) -> np.ndarray:
@@ -381,8 +447,9 @@ class Forecaster:
         from tsgate.data import DataOptions
 
         self.check_fitted()
+        covariates = {} if self.covariates_ is None else self.covariates_.options()
         return DataOptions(target=tuple(self.targets_), time_col=self.time_col_, id_col=self.id_col_, freq=freq, fill=fill,
-                           strict=strict)
+                           strict=strict, **covariates)
 
     def get_params(self) -> dict:
         """The constructor arguments, as scikit-learn's get_params gives them."""

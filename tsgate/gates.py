@@ -29,6 +29,8 @@ def recurrent_inputs(network, inputs):
     from tsgate.models import normalise, window_stats
 
     inputs = torch.as_tensor(inputs).to(network.head.weight.device)
+    if network.config.n_future:  # the horizon's rows of future covariates reach the head, not the recurrence
+        inputs = inputs[:, :-network.config.horizon]
     mask = inputs[..., -1:] if network.config.masked else None  # padded windows: as the forward reads them
     _, level, scale = window_stats(inputs[..., :network.config.n_targets], network.config, mask)
     return normalise(inputs, level, scale, mask).to(network.head.weight.dtype)
@@ -143,9 +145,9 @@ def saturated_share(name: str, values: np.ndarray, backbone: str) -> float | Non
 # ---- memory ----------------------------------------------------------------------------------
 
 
-def memory_profile(network, inputs) -> np.ndarray:
-    """(L,) each past step's share of the forecast's sensitivity, oldest first: |d sum(forecast) / d input|
-    summed over input channels, averaged over windows, normalised to sum to one (zeros if all zero)."""
+def input_sensitivity(network, inputs):
+    """|d sum(forecast) / d input| of every window, step and input channel, a tensor (N, L, I) (with
+    future covariates (N, L + H, I), the horizon's rows last)."""
     import torch
 
     was_training = network.training
@@ -156,9 +158,45 @@ def memory_profile(network, inputs) -> np.ndarray:
             (gradient,) = torch.autograd.grad(network(x, stock=True).sum(), x)  # (N, L, I)
     finally:
         network.train(was_training)
-    profile = gradient.abs().sum(dim=2).mean(dim=0).double().cpu().numpy()  # (L,)
-    total = profile.sum()
-    return profile / total if total > 0 and np.isfinite(total) else np.zeros_like(profile)
+    return gradient.abs()
+
+
+def memory_profile(network, inputs, sensitivity=None) -> np.ndarray:
+    """(L,) each past step's share of the forecast's sensitivity, oldest first: |d sum(forecast) / d input|
+    summed over input channels, averaged over windows, normalised to sum to one (zeros if all zero)."""
+    sensitivity = input_sensitivity(network, inputs) if sensitivity is None else sensitivity
+    profile = sensitivity[:, :network.config.lookback].sum(dim=2).mean(dim=0).double().cpu().numpy()  # (L,)
+    return normalised(profile)
+
+
+def normalised(values: np.ndarray) -> np.ndarray:
+    total = values.sum()
+    return values / total if total > 0 and np.isfinite(total) else np.zeros_like(values)
+
+
+def channel_groups(network, targets, cycles, covariates) -> list[tuple[str, int]]:
+    """(name, input channels) of each input in the order the network reads them: each target's lags,
+    the calendar, each covariate (one channel, or one per level), then the mask."""
+    config = network.config
+    groups = [(name, 1) for name in targets] + ([("calendar", config.n_calendar)] if config.n_calendar else [])
+    if covariates is not None:
+        from tsgate.covariates import dynamic_columns
+
+        ordered = dynamic_columns(covariates.columns) + tuple(c for c in covariates.columns if c.role == "static")
+        groups += [(c.name, c.width) for c in ordered]
+    return groups + ([("mask", 1)] if config.masked else [])
+
+
+def channel_shares(sensitivity: np.ndarray, groups: list[tuple[str, int]]) -> dict[str, float]:
+    """{input: its share of the forecast's dependence}: the per-channel analogue of the memory profile,
+    the sensitivity summed over windows and steps (the horizon's rows too) and over each input's
+    channels, normalised to sum to one; the mask (padding) is not an input of the data."""
+    per_channel = sensitivity.double().sum(dim=(0, 1)).cpu().numpy()  # (I,)
+    edges = np.cumsum([0] + [width for _, width in groups])
+    totals = np.array([per_channel[a:b].sum() for a, b in zip(edges[:-1], edges[1:])])
+    keep = [k for k, (name, _) in enumerate(groups) if name != "mask"]
+    shares = normalised(totals[keep])
+    return {groups[k][0]: float(share) for k, share in zip(keep, shares)}
 
 
 def effective_memory(profile: np.ndarray, share: float = MEMORY_SHARE) -> int:
@@ -182,12 +220,17 @@ def inspect_forecaster(forecaster, series=None, max_windows: int = 512) -> dict:
     inputs = forecaster.first_network_inputs(series, max_windows)
     backbone = network.config.backbone
     layers = gate_summary(trace_gates(network, inputs), backbone)
-    profile = memory_profile(network, inputs)
+    sensitivity = input_sensitivity(network, inputs)
+    profile = memory_profile(network, inputs, sensitivity)
     effective = effective_memory(profile, MEMORY_SHARE)
-    return {
+    report = {
         "backbone": backbone,
         "lookback": network.config.lookback,
         "windows": len(inputs),
         "layers": layers,
         "memory": {"profile": profile.tolist(), "effective": effective, "share": MEMORY_SHARE},
     }
+    if forecaster.covariates_ is not None:  # only then, so that other reports keep their layout
+        groups = channel_groups(network, forecaster.targets_, forecaster.cycles_, forecaster.covariates_)
+        report["channels"] = channel_shares(sensitivity, groups)
+    return report

@@ -20,6 +20,14 @@ series shorter than the lookback adds "series.fallback" (S,), the series too sho
 and "context.points" (S,), each context row's own points (the rest copies its first value); the
 model config's "masked" says the networks read a mask input. Files without them have none.
 
+Since tsgate 0.8, a model with covariates adds the JSON's "covariates" (each column's name, role and
+categories, and the scaler kind) and the tensors "covariates.center" and "covariates.scale" (S, Kd:
+each past and future column's scaling per series, 0 and 1 for a categorical one),
+"covariates.static_center" and "covariates.static_scale" (Ks,), "covariates.static" (S, Ks: each
+series' raw static values, categorical ones as level codes) and "covariates.context" (S, L, Kd: the
+raw past and future rows beside "context"); the model config's "n_past", "n_future" and "n_static"
+give their input channels. Files without them have none, and read exactly as before.
+
 Format 1 (tsgate 0.1: one network under "model.") is upgraded on loading.
 
 `write` and `read` turn a Forecaster's parameters and its Fitted record into such a file and
@@ -89,6 +97,14 @@ def tensors_of(fitted: Fitted) -> dict:
         tensors["series.fallback"] = torch.from_numpy(fitted.fallback.astype(np.uint8))
     if fitted.context_points is not None:
         tensors["context.points"] = torch.from_numpy(fitted.context_points.astype(np.int64))
+    if fitted.covariates is not None:
+        model = fitted.covariates
+        scaling = model.scaling
+        tensors.update({"covariates.center": torch.from_numpy(scaling.center), "covariates.scale": torch.from_numpy(scaling.scale),
+                        "covariates.static_center": torch.from_numpy(scaling.static_center),
+                        "covariates.static_scale": torch.from_numpy(scaling.static_scale),
+                        "covariates.static": torch.from_numpy(np.ascontiguousarray(model.static, dtype=np.float64)),
+                        "covariates.context": torch.from_numpy(np.ascontiguousarray(model.context, dtype=np.float64))})
     if fitted.calibration is not None:
         tensors["calibration.scores"] = torch.from_numpy(fitted.calibration.scores)
         tensors["calibration.weights"] = torch.from_numpy(fitted.calibration.weights)
@@ -103,7 +119,10 @@ def document_of(params: dict, fitted: Fitted) -> dict:
     """Everything but tensors; deterministic (no wall-clock figures), so equal runs give equal files."""
     import torch
 
+    covariates = {} if fitted.covariates is None else {
+        "covariates": {"columns": [c.to_dict() for c in fitted.covariates.columns], "scaler": fitted.train_config.scaler}}
     return {
+        **covariates,
         "tsgate_version": __version__,
         "torch_version": torch.__version__.split("+")[0],
         "params": params,
@@ -140,9 +159,9 @@ def model_fields(config: ModelConfig) -> dict:
     """The shared model config as the file stores it: `masked` and `scale_by_anchor` only where set,
     so that a fit without them writes the same file as before the fields existed."""
     fields = config.to_dict()
-    for flag in ("masked", "scale_by_anchor"):
-        if not fields[flag]:
-            del fields[flag]
+    for name in ("masked", "scale_by_anchor", "n_past", "n_future", "n_static"):
+        if not fields[name]:
+            del fields[name]
     return fields
 
 
@@ -186,11 +205,38 @@ def fitted_from(tensors: dict, meta: dict) -> Fitted:
     if 2 * len(cycles) != shared.n_calendar:
         raise ValueError("the calendar inputs do not match the model configuration")
     calibration, interval_scale = load_calibration(tensors, meta.get("intervals"), (len(ids), shared.horizon, shared.n_targets))
+    covariates = load_covariates(tensors, meta.get("covariates"), shared, context.shape[:2])
     return Fitted(backbone=shared.backbone, members=members, member_seeds=member_seeds, cycles=cycles,
                   calibration=calibration, interval_scale=interval_scale, scaling=scaling, constant=constant,
                   context=context, ids=ids, targets=targets, freq=freq, time_col=time_col, id_col=id_col,
                   last_timestamps=last_timestamps, skipped=skipped, history=history, metrics=metrics,
-                  train_config=train_config, fallback=fallback, context_points=points)
+                  train_config=train_config, fallback=fallback, context_points=points, covariates=covariates)
+
+
+def load_covariates(tensors: dict, settings: dict | None, shared: ModelConfig, context_shape: tuple[int, int]):
+    """covariates.CovariateModel of a model file, or None for a file without covariates; ValueError
+    where the columns, their tensors and the networks' input channels disagree."""
+    from tsgate.covariates import Covariate, CovariateModel, CovariateScaling, dynamic_columns, widths
+
+    if settings is None:
+        if shared.n_covariates or any(name.startswith("covariates.") for name in tensors):
+            raise ValueError("covariate inputs without their columns")
+        return None
+    columns = tuple(Covariate.from_dict(fields) for fields in settings["columns"])
+    if len({c.name for c in columns}) < len(columns):
+        raise ValueError("a covariate listed twice")
+    found = widths(columns)
+    if (found["past"], found["future"], found["static"]) != (shared.n_past, shared.n_future, shared.n_static):
+        raise ValueError("the covariates do not match the networks' input channels")
+    names = ("center", "scale", "static_center", "static_scale", "static", "context")
+    center, scale, static_center, static_scale, static, context = (tensors[f"covariates.{n}"].numpy() for n in names)
+    series, kd, ks = context_shape[0], len(dynamic_columns(columns)), len(columns) - len(dynamic_columns(columns))
+    expected = [(series, kd), (series, kd), (ks,), (ks,), (series, ks), (*context_shape, kd)]
+    if [a.shape for a in (center, scale, static_center, static_scale, static, context)] != expected:
+        raise ValueError("the covariate tensors do not match the series")
+    if (scale <= 0).any() or (static_scale <= 0).any():
+        raise ValueError("a covariate scale is not positive")
+    return CovariateModel(columns, CovariateScaling(center, scale, static_center, static_scale), static, context)
 
 
 def load_member(tensors: dict, k: int, config: ModelConfig):

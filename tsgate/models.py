@@ -43,40 +43,69 @@ class RecurrentForecaster(nn.Module):
             dropout=config.dropout if config.layers > 1 else 0.0,
             batch_first=True,
         )
-        self.head = nn.Linear(config.hidden, config.horizon * config.n_targets)
+        self.head = nn.Linear(config.head_inputs, config.horizon * config.n_targets)
         # LSTNet's autoregressive highway: a linear map from the normalised window to the horizon,
         # beside the recurrent path, so linear structure (trends, stable seasons) costs it nothing.
         self.highway = nn.Linear(config.lookback * config.n_targets, config.horizon * config.n_targets) if config.highway else None
+        # With covariates the highway has a second part, a linear map from them to the forecast (an ARX
+        # model with the first). It acts in the series' scaled units, outside the window's scale: a
+        # covariate's effect does not grow with how much the target happened to move in the window.
+        self.exogenous = nn.Linear(config.exogenous_inputs, config.horizon * config.n_targets) \
+            if config.highway and config.n_covariates else None
         if config.anchor_season:
             # Start exactly at the anchor forecast: the network learns only what improves on it.
-            for layer in (self.head, self.highway):
+            for layer in (self.head, self.highway, self.exogenous):
                 if layer is not None:
                     nn.init.zeros_(layer.weight)
                     nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor, stock: bool = False) -> torch.Tensor:
-        """Forecasts (B, H, C) from windows (B, L, C + calendar), in the windows' units and dtype.
+        """Forecasts (B, H, C) from windows (B, L, I) (targets, calendar, covariates, mask), in the
+        windows' units and dtype; with future covariates, (B, L + H, I), the last H rows holding the
+        horizon's future covariates (windows.CovariateWindows.with_horizon).
         `stock` runs the recurrent layers through the stock torch module rather than the fastest
         path, so that gradients reach the windows themselves (gates.memory_profile needs them)."""
         return self.forecast_and_scale(x, stock)[0]
 
     def forecast_and_scale(self, x: torch.Tensor, stock: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(forecasts (B, H, C), window scales (B, 1, C)); the loss divides errors by the scale."""
+        ahead = None
+        if self.config.n_future:  # the horizon's rows: their future covariates only
+            first = self.config.first_covariate + self.config.n_past
+            x, ahead = x[:, :-self.config.horizon], x[:, -self.config.horizon:, first:first + self.config.n_future]
         mask = x[..., -1:] if self.config.masked else None  # (B, L, 1): 1 on the series, 0 on padding
         targets = x[..., :self.config.n_targets]
         anchor, level, scale = window_stats(targets, self.config, mask)
         counted_in = anchor_error(targets, self.config, mask) if self.config.scale_by_anchor else scale
-        return anchor + counted_in * self.correction(normalise(x, level, scale, mask), stock), counted_in
+        inputs = normalise(x, level, scale, mask)
+        forecast = anchor + counted_in * self.correction(inputs, stock, ahead)
+        if self.exogenous is not None:  # (B, exogenous inputs) -> (B, H, C), in the series' units
+            forecast = forecast + self.exogenous(self.exogenous_inputs(inputs, ahead)).view(forecast.shape)
+        return forecast, counted_in
 
-    def correction(self, inputs: torch.Tensor, stock: bool = False) -> torch.Tensor:
-        """The network proper: normalised windows (B, L, I) -> scale-free corrections (B, H, C)."""
+    def correction(self, inputs: torch.Tensor, stock: bool = False, ahead: torch.Tensor | None = None) -> torch.Tensor:
+        """The network proper: normalised windows (B, L, I), and the horizon's future covariates
+        (B, H, Wf) where the network reads them -> scale-free corrections (B, H, C)."""
         from tsgate.kernels import recurrent_last_state
 
         inputs = inputs.to(self.head.weight.dtype)
-        out = self.head(recurrent_last_state(self.rnn, inputs, stock))  # (B, L, I) -> (B, hidden) -> (B, H * C)
+        state = recurrent_last_state(self.rnn, inputs, stock)  # (B, L, I) -> (B, hidden)
+        if ahead is not None:
+            ahead = ahead.to(inputs.dtype).flatten(1)  # (B, H * Wf)
+            state = torch.cat([state, ahead], dim=1)
+        out = self.head(state)  # (B, H * C)
         if self.highway is not None:
             out = out + self.highway(inputs[..., :self.config.n_targets].flatten(1))  # (B, L * C) -> (B, H * C)
         return out.view(len(inputs), self.config.horizon, self.config.n_targets)
+
+    def exogenous_inputs(self, inputs: torch.Tensor, ahead: torch.Tensor | None) -> torch.Tensor:
+        """What the highway's covariate part reads: the past and future covariates along the lookback,
+        the static ones once and the horizon's future ones, (B, exogenous inputs)."""
+        config = self.config
+        first, dynamic = config.first_covariate, config.n_past + config.n_future
+        inputs = inputs.to(self.exogenous.weight.dtype)
+        parts = [inputs[..., first:first + dynamic].flatten(1), inputs[:, -1, first + dynamic:first + dynamic + config.n_static]]
+        return torch.cat(parts + ([ahead.to(inputs.dtype).flatten(1)] if ahead is not None else []), dim=1)
 
 
 def window_stats(x: torch.Tensor, config: ModelConfig, mask: torch.Tensor | None = None
@@ -159,9 +188,11 @@ def state_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
         shapes.update({f"rnn.weight_ih_l{layer}": (rows, inputs), f"rnn.weight_hh_l{layer}": (rows, hidden),
                        f"rnn.bias_ih_l{layer}": (rows,), f"rnn.bias_hh_l{layer}": (rows,)})
     outputs = config.horizon * config.n_targets
-    shapes.update({"head.weight": (outputs, hidden), "head.bias": (outputs,)})
+    shapes.update({"head.weight": (outputs, config.head_inputs), "head.bias": (outputs,)})
     if config.highway:
         shapes.update({"highway.weight": (outputs, config.lookback * config.n_targets), "highway.bias": (outputs,)})
+    if config.highway and config.n_covariates:
+        shapes.update({"exogenous.weight": (outputs, config.exogenous_inputs), "exogenous.bias": (outputs,)})
     return shapes
 
 

@@ -70,6 +70,10 @@ IdCol = Annotated[Optional[str], typer.Option("--id-col", help="Series id column
 Freq = Annotated[Optional[str], typer.Option("--freq", help="Frequency as a pandas alias (D, h, 30min, W, MS). Default: inferred.", rich_help_panel=DATA_HELP)]
 FillOpt = Annotated[Optional[Fill], typer.Option("--fill", help="Fill missing values and gaps. Default: missing values are an error.", rich_help_panel=DATA_HELP)]
 Strict = Annotated[bool, typer.Option("--strict", help="In a file of many series, refuse one that cannot be used (too short, constant, gaps without --fill, unknown to the model) instead of leaving it out with a note.", rich_help_panel=DATA_HELP)]
+PastCov = Annotated[Optional[list[str]], typer.Option("--past-cov", help="Covariate column(s) observed up to the forecast origin only; repeat or comma-separate.", rich_help_panel=DATA_HELP)]
+FutureCov = Annotated[Optional[list[str]], typer.Option("--future-cov", help="Covariate column(s) known over the whole horizon ahead (forecasts, planned events); forecast reads their values from rows after each series' last target, with the target empty.", rich_help_panel=DATA_HELP)]
+StaticCov = Annotated[Optional[list[str]], typer.Option("--static-cov", help="Covariate column(s) constant within each series of a panel (numeric or categorical).", rich_help_panel=DATA_HELP)]
+Categorical = Annotated[Optional[list[str]], typer.Option("--categorical", help="Covariate column(s) to read as categories whatever their cells look like (a text column is one anyway).", rich_help_panel=DATA_HELP)]
 Sep = Annotated[Optional[str], typer.Option("--sep", help="Field separator. Default: detected among , ; tab |.", rich_help_panel=DATA_HELP)]
 Encoding = Annotated[str, typer.Option("--encoding", help="Text encoding of the CSV (a UTF-8 BOM is always accepted).", rich_help_panel=DATA_HELP)]
 
@@ -156,11 +160,21 @@ class TrainingOptions:
 
 @dataclasses.dataclass(frozen=True)
 class ColumnOptions:
-    """Which columns of DATA hold the series (train, compare; a model file knows its own)."""
+    """Which columns of DATA hold the series and its covariates (train, compare; a model file knows its own)."""
 
     target: Target = None
     time_col: TimeCol = None
     id_col: IdCol = None
+    past_cov: PastCov = None  # covariates (covariates.py), in their roles
+    future_cov: FutureCov = None
+    static_cov: StaticCov = None
+    categorical: Categorical = None
+
+    def covariates(self) -> dict:
+        """The DataOptions covariate fields of the same names, each option's names split at commas."""
+        from tsgate.covariates import split_names
+
+        return {name: split_names(getattr(self, name)) for name in ("past_cov", "future_cov", "static_cov", "categorical")}
 
     @property
     def targets(self) -> tuple[str, ...]:

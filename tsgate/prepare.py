@@ -41,6 +41,7 @@ class TrainingPlan:
     seconds: float  # spent cutting the windows
     fallback: np.ndarray | None = None  # (S,) bool: too short to learn from, forecast all the same (a panel only)
     masked: bool = False  # the networks read a mask input (some window or forecast is padded)
+    covariates: object = None  # covariates.CovariatePlan, or None: no covariates
 
     def member_anchor(self, k: int) -> int:
         """Member k's anchor: the plan's, or the last value where its lookback holds no whole season,
@@ -58,6 +59,7 @@ def plan_training(series, *, lookback: int | str, horizon: int, val_fraction: fl
     """The plan of a fit of `members` networks on `series`; DataError where the data cannot be learned
     from. A panel (several series, not `series.strict`) pads or falls back where one series would refuse."""
     from tsgate.auto import choose_anchor
+    from tsgate.covariates import plan_covariates
     from tsgate.freq import calendar_cycles
     from tsgate.windows import storage_dtype
 
@@ -72,11 +74,12 @@ def plan_training(series, *, lookback: int | str, horizon: int, val_fraction: fl
     anchor_season = choose_anchor(anchor, season, lookbacks[0],
                                   [part[:t] for part, t, keep in zip(parts, lengths, learn) if keep], horizon)
     started = time.perf_counter()
-    windows = {member: member_windows(series, scaled, lengths, member, horizon, cycles, learn, masked)
+    covariates = plan_covariates(series, scaler, lengths, max(lookbacks), scaled.dtype)
+    windows = {member: member_windows(series, scaled, lengths, member, horizon, cycles, learn, masked, covariates)
                for member in sorted(set(lookbacks))}
     return TrainingPlan(series, left_out, horizon, base, lookbacks, lengths, scaling, scaled, season, cycles,
                         calendar_grid(series, cycles), anchor_season, windows, time.perf_counter() - started,
-                        fallback, masked)
+                        fallback, masked, covariates)
 
 
 @dataclass
@@ -120,17 +123,18 @@ def needs_mask(series, lengths: np.ndarray, lookbacks: list[int], horizon: int, 
 
 
 def member_windows(series, scaled: np.ndarray, lengths: np.ndarray, lookback: int, horizon: int,
-                   cycles: tuple[str, ...], learn: np.ndarray, masked: bool):
+                   cycles: tuple[str, ...], learn: np.ndarray, masked: bool, covariates=None):
     """The windows of one member lookback; with `masked`, over the series padded as that lookback needs
-    (no series padded: a mask of ones)."""
+    (no series padded: a mask of ones); `covariates` (a covariates.CovariatePlan) ride along."""
     from dataclasses import replace
 
     from tsgate.freq import shift_stamps
     from tsgate.windows import build_windows, pad_series, window_padding
 
+    first_future = scaled.shape[1] + 2 * len(cycles) + (0 if covariates is None else covariates.widths["past"])
     if not masked:
         return build_windows(scaled, series.offsets, lengths, lookback, horizon, calendar_grid(series, cycles), learn,
-                             scaled.dtype)
+                             scaled.dtype, covariates=covariates and covariates.windows(first_future))
     pad = window_padding(lengths, lookback, horizon, learn)
     values, padding = pad_series(scaled, series.offsets, pad)
     # The padded series start `pad` steps earlier: their padding reads the calendar of those steps,
@@ -138,7 +142,7 @@ def member_windows(series, scaled: np.ndarray, lengths: np.ndarray, lookback: in
     padded = replace(series, flat=series.flat[:0].reshape(0, series.flat.shape[1]), offsets=padding.offsets,
                      first=shift_stamps(series.first, -pad, series.freq))
     return build_windows(values, padding.offsets, lengths + pad, lookback, horizon, calendar_grid(padded, cycles),
-                         learn, scaled.dtype, padding)
+                         learn, scaled.dtype, padding, covariates and covariates.windows(first_future, pad))
 
 
 def resolve_lookbacks(series, *, lookback: int | str, horizon: int, val_fraction: float, members: int):

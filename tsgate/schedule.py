@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from tsgate.config import BACKBONE_NAMES, ModelConfig, TrainConfig
+from tsgate.covariates import config_fields
 from tsgate.ensemble import Fit, MemberTask, TrainedMember, with_refit
 from tsgate.fitted import Fitted
 from tsgate.intervals import calibrate, interval_span, recent_scales_of_series
@@ -46,7 +47,8 @@ def train_rounds(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: T
     def task(name: str, k: int, **how) -> MemberTask:
         model = replace(shape, backbone=name, n_targets=len(plan.series.targets), lookback=plan.lookbacks[k],
                         anchor_season=plan.member_anchor(k), n_calendar=2 * len(plan.cycles), masked=plan.masked,
-                        scale_by_anchor=plan.anchor_season > 1 and shape.norm == "window")
+                        scale_by_anchor=plan.anchor_season > 1 and shape.norm == "window",
+                        **config_fields(plan.covariates and plan.covariates.model))
         return MemberTask(model, replace(train, seed=train.seed + k), plan.windows[plan.lookbacks[k]], device,
                           time_limit=time_limit, **how)
 
@@ -79,7 +81,8 @@ def fitted_record(plan: TrainingPlan, backbone: str, members: list[TrainedMember
                   ids=list(series.ids), targets=list(series.targets), freq=series.freq, time_col=series.time_col,
                   id_col=series.id_col, last_timestamps=series.last, skipped=plan.skipped,
                   history=[member.history for member in members], metrics={}, train_config=train,
-                  fallback=fallback, context_points=points if (points < context.shape[1]).any() else None)
+                  fallback=fallback, context_points=points if (points < context.shape[1]).any() else None,
+                  covariates=None if plan.covariates is None else plan.covariates.model)
 
 
 def fit_metrics(fitted: Fitted, members: list[TrainedMember], trials: dict, device: str, val_mae: float,

@@ -53,6 +53,7 @@ def hidden_for_parameters(config, target: int) -> int:
 def first_member_config(forecaster, series, backbone: str):
     """The config of the first network `forecaster.fit(series)` would build for `backbone`: its
     lookback, inputs (targets and calendar) and horizon resolved from the data as the fit does."""
+    from tsgate.covariates import config_fields
     from tsgate.freq import calendar_cycles
     from tsgate.prepare import plan_shape
 
@@ -60,7 +61,8 @@ def first_member_config(forecaster, series, backbone: str):
                        val_fraction=forecaster.val_fraction, members=forecaster.ensemble, scaler=forecaster.scaler)
     cycles = calendar_cycles(series.freq) if forecaster.calendar else ()
     return replace(forecaster.with_params(backbone=backbone).network_shape(), n_targets=len(series.targets),
-                   lookback=shape.lookbacks[0], n_calendar=2 * len(cycles), masked=shape.masked)
+                   lookback=shape.lookbacks[0], n_calendar=2 * len(cycles), masked=shape.masked,
+                   **config_fields(series.covariates))
 
 
 def forward_macs(config) -> int:
@@ -74,9 +76,9 @@ def forward_macs(config) -> int:
         inputs = config.n_inputs if layer == 0 else hidden
         macs += config.lookback * blocks * hidden * (inputs + hidden)
     outputs = config.horizon * config.n_targets
-    macs += hidden * outputs
+    macs += config.head_inputs * outputs  # the last state, and the horizon's future covariates
     if config.highway:
-        macs += config.lookback * config.n_targets * outputs
+        macs += (config.lookback * config.n_targets + (config.exogenous_inputs if config.n_covariates else 0)) * outputs
     return macs
 
 

@@ -247,6 +247,7 @@ class WindowSet:
     calendar: "object" = None  # torch.Tensor (G, F) calendar inputs on the shared grid, or None
     grid_start: "object" = None  # torch.LongTensor (S,) each series' first grid position
     mask: "object" = None  # torch.Tensor (T_total,): 1 on series points, 0 on padding; None: no mask input
+    covariates: "object" = None  # CovariateWindows, or None: no covariates
 
     @property
     def n_targets(self) -> int:
@@ -262,26 +263,69 @@ class WindowSet:
         calendar = None if self.calendar is None else self.calendar.to(device, dtype)
         grid_start = None if self.grid_start is None else self.grid_start.to(device)
         mask = None if self.mask is None else self.mask.to(device, dtype)
+        covariates = None if self.covariates is None else self.covariates.to(device, dtype)
         return replace(self, flat=self.flat.to(device, dtype), offsets=self.offsets.to(device), train=self.train.to(device),
                        all=self.all.to(device), val_starts=self.val_starts.to(device), calendar=calendar,
-                       grid_start=grid_start, mask=mask)
+                       grid_start=grid_start, mask=mask, covariates=covariates)
 
     def gather(self, starts):
         """Windows at flat positions `starts`: inputs (B, L, I) with calendar inputs after the
-        targets and the mask last, and targets (B, H, C)."""
+        targets, then the covariates and the mask last, and targets (B, H, C). With future
+        covariates the inputs are (B, L + H, I): the H rows after the lookback hold only the
+        future covariates of the horizon (models.RecurrentForecaster reads them there)."""
         import torch
 
         batch = self.windows.index_select(0, starts)  # (B, span, C), the only copy
         inputs, targets = batch[:, :self.lookback], batch[:, self.lookback:]
-        if self.calendar is not None:
+        series = None
+        if self.calendar is not None or self.covariates is not None:
             series = torch.searchsorted(self.offsets, starts, right=True) - 1
+        if self.calendar is not None:
             grid = self.grid_start[series] + (starts - self.offsets[series])  # (B,) first grid position
             steps = grid[:, None] + torch.arange(self.lookback, device=starts.device)  # (B, L)
             inputs = torch.cat([inputs, self.calendar[steps]], dim=2)
+        if self.covariates is not None:
+            inputs = torch.cat([inputs, self.covariates.along(series, starts - self.offsets[series], self.lookback)], dim=2)
         if self.mask is not None:
             rows = starts[:, None] + torch.arange(self.lookback, device=starts.device)  # (B, L)
             inputs = torch.cat([inputs, self.mask[rows].unsqueeze(2)], dim=2)
+        if self.covariates is not None and self.covariates.n_future:
+            inputs = self.covariates.with_horizon(inputs, series, starts - self.offsets[series], self.lookback, self.horizon)
         return inputs, targets
+
+
+@dataclass
+class CovariateWindows:
+    """The covariates of a WindowSet, encoded (covariates.encoded_series): dynamic rows on the same
+    grid as each series' targets (padded alike), and each series' static inputs."""
+
+    dynamic: "object"  # torch.Tensor (R_total, Wp + Wf)
+    offsets: "object"  # torch.LongTensor (S + 1,): where each series' dynamic rows start
+    static: "object"  # torch.Tensor (S, Ws)
+    n_past: int  # Wp: the dynamic channels before the future ones
+    n_future: int  # Wf
+    first_future: int  # the input channel of the first future covariate (after targets, calendar, past)
+
+    def to(self, device, dtype) -> "CovariateWindows":
+        return replace(self, dynamic=self.dynamic.to(device, dtype), offsets=self.offsets.to(device),
+                       static=self.static.to(device, dtype))
+
+    def along(self, series, local, lookback: int):
+        """(B, L, Wp + Wf + Ws) the covariates of the lookback of windows starting at row `local` of `series`."""
+        import torch
+
+        rows = (self.offsets[series] + local)[:, None] + torch.arange(lookback, device=local.device)  # (B, L)
+        static = self.static[series].unsqueeze(1).expand(-1, lookback, -1)  # (B, L, Ws)
+        return torch.cat([self.dynamic[rows], static], dim=2)
+
+    def with_horizon(self, inputs, series, local, lookback: int, horizon: int):
+        """`inputs` (B, L, I) and H more rows, zero but for the future covariates of the horizon."""
+        import torch
+
+        rows = (self.offsets[series] + local + lookback)[:, None] + torch.arange(horizon, device=local.device)  # (B, H)
+        ahead = inputs.new_zeros(len(inputs), horizon, inputs.shape[2])
+        ahead[..., self.first_future:self.first_future + self.n_future] = self.dynamic[rows][..., self.n_past:]
+        return torch.cat([inputs, ahead], dim=1)
 
 
 def storage_dtype(scaler: str) -> np.dtype:
@@ -293,7 +337,7 @@ def storage_dtype(scaler: str) -> np.dtype:
 
 def build_windows(scaled: np.ndarray, offsets: np.ndarray, train_lengths, lookback: int, horizon: int,
                   calendar: tuple[np.ndarray, np.ndarray] | None = None, learn=None, dtype=None,
-                  padding: "Padding | None" = None) -> WindowSet:
+                  padding: "Padding | None" = None, covariates: CovariateWindows | None = None) -> WindowSet:
     """Windows over scaled series end to end (T_total, C) split at `offsets`; `calendar` is
     (grid features (G, F), each series' first grid position (S,)); only the series that `learn`
     marks (default: all) give windows; values are stored as numpy `dtype` (default float64).
@@ -333,6 +377,7 @@ def build_windows(scaled: np.ndarray, offsets: np.ndarray, train_lengths, lookba
         calendar=None if grid is None else grid[0],
         grid_start=None if grid is None else grid[1],
         mask=None if padding is None else torch.from_numpy(padding.mask.astype(dtype)),
+        covariates=covariates,
     )
 
 

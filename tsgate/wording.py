@@ -136,6 +136,9 @@ def reading(report: dict) -> list[str]:
                          f"({profile[strongest]:.0%} of the signal)")
     else:
         sentences.append(f"the forecast does not depend on any of its {len(profile)} input steps (all gradients are zero)")
+    if "channels" in report:  # a model with covariates: how the dependence splits between its inputs
+        shares = sorted(report["channels"].items(), key=lambda item: -item[1])
+        sentences.append("of that dependence, " + ", ".join(f"{share:.0%} is on {name}" for name, share in shares))
     return sentences
 
 
