@@ -46,7 +46,11 @@ What it measures:
    + 40(L-y)1{y<L} + 40(y-U)1{y>U} (40 = 2/0.05), over the same in-sample scale as MASE,
    averaged over series; coverage = share of all test values inside [L, U];
    ACD = |coverage - 0.95|. Targets: ACD <= 0.03, and an MSIS below M4's naive
-   (26.358) and ETS (20.386) intervals.
+   (26.358) and ETS (20.386) intervals. How coverage spreads over series beside it
+   (tsgate.metrics.series_calibration): `series_miscalibrated_95`, the share of series whose
+   count of test values inside lies outside its binomial 95% range for 13 points, and
+   `series_all_inside_95`, the share with all 13 inside (a calibrated series: 0.95^13 = 0.51;
+   issue 23's targets: MSIS <= 16.2 with ACD <= 0.02, and all inside within 1.5x of 0.51).
 
 4. Tourism Monthly (--tourism-dir): 366 monthly series (91 to 333 months in all), horizon 24,
    trained from its long train.csv as it is (`tsgate train train.csv --id-col id --horizon 24`),
@@ -56,7 +60,12 @@ What it measures:
    over series (every series has 24 test points, so over series and horizons alike). The
    seasonal naive forecast (the last 12 training values repeated) is scored by the same code
    as a self-check: it must give MAPE 22.56 and MASE 1.54. Series that tsgate's summary lists
-   in `series_fallback` are counted too (every series must get a forecast).
+   in `series_fallback` are counted too (every series must get a forecast). The 95% intervals
+   (`tsgate forecast --level 95`) are scored as on M4 (coverage, ACD, MSIS over the same
+   whole-series seasonal scale as MASE, and the two per-series figures; a calibrated series has
+   all 24 inside with probability 0.95^24 = 0.29). The competition published no interval scores
+   for the monthly series, so there are no published rows beside them; the targets are issue
+   23's: ACD <= 0.02 and all inside at most 1.5 x 0.29.
 
 --train-args "..." is appended to every train and compare command, --compare-args "..." to
 every compare command only (e.g. "--folds 4"), --seed N is passed as --seed N. --files takes
@@ -89,6 +98,8 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the tsgate being measured, for its scorer of coverage series by series
+from tsgate.metrics import series_calibration  # noqa: E402
 DEFAULT_M4_DIR = ROOT.parent / "shared" / "data" / "m4-weekly"
 DEFAULT_TOURISM_DIR = ROOT.parent / "shared" / "data" / "tourism-monthly"
 DEFAULT_OUT = ROOT / "benchmarks" / "accuracy.json"
@@ -127,6 +138,10 @@ M4_OFFICIAL_INTERVALS = {  # MSIS, ACD of the 95% intervals on the weekly subset
     "Petropoulos & Svetunkov": (16.200, 0.012),
 }
 M4_ACD_TARGET = 0.03
+M4_BEST_INTERVALS = "Petropoulos & Svetunkov"  # the best weekly MSIS, issue 23's target
+# Issue 23's targets on every set: pooled coverage within 0.02 of the level, and at most 1.5 times the share of
+# series with every test point inside that calibrated series would give (level ** points)
+CALIBRATION_ACD_TARGET, CALIBRATION_ALL_INSIDE_FACTOR = 0.02, 1.5
 M4_MSIS_REFERENCES = {"naive": "Naive (empirical intervals)", "ets": "ETS"}  # the MSIS targets to beat
 STDERR_TAIL_CHARS = 3000
 
@@ -394,14 +409,19 @@ def m4_series_scores(history: np.ndarray, truth: np.ndarray, forecast: np.ndarra
 
 def m4_series_msis(history: np.ndarray, truth: np.ndarray, lower: np.ndarray, upper: np.ndarray,
                    level: float = LEVEL) -> float:
-    """M4's scaled interval score of one series: the width, plus 2/alpha times each miss, over MASE's scale.
+    """M4's scaled interval score of one series: the width, plus 2/alpha times each miss, over MASE's scale."""
+    return series_msis(truth, lower, upper, naive_scale(history), level)
+
+
+def series_msis(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, scale: float, level: float = LEVEL) -> float:
+    """The scaled interval score of one series over `scale`.
 
     The penalty makes a narrow interval pay for every point outside it: at alpha = 0.05 a
     miss by 1 costs as much as 40 units of width.
     """
     alpha = (100.0 - level) / 100.0
     misses = (lower - truth) * (truth < lower) + (truth - upper) * (truth > upper)
-    return float(np.mean(upper - lower + (2.0 / alpha) * misses) / naive_scale(history))
+    return float(np.mean(upper - lower + (2.0 / alpha) * misses) / scale)
 
 
 def owa(smape: float, mase: float) -> float:
@@ -420,12 +440,32 @@ def score_m4(train: dict, test: dict, forecasts: dict) -> dict:
 
 def score_m4_intervals(train: dict, test: dict, lower: dict, upper: dict, level: float = LEVEL) -> dict:
     """Mean MSIS over the series, coverage of all test values pooled (bounds included), ACD, per-series figures."""
-    ids = list(train)
-    msis = np.array([m4_series_msis(train[key], test[key], lower[key], upper[key], level) for key in ids])
+    return score_intervals(test, lower, upper, {key: naive_scale(values) for key, values in train.items()}, level)
+
+
+def score_intervals(test: dict, lower: dict, upper: dict, scales: dict, level: float = LEVEL) -> dict:
+    """Intervals of every series in `scales` ({id: its MASE scale}): mean MSIS over series, pooled coverage and
+    ACD, how coverage spreads over series (series_miscalibrated_L, series_all_inside_L and what calibrated
+    series would give, series_all_inside_expected_L), and per-series figures."""
+    ids = list(scales)
+    msis = np.array([series_msis(test[key], lower[key], upper[key], scales[key], level) for key in ids])
     inside = [(lower[key] <= test[key]) & (test[key] <= upper[key]) for key in ids]
     coverage = float(np.concatenate(inside).mean())
+    spread = series_calibration(inside, level)
+    name = f"{level:g}"
     return {"level": level, "coverage": coverage, "acd": abs(coverage - level / 100.0), "msis": float(msis.mean()),
+            f"series_miscalibrated_{name}": spread["miscalibrated"], f"series_all_inside_{name}": spread["all_inside"],
+            f"series_all_inside_expected_{name}": spread["all_inside_expected"],
             "per_series": {"ids": ids, "msis": msis.tolist(), "coverage": [float(hits.mean()) for hits in inside]}}
+
+
+def spread_targets(scores: dict, acd_target: float = CALIBRATION_ACD_TARGET) -> dict:
+    """Issue 23's targets for any set: ACD within `acd_target`, and a share of series with every point inside
+    at most CALIBRATION_ALL_INSIDE_FACTOR times what calibrated series would give."""
+    name = f"{scores['level']:g}"
+    most = CALIBRATION_ALL_INSIDE_FACTOR * scores[f"series_all_inside_expected_{name}"]
+    return {"calibrated_acd_target": acd_target, "calibrated_acd_within_target": scores["acd"] <= acd_target,
+            "all_inside_target": most, "all_inside_within_target": scores[f"series_all_inside_{name}"] <= most}
 
 
 def interval_targets(scores: dict) -> dict:
@@ -435,6 +475,13 @@ def interval_targets(scores: dict) -> dict:
         msis = M4_OFFICIAL_INTERVALS[name][0]
         targets |= {f"{key}_msis": msis, f"msis_below_{key}": scores["msis"] < msis}
     return targets
+
+
+def m4_calibration_targets(scores: dict) -> dict:
+    """Issue 23's goals on M4: MSIS at most the best weekly entry's, with ACD within 0.02 and the share of
+    series entirely inside near what calibrated series give."""
+    best = M4_OFFICIAL_INTERVALS[M4_BEST_INTERVALS][0]
+    return {"best_msis": best, "msis_at_most_best": scores["msis"] <= best, **spread_targets(scores)}
 
 
 def naive_forecasts(train: dict, horizon: int = M4_HORIZON) -> dict:
@@ -455,6 +502,7 @@ def run_m4(train: dict, test: dict, tmp: Path, options, log: list[dict]) -> dict
             "tsgate": score_m4(train, test, forecast.point), "naive": score_m4(train, test, naive_forecasts(train)),
             "official": {name: dict(zip(("smape", "mase", "owa"), figures)) for name, figures in M4_OFFICIAL.items()},
             "intervals": {"tsgate": intervals, "targets": interval_targets(intervals),
+                          "calibration_targets": m4_calibration_targets(intervals),
                           "official": {name: dict(zip(("msis", "acd"), figures))
                                        for name, figures in M4_OFFICIAL_INTERVALS.items()}}}
 
@@ -520,17 +568,21 @@ def run_tourism(train: dict, test: dict, test_start: dict, tourism_dir: Path, tm
                                          str(TOURISM_HORIZON), "-o", str(model), "--format", "json",
                                          *common_train_args(options)], "train Tourism Monthly", log)
     summary = json.loads(summary)
-    stdout, forecast_seconds = run_tsgate(["forecast", str(model), "--format", "csv"], "forecast Tourism Monthly", log)
-    forecast = parse_forecast_csv(stdout, list(train), TOURISM_HORIZON, time_col="timestamp",
+    stdout, forecast_seconds = run_tsgate(["forecast", str(model), *level_args(), "--format", "csv"],
+                                          "forecast Tourism Monthly", log)
+    forecast = parse_forecast_csv(stdout, list(train), TOURISM_HORIZON, LEVEL, time_col="timestamp",
                                   expected_dates=lambda key, horizon: pd.date_range(test_start[key], periods=horizon,
                                                                                     freq="MS"))
     fallback = summary.get("series_fallback") or []
+    intervals = score_intervals(test, forecast.lower, forecast.upper,
+                                {key: seasonal_scale(values, test[key]) for key, values in train.items()})
     return {"series": len(train), "horizon": TOURISM_HORIZON, "scale": "whole series, m = 12",
             "train_seconds": round(train_seconds, 3), "forecast_seconds": round(forecast_seconds, 3),
             "lookbacks": summary.get("lookbacks"), "anchor_season": summary.get("anchor_season"),
             "series_fallback": fallback,
             "tsgate": score_tourism(train, test, forecast.point, fallback),
             "seasonal_naive": score_tourism(train, test, seasonal_naive_forecasts(train)),
+            "intervals": {"tsgate": intervals, "calibration_targets": spread_targets(intervals)},
             "forecasts": {key: values.tolist() for key, values in forecast.point.items()},  # for later analysis
             "published": {name: {"mape": mape, "mase": mase} for name, (mape, mase) in TOURISM_PUBLISHED.items()}}
 
@@ -609,17 +661,40 @@ def print_m4(m4: dict, label: str) -> None:
     print_m4_intervals(m4["intervals"], label)
 
 
+INTERVAL_HEADER = ["method", "coverage", "ACD", "MSIS", "series off", "all inside", "all inside if calibrated"]
+
+
+def interval_line(method: str, scores: dict) -> list:
+    name = f"{scores['level']:g}"
+    return [method, scores["coverage"], scores["acd"], scores["msis"], scores[f"series_miscalibrated_{name}"],
+            scores[f"series_all_inside_{name}"], scores[f"series_all_inside_expected_{name}"]]
+
+
+def print_interval_key(scores: dict) -> None:
+    print(f"ACD = |coverage - {scores['level'] / 100:g}|; MSIS lower is better; series off = share of series whose "
+          "count inside is outside its binomial 95% range; all inside = share with every test point inside")
+
+
+def spread_checks(targets: dict) -> list[str]:
+    return [f"ACD <= {targets['calibrated_acd_target']:g}: {fmt(targets['calibrated_acd_within_target'])}",
+            f"all inside <= {targets['all_inside_target']:.3f}: {fmt(targets['all_inside_within_target'])}"]
+
+
 def print_m4_intervals(intervals: dict, label: str) -> None:
     scores, targets = intervals["tsgate"], intervals["targets"]
-    print(f"\nM4 Weekly: {scores['level']:g}% prediction intervals (ACD = |coverage - {scores['level'] / 100:g}|; "
-          "MSIS lower is better)")
-    lines = [[f"tsgate ({label})", scores["coverage"], scores["acd"], scores["msis"]]]
-    lines += [[f"{name} (official, 359 series)", None, acd, msis] for name, (msis, acd) in M4_OFFICIAL_INTERVALS.items()]
-    print_table(["method", "coverage", "ACD", "MSIS"], lines)
+    print(f"\nM4 Weekly: {scores['level']:g}% prediction intervals")
+    lines = [interval_line(f"tsgate ({label})", scores)]
+    lines += [[f"{name} (official, 359 series)", None, acd, msis, None, None, None]
+              for name, (msis, acd) in M4_OFFICIAL_INTERVALS.items()]
+    print_table(INTERVAL_HEADER, lines)
+    print_interval_key(scores)
     checks = [f"ACD <= {targets['acd_target']:g}: {fmt(targets['acd_within_target'])}"]
     checks += [f"MSIS < {targets[f'{key}_msis']:.3f} ({name.split(' (')[0]}): {fmt(targets[f'msis_below_{key}'])}"
                for key, name in M4_MSIS_REFERENCES.items()]
     print("Targets: " + "; ".join(checks))
+    calibration = intervals["calibration_targets"]
+    print(f"Calibration targets: MSIS <= {calibration['best_msis']:.3f} ({M4_BEST_INTERVALS}): "
+          f"{fmt(calibration['msis_at_most_best'])}; " + "; ".join(spread_checks(calibration)))
 
 
 def print_tourism(tourism: dict, label: str) -> None:
@@ -633,6 +708,12 @@ def print_tourism(tourism: dict, label: str) -> None:
     print_table(["method", "MAPE", "MASE"], lines)
     if tourism["series_fallback"]:
         print(f"{len(tourism['series_fallback'])} series forecast by the fallback: {', '.join(tourism['series_fallback'])}")
+    scores = tourism["intervals"]["tsgate"]
+    print(f"\nTourism Monthly: {scores['level']:g}% prediction intervals, MSIS over the same scale as MASE "
+          "(the competition published no interval scores for these series)")
+    print_table(INTERVAL_HEADER, [interval_line(f"tsgate ({label})", scores)])
+    print_interval_key(scores)
+    print("Calibration targets: " + "; ".join(spread_checks(tourism["intervals"]["calibration_targets"])))
 
 
 def without_nan(value):

@@ -180,11 +180,14 @@ def test_m4_run_scores_the_intervals_and_checks_the_targets(monkeypatch, tmp_pat
     assert intervals["targets"] == {"acd_target": 0.03, "acd_within_target": False, "naive_msis": 26.358,
                                     "msis_below_naive": False, "ets_msis": 20.386, "msis_below_ets": False}
     assert intervals["official"]["ETS"] == {"msis": 20.386, "acd": 0.014}
+    assert intervals["tsgate"]["series_all_inside_95"] == 0.5 and intervals["tsgate"]["series_miscalibrated_95"] == 0.5
+    assert intervals["calibration_targets"]["msis_at_most_best"] is False
     assert m4["tsgate"]["mase"] == pytest.approx(m4["naive"]["mase"])  # the point forecast is the last value
     accuracy.print_m4(m4, "test")
     printed = capsys.readouterr().out
     assert "Petropoulos & Svetunkov (official, 359 series)" in printed
     assert "Targets: ACD <= 0.03: no; MSIS < 26.358 (Naive): no; MSIS < 20.386 (ETS): no" in printed
+    assert "Calibration targets: MSIS <= 16.200 (Petropoulos & Svetunkov): no; ACD <= 0.02: no" in printed
 
 
 def test_sample_run_records_interval_fields_and_tolerates_their_absence(monkeypatch, capsys):
@@ -240,8 +243,9 @@ def test_tourism_run_trains_on_the_long_file_and_reads_the_fallbacks(monkeypatch
     test = {key: values[-12:].repeat(2) for key, values in train.items()}
     starts = {key: pd.Timestamp("2001-01-01") for key in train}
     dates = pd.date_range("2001-01-01", periods=24, freq="MS").strftime("%Y-%m-%d")
-    lines = ["id,timestamp,value,fallback"] + [f"{key},{date},{values[-1]},{key == 'M2'}" for key, values in train.items()
-                                               for date in dates]
+    lines = ["id,timestamp,value,value_lo_95,value_hi_95,fallback"]
+    lines += [f"{key},{date},{values[-1]},{values[-1] - 1},{values[-1] + 1},{key == 'M2'}" for key, values in train.items()
+              for date in dates]
     summary = {"lookbacks": [36, 18, 54], "anchor_season": 12, "series_fallback": ["M2"]}
     log = []
     monkeypatch.setattr(accuracy, "run_tsgate", fake_tsgate({"train": json.dumps(summary),
@@ -252,3 +256,25 @@ def test_tourism_run_trains_on_the_long_file_and_reads_the_fallbacks(monkeypatch
     assert tourism["tsgate"]["unflagged"]["series"] == 1
     assert tourism["forecasts"]["M1"] == [30.0] * 24
     accuracy.print_tourism(tourism, "test")
+    intervals = tourism["intervals"]["tsgate"]
+    # forecasts of last value +- 1: M1 (last 30) holds 29 and 30 of its test months 19 .. 30, twice each;
+    # M2 (last 10) holds 9, 10 and 11 of 5 .. 16, twice each: 4 + 6 of 48 inside, no series calibrated
+    assert intervals["coverage"] == pytest.approx(10 / 48)
+    assert intervals["series_miscalibrated_95"] == 1.0 and intervals["series_all_inside_95"] == 0.0
+    assert intervals["series_all_inside_expected_95"] == pytest.approx(0.95 ** 24)
+    assert tourism["intervals"]["calibration_targets"] == {
+        "calibrated_acd_target": 0.02, "calibrated_acd_within_target": False,
+        "all_inside_target": pytest.approx(1.5 * 0.95 ** 24), "all_inside_within_target": True}
+
+
+def test_intervals_scored_series_by_series_against_their_binomial_range():
+    test = {"a": np.zeros(13), "b": np.zeros(13), "c": np.zeros(13)}
+    lower = {key: np.full(13, -1.0) for key in test}
+    upper = {"a": np.ones(13), "b": np.r_[np.ones(11), -0.5, -0.5], "c": np.r_[np.ones(10), np.full(3, -0.5)]}
+    scores = accuracy.score_intervals(test, lower, upper, {key: 1.0 for key in test})
+    # a: all 13 inside; b: 11, the fewest a calibrated series of 13 gives; c: 10, fewer
+    assert scores["series_all_inside_95"] == pytest.approx(1 / 3)
+    assert scores["series_miscalibrated_95"] == pytest.approx(1 / 3)
+    assert scores["coverage"] == pytest.approx(34 / 39)
+    targets = accuracy.m4_calibration_targets(scores)
+    assert targets["msis_at_most_best"] is True and targets["calibrated_acd_within_target"] is False

@@ -123,6 +123,79 @@ def test_95_percent_intervals_cover_93_to_97_percent_of_gaussian_noise():
         assert 0.92 <= covered[1][test_owners == number].mean() <= 0.98
 
 
+def forecastable_panel(n_series=60, length=1200, seed=3):
+    """Gaussian noise around a known mean, but a forecast error of each series' own size in units of its
+    one-step change: the noise is smooth (a moving average), so its steps are small beside its errors on
+    some series and large on others."""
+    rng = np.random.default_rng(seed)
+    series = []
+    for k in range(n_series):
+        width = int(rng.integers(1, 12))  # a wider moving average: smaller steps for the same spread
+        noise = np.convolve(rng.standard_normal(length + width), np.ones(width) / np.sqrt(width), "valid")[:length]
+        series.append(noise[:, None])
+    return series
+
+
+def per_series_coverage(calibration, series, origins, horizon, span):
+    errors, owners, test_origins = oracle_errors(series, origins, horizon)
+    scales = np.concatenate([recent_scales_at(v, test_origins[owners == n], span) for n, v in enumerate(series)])
+    half = calibration.multipliers((95,))[0][None] * (scales * calibration.series_levels(owners))[:, None, :]
+    covered = (np.abs(errors) <= half).mean(axis=(1, 2))
+    return np.array([covered[owners == n].mean() for n in range(len(series))])
+
+
+def test_per_series_levels_calibrate_each_series_where_the_pool_cannot():
+    series, horizon, span = forecastable_panel(), 4, 48
+    errors, owners, origins = oracle_errors(series, np.arange(span, 800, 2), horizon)
+    scales = np.concatenate([recent_scales_at(v, origins[owners == n], span) for n, v in enumerate(series)])
+    pooled = calibrate(errors, scales, owners, span)
+    own = calibrate(errors, scales, owners, span, origins, n_series=len(series))
+    test = np.arange(800, 1200 - horizon, 4)
+    before, after = (per_series_coverage(c, series, test, horizon, span) for c in (pooled, own))
+    assert 0.93 <= after.mean() <= 0.97  # the pooled level still holds
+    assert np.abs(after - 0.95).max() < 0.08 < 0.1 < np.abs(before - 0.95).max()
+    assert np.abs(after - 0.95).mean() < np.abs(before - 0.95).mean() / 2
+    assert own.levels.shape == (len(series), 1) and own.levels.min() < 0.8 < 1.25 < own.levels.max()
+
+
+def test_series_levels_shrink_series_with_few_windows_toward_the_pool():
+    from tsgate.intervals import series_levels
+
+    rng = np.random.default_rng(0)
+    truth = np.repeat([0.5, 2.0], 20)  # 40 series: half with errors a quarter of the others'
+    owners = np.concatenate([np.full(1 if n in (0, 39) else 60, n) for n in range(40)])  # series 0 and 39: one window
+    origins = np.concatenate([np.arange(np.sum(owners == n)) for n in range(40)])
+    scores = np.abs(rng.standard_normal((len(owners), 3, 1))) * truth[owners][:, None, None]
+    scores /= scores.mean()
+    levels = series_levels(scores, owners, origins, 41)[:, 0]
+    many = levels[1:39]
+    assert np.allclose(many, np.where(truth[1:39] < 1, many[:19].mean(), many[19:].mean()), rtol=0.2)
+    assert many[19:].mean() / many[:19].mean() > 3  # the series with many windows keep their own level
+    looks = np.log(scores.mean(axis=(1, 2)))  # each window's log mean score
+    centre = np.mean([looks[owners == n].mean() for n in range(40)])
+    for single in (0, 39):  # a series of one window moves from its own level toward the pool's, not all the way
+        own = np.exp(looks[owners == single][0] - centre)
+        assert min(own, 1.0) < levels[single] < max(own, 1.0)
+    assert levels[40] == 1.0  # a series without windows: the pool's level
+    assert series_levels(scores[owners == 5], owners[owners == 5] * 0, origins[owners == 5], 1)[0, 0] == 1.0  # alone
+
+
+def test_short_series_lean_on_the_level_of_padded_windows():
+    from tsgate.intervals import series_levels, short_prior
+
+    owners = np.repeat(np.arange(4), 10)
+    origins = np.tile(np.arange(10), 4)
+    normalized = np.ones((40, 2, 1))
+    short_windows = owners == 3
+    normalized[short_windows] = 3.0  # series 3's windows were padded and missed three times as much
+    short_series = np.array([False, False, False, True, True])  # series 4: a fallback, no windows at all
+    prior = short_prior(normalized, owners, short_series, short_windows, 5)
+    np.testing.assert_allclose(prior[:, 0], [1.0, 1.0, 1.0, 3.0, 3.0])
+    assert series_levels(normalized, owners, origins, 5, prior)[4, 0] == prior[4, 0]
+    normalized[short_windows] = 0.5  # padded windows that did better do not narrow a short series' intervals
+    assert short_prior(normalized, owners, short_series, short_windows, 5)[:, 0].tolist() == [1.0] * 5
+
+
 def test_naive_intervals_widen_with_the_step_on_a_random_walk():
     walk = np.random.default_rng(1).standard_normal((2000, 1)).cumsum(axis=0)
     calibration = in_sample_calibration(walk, np.array([0, 2000]), naive, 1, 9, span=50)
@@ -241,6 +314,35 @@ def test_intervals_survive_saving_and_loading(tmp_path):
     assert list(expected.columns) == ["id", "date", "value", "value_lo_80", "value_hi_80", "value_lo_95", "value_hi_95"]
 
 
+def rewrite_tensors(source, target, change):
+    """Copy a model file with its tensors changed by `change(tensors)`, metadata kept."""
+    from safetensors.torch import load_file, save_file
+
+    raw = Path(source).read_bytes()
+    header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+    tensors = load_file(source)
+    change(tensors)
+    save_file(tensors, target, metadata=header["__metadata__"])
+    return target
+
+
+def test_per_series_levels_are_stored_and_a_file_without_them_uses_the_pool(tmp_path):
+    series = load_series(noisy_panel(n_series=6, length=200), DataOptions(id_col="id"))
+    model = Forecaster(horizon=4, hidden=8, steps=30, ensemble=1).fit(series)
+    assert model.calibration_.levels.shape == (6, 1) and (model.calibration_.levels > 0).all()
+    model.save(tmp_path / "m.tsgate")
+    older = rewrite_tensors(tmp_path / "m.tsgate", tmp_path / "older.tsgate", lambda t: t.pop("calibration.levels"))
+    loaded = Forecaster.load(older)
+    assert loaded.calibration_.levels is None
+    np.testing.assert_array_equal(loaded.calibration_.series_levels(np.arange(6)), np.ones((6, 1)))
+    lower, upper = loaded.predict_array(levels=(95,)).bounds[95]
+    assert (lower < upper).all()
+    wrong = rewrite_tensors(tmp_path / "m.tsgate", tmp_path / "wrong.tsgate",
+                            lambda t: t.update({"calibration.levels": -t["calibration.levels"]}))
+    with pytest.raises(ModelFileError, match="inconsistent contents"):
+        Forecaster.load(wrong)
+
+
 def test_a_file_from_before_intervals_forecasts_points_and_refuses_levels():
     model = Forecaster.load(DATA / "v1-air-gru.tsgate")
     assert model.predict().shape[0] == model.horizon
@@ -328,3 +430,69 @@ def test_compare_scores_the_intervals_of_every_row(sine_csv):
         assert row["msis_95"] >= row["width_95"] > 0  # MSIS is the width plus penalties for misses
     table = invoke("compare", sine_csv, "--models", "gru", "--level", "95", "-f", "table", *FAST)
     assert "cover 95%" in table.stdout and "MSIS 95%" in table.stdout
+
+
+def test_compare_reports_how_coverage_spreads_over_series(sine_csv):
+    result = invoke("compare", sine_csv, "--models", "gru", "--level", "95", "-f", "json", *FAST)
+    assert result.exit_code == 0, result.stderr
+    for row in json.loads(result.stdout)["rows"]:
+        # one series: either its coverage is outside its binomial range or not; all inside or not
+        assert row["series_miscalibrated_95"] in (0.0, 1.0) and row["series_all_inside_95"] in (0.0, 1.0)
+        assert row["series_all_inside_95"] == float(row["coverage_95"] == 1.0)
+    table = invoke("compare", sine_csv, "--models", "gru", "--level", "95", "-f", "table", *FAST)
+    assert "series off 95%" in table.stdout and "all in 95%" in table.stdout
+
+
+# ---- compare's verdict on intervals: the pool against the series -----------------------------------------
+
+
+def interval_row(model, coverage, off, all_inside, kind="recurrent"):
+    return {"model": model, "kind": kind, "mase": 0.5, "dm_p": None, "coverage_95": coverage,
+            "series_miscalibrated_95": off, "series_all_inside_95": all_inside}
+
+
+def test_a_row_that_fits_the_pool_but_not_the_series_is_named():
+    from tsgate.verdicts import fits_pool_not_series
+    from tsgate.wording import verdict
+
+    # 400 series of 13 points: 95.2% pooled is right, but 80% entirely inside (51% if calibrated) is not
+    wide_and_narrow = interval_row("gru", 0.952, 0.04, 0.80)
+    calibrated = {**interval_row("naive", 0.95, 0.04, 0.52, kind="baseline"), "mase": 1.0, "dm_p": 0.01}
+    assert fits_pool_not_series(wide_and_narrow, 95, 5200, 400, 13)
+    assert not fits_pool_not_series(calibrated, 95, 5200, 400, 13)
+    assert fits_pool_not_series(interval_row("ridge", 0.95, 0.15, 0.5), 95, 5200, 400, 13)  # 15% outside their range
+    assert not fits_pool_not_series(interval_row("gru", 0.99, 0.0, 0.9), 95, 5200, 400, 13)  # the pool itself is off
+    text = verdict([wide_and_narrow, calibrated], (95.0,), test_points=5200, seeds=1, horizon=13)
+    assert text.endswith(" 95% intervals that fit the pool but not the series: gru (every point inside on 80% of "
+                         "series, 51% if calibrated per series; 4% outside their binomial range).")
+    assert "naive (every" not in text
+    assert "fit the pool" not in verdict([wide_and_narrow], (95.0,), test_points=5200, seeds=1)  # horizon unknown
+
+
+def test_a_few_series_cannot_show_a_row_misfits_them():
+    from tsgate.verdicts import fits_pool_not_series
+
+    # 3 series: all inside on every one is what 0.95 ** 13 = 0.51 gives by chance often enough
+    assert not fits_pool_not_series(interval_row("gru", 0.95, 0.0, 1.0), 95, 39, 3, 13)
+
+
+def test_a_fallback_series_gets_the_level_of_short_windows_at_least_the_pools(tmp_path):
+    from test_short_series import short_panel
+
+    series = load_series(pd.read_csv(short_panel(tmp_path / "p.csv")), DataOptions(id_col="store"))
+    model = Forecaster(horizon=4, lookback=12, hidden=8, steps=20, ensemble=1, device="cpu").fit(series)
+    wee = series.ids.index("wee")
+    assert model.fallback_[wee] and model.calibration_.levels[wee, 0] >= 1.0
+    prediction = model.predict_array(levels=(80,))
+    lower, upper = prediction.bounds[80]
+    half = (upper - lower)[wee, :, 0] / 2
+    expected = model.calibration_.multipliers((80,))[0, :, 0] * model.interval_scale_[wee, 0] * model.calibration_.levels[wee, 0]
+    np.testing.assert_allclose(half, expected, rtol=1e-9)
+
+
+def test_a_step_no_window_missed_leaves_every_level_finite():
+    errors = np.random.default_rng(0).standard_normal((40, 3, 1))
+    errors[:, 0] = 0.0  # a perfect first step everywhere (a panel of constant-led series, say)
+    owners, origins = np.repeat(np.arange(4), 10), np.tile(np.arange(10), 4)
+    calibration = calibrate(errors, np.ones((40, 1)), owners, 25, origins, n_series=4)
+    assert np.isfinite(calibration.levels).all() and np.isfinite(calibration.scores).all()

@@ -150,3 +150,48 @@ def test_score_all_keys_and_values(pair):
     assert list(scores) == ["mae", "rmse", "smape", "mase"]
     assert scores["mae"] == mae(y_true, y_pred)
     assert scores["mase"] == pytest.approx(scores["mae"] / 2.0)
+
+
+# ---- coverage series by series -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("points, level", [(1, 95), (5, 95), (13, 95), (24, 95), (48, 80), (100, 99)])
+def test_binomial_range_leaves_at_most_two_and_a_half_percent_on_each_side(points, level):
+    from scipy.stats import binom
+
+    from tsgate.metrics import binomial_range
+
+    lo, hi = binomial_range(points, level)
+    p = level / 100
+    assert binom.cdf(lo - 1, points, p) <= 0.025 < binom.cdf(lo, points, p)  # lo is the largest such bound
+    assert binom.sf(hi, points, p) <= 0.025 < binom.sf(hi - 1, points, p) or hi == 0
+
+
+def test_binomial_range_of_thirteen_weekly_points():
+    from tsgate.metrics import binomial_range
+
+    assert binomial_range(13, 95) == (11, 13)  # 10 of 13 inside a 95% interval happens less than 2.5% of the time
+    with pytest.raises(DataError, match="at least one test point"):
+        binomial_range(0, 95)
+
+
+def test_series_calibration_counts_series_outside_their_range_and_entirely_inside():
+    from tsgate.metrics import series_calibration
+
+    hits = [np.ones(13, bool), np.r_[np.ones(11), np.zeros(2)], np.r_[np.ones(10), np.zeros(3)], np.ones(24, bool)]
+    spread = series_calibration(hits, 95)
+    assert spread["miscalibrated"] == 0.25  # only the one with 10 of 13
+    assert spread["all_inside"] == 0.5
+    assert spread["all_inside_expected"] == pytest.approx((3 * 0.95 ** 13 + 0.95 ** 24) / 4)
+    assert series_calibration(np.zeros((2, 5), bool), 95)["miscalibrated"] == 1.0  # an (S, P) array works too
+    with pytest.raises(DataError, match="without a series"):
+        series_calibration([], 95)
+
+
+def test_inside_flags_each_point_and_refuses_crossed_bounds():
+    from tsgate.metrics import coverage, inside
+
+    truth, lower, upper = np.array([0.0, 1.0, 2.0]), np.array([0.0, 1.5, 0.0]), np.array([1.0, 2.0, 2.0])
+    assert inside(truth, lower, upper).tolist() == [True, False, True]
+    assert coverage(truth, lower, upper) == pytest.approx(2 / 3)
+    with pytest.raises(DataError, match="bounds cross"):
+        inside(truth, upper, lower)

@@ -620,7 +620,8 @@ for any --jobs apart from the timing columns.
 With --level, every row adds the coverage of its intervals on the test points, their mean width
 and MSIS (M4's mean scaled interval score), both in units of MASE's scale. naive and seasonal naive
 take their intervals from their own errors over the training data, ridge and the networks from
-their errors on the validation part.
+their errors on the validation part. Beside them: the share of series whose coverage lies outside
+its binomial 95% range, and the share with every test point inside.
 """)
 @option_groups
 def compare(

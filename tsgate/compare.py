@@ -21,12 +21,13 @@ from tsgate.baselines import RidgeBaseline, naive, seasonal_naive
 from tsgate.data import series_label
 from tsgate.errors import OptionError
 from tsgate.intervals import check_levels, in_sample_calibration, interval_span, level_name, recent_scale
-from tsgate.metrics import coverage, interval_width, msis, score_all, seasonal_naive_scale
+from tsgate.metrics import coverage, inside, interval_width, msis, score_all, seasonal_naive_scale, series_calibration
 from tsgate.significance import diebold_mariano
 from tsgate.windows import gather_windows, last_points_padded, validation_length, validation_lengths, window_starts
 
 METRICS = ("mae", "rmse", "smape", "mase")
-INTERVAL_METRICS = ("coverage", "width", "msis")  # per level: coverage_95, width_95, msis_95
+# per level: coverage_95, width_95, msis_95, then how coverage spreads over series (metrics.series_calibration)
+INTERVAL_METRICS = ("coverage", "width", "msis", "series_miscalibrated", "series_all_inside")
 RANK_BY = "mase"  # scale-free, so it ranks fairly across series of different sizes
 BASELINES = ("naive", "seasonal_naive", "ridge")
 
@@ -262,6 +263,10 @@ class Scoring:
             scores[f"coverage_{name}"] = coverage(truth, lower, upper)
             scores[f"width_{name}"] = interval_width(lower, upper, self.scale)
             scores[f"msis_{name}"] = msis(truth, lower, upper, self.scale, level)
+            # each series and column over the fold's horizon is one binomial draw of `horizon` points
+            spread = series_calibration(inside(truth, lower, upper).transpose(0, 2, 1).reshape(-1, truth.shape[1]), level)
+            scores[f"series_miscalibrated_{name}"] = spread["miscalibrated"]
+            scores[f"series_all_inside_{name}"] = spread["all_inside"]
         return scores, scaled_errors(forecast, truth, self.scale)
 
 
@@ -362,7 +367,7 @@ def ridge_calibration(scaled: np.ndarray, offsets: np.ndarray, windows, lookback
     held_out = origins >= train_ends[owners]  # every target in the validation part, as for the networks
     x, y, origins, owners, features = (None if part is None else part[held_out] for part in windows)
     scales = recent_scales_one_by_one(scaled, offsets, owners, origins, span)
-    return calibrate(ridge.predict(x, features) - y, scales, owners, span)
+    return calibrate(ridge.predict(x, features) - y, scales, owners, span, origins, n_series=len(offsets) - 1)
 
 
 @dataclass

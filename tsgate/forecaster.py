@@ -220,7 +220,7 @@ class Forecaster:
                                  "retrain it to forecast with --level")
         numbers, (context, points, covariates), last, scales, skipped = self.forecast_inputs(series)
         values = self.predict_values(numbers, context, last, points, covariates)
-        bounds = self.calibration_.bounds(values, scales, levels) if levels else {}
+        bounds = self.calibration_.bounds(values, scales, levels, numbers) if levels else {}
         ids = [self.ids_[n] for n in numbers]
         check_forecast_finite(values, bounds, ids)
         fallback = None if self.fallback_ is None else self.fallback_[numbers]

@@ -1,4 +1,5 @@
-"""Forecast accuracy: MAE, RMSE, sMAPE and MASE for points; coverage, width and MSIS for intervals.
+"""Forecast accuracy: MAE, RMSE, sMAPE and MASE for points; coverage, width and MSIS for intervals, and
+how coverage spreads over series.
 
 Forecasts and truths are float arrays of shape (N, H, C): N forecast origins,
 H horizon steps, C target columns. Every metric averages over all of them.
@@ -149,8 +150,7 @@ def _check_bounds(y_true, lower, upper):
 
 def coverage(y_true, lower, upper) -> float:
     """Share of true values inside their interval [lower, upper], bounds included."""
-    y_true, lower, upper = _check_bounds(y_true, lower, upper)
-    return float(((y_true >= lower) & (y_true <= upper)).mean())
+    return float(inside(y_true, lower, upper).mean())
 
 
 def interval_width(lower, upper, scale) -> float:
@@ -170,3 +170,48 @@ def msis(y_true, lower, upper, scale, level: float) -> float:
     alpha = 1.0 - level / 100.0
     score = (upper - lower) + (2.0 / alpha) * ((lower - y_true) * (y_true < lower) + (y_true - upper) * (y_true > upper))
     return float(np.mean(score / _check_scale(scale, y_true.shape)))
+
+
+# ---- calibration series by series ----------------------------------------------------------------------
+# Pooled coverage can be right while every series is wrong (most too wide, a few far too narrow). Each
+# series' test points are a binomial draw when its intervals keep their promise, so a series is judged
+# against the range that draw would fall in.
+
+RANGE_MASS = 0.95  # a series' coverage outside the central 95% of its binomial draw counts as miscalibrated
+
+
+def binomial_range(points: int, level: float, mass: float = RANGE_MASS) -> tuple[int, int]:
+    """(lo, hi): the fewest and most of `points` values inside a level% interval that a calibrated
+    series gives, leaving at most (1 - mass) / 2 of the binomial's probability below lo and above hi."""
+    from math import comb
+
+    if points < 1:
+        raise DataError(f"a series needs at least one test point to judge its coverage, got {points}")
+    p, tail = level / 100.0, (1.0 - mass) / 2.0
+    pmf = np.array([comb(points, k) * p**k * (1 - p) ** (points - k) for k in range(points + 1)])
+    below = np.concatenate([[0.0], np.cumsum(pmf)[:-1]])  # P(K < k)
+    above = 1.0 - np.cumsum(pmf)  # P(K > k)
+    lo = int(np.flatnonzero(below <= tail + 1e-12)[-1])
+    hi = int(np.flatnonzero(above <= tail + 1e-12)[0])
+    return lo, hi
+
+
+def series_calibration(hits, level: float) -> dict[str, float]:
+    """How coverage spreads over series, from each series' inside-or-not flags (a list of 1-D bool arrays,
+    or an (S, P) array): the share whose count inside lies outside its binomial_range
+    (`miscalibrated`), the share with every point inside (`all_inside`), and the share a calibrated
+    series would give with every point inside, the mean of level^points (`all_inside_expected`)."""
+    hits = [np.asarray(flags, dtype=bool).ravel() for flags in hits]
+    if not hits:
+        raise DataError("cannot judge coverage series by series without a series: pass at least one")
+    ranges = {n: binomial_range(n, level) for n in {len(flags) for flags in hits}}
+    counts = [(int(flags.sum()), len(flags)) for flags in hits]
+    outside = [not ranges[n][0] <= k <= ranges[n][1] for k, n in counts]
+    return {"miscalibrated": float(np.mean(outside)), "all_inside": float(np.mean([k == n for k, n in counts])),
+            "all_inside_expected": float(np.mean([(level / 100.0) ** n for _, n in counts]))}
+
+
+def inside(y_true, lower, upper) -> np.ndarray:
+    """Whether each true value lies inside its interval [lower, upper], bounds included (same shape)."""
+    y_true, lower, upper = _check_bounds(y_true, lower, upper)
+    return (y_true >= lower) & (y_true <= upper)

@@ -11,6 +11,9 @@ member lookback) under "context" (S, L, C). Since tsgate 0.3, the interval calib
 "calibration.scores" (N, H, C) and "calibration.weights" (N,) of the held-out windows, and
 "calibration.scale" (S, C), each series' recent scale at the end of its training data; the
 JSON's "intervals" holds the span that scale reads. Files without them forecast points only.
+After 0.7.0, a panel's file adds "calibration.levels" (S, C), each series' held-out error level
+relative to the pool's (intervals.series_levels), where any differs from 1; files without it give
+every series the pool's level.
 Since tsgate 0.5, "series.constant" (S,) flags the series that were constant over their training
 part (forecast as their last value); files without it have none. Since tsgate 0.6, a panel with
 series shorter than the lookback adds "series.fallback" (S,), the series too short to learn from,
@@ -106,6 +109,9 @@ def tensors_of(fitted: Fitted) -> dict:
         tensors["calibration.scores"] = torch.from_numpy(fitted.calibration.scores)
         tensors["calibration.weights"] = torch.from_numpy(fitted.calibration.weights)
         tensors["calibration.scale"] = torch.from_numpy(fitted.interval_scale)
+        levels = fitted.calibration.levels
+        if levels is not None and (levels != 1).any():  # all at the pool's level reads the same without them
+            tensors["calibration.levels"] = torch.from_numpy(levels)
     return tensors
 
 
@@ -257,9 +263,14 @@ def load_calibration(tensors: dict, settings: dict | None, shape: tuple[int, int
     series, horizon, targets = shape  # (S, H, C)
     if scores.ndim != 3 or scores.shape[1:] != (horizon, targets) or weights.shape != scores.shape[:1] or scale.shape != (series, targets):
         raise ValueError("the interval calibration does not match the model")
-    if len(weights) == 0 or (weights <= 0).any() or (scores < 0).any() or (scale <= 0).any():
+    levels = tensors.get("calibration.levels")  # absent up to 0.7.0, and where all are 1: the pool's level
+    levels = None if levels is None else levels.numpy()
+    if levels is not None and levels.shape != (series, targets):
+        raise ValueError("the interval calibration does not match the model")
+    if len(weights) == 0 or (weights <= 0).any() or (scores < 0).any() or (scale <= 0).any() or (
+            levels is not None and (levels <= 0).any()):
         raise ValueError("the interval calibration holds impossible values")
-    return Calibration(scores, weights, int(settings["span"])), scale
+    return Calibration(scores, weights, int(settings["span"]), levels), scale
 
 
 def save(path, tensors: dict, meta: dict) -> None:

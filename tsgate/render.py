@@ -310,6 +310,12 @@ def flat_tuning(row: dict) -> dict:
     return {**{key: value for key, value in row.items() if key != "tuning"}, **flat}
 
 
+# compare's interval columns for people; "series off" is the share of series whose coverage is outside its
+# binomial range, "all in" the share with every test point inside (metrics.series_calibration)
+INTERVAL_TITLES = (("cover", "coverage"), ("width", "width"), ("MSIS", "msis"), ("series off", "series_miscalibrated"),
+                   ("all in", "series_all_inside"))
+
+
 def comparison_view(rows: list[dict], levels: list[float] = ()):
     """The table for people: mean ± std in one cell, dashes where a column has no meaning."""
     import pandas as pd
@@ -332,7 +338,7 @@ def comparison_view(rows: list[dict], levels: list[float] = ()):
         "MAE": spread(row, "mae"), "RMSE": spread(row, "rmse"), "sMAPE %": spread(row, "smape"),
         "MASE": spread(row, "mase"), "DM p": number(row["dm_p"], "{:.2g}"),
         **{f"{title} {level_name(level)}%": spread(row, f"{metric}_{level_name(level)}")
-           for level in levels for title, metric in (("cover", "coverage"), ("width", "width"), ("MSIS", "msis"))},
+           for level in levels for title, metric in INTERVAL_TITLES},
         **(tuning_cells(row.get("tuning")) if any("tuning" in other for other in rows) else {}),
     } for row in rows])
 

@@ -33,7 +33,7 @@ def fit_ensemble(plan: TrainingPlan, backbone: str, shape: ModelConfig, train: T
     held_out = ensemble_validation_errors(members, calibration_data)  # before any refit: unseen windows
     val_mae = float((np.abs(held_out) * plan.scaling.scale[calibration_data.series_of_val][:, None, :]).mean())
     span = interval_span(plan.season, plan.horizon)
-    calibration = calibrate_intervals(held_out, calibration_data, plan.scaled, plan.series.offsets, span)
+    calibration = calibrate_intervals(held_out, calibration_data, plan, span)
     own_seconds = plan.seconds + (time.perf_counter() - started)  # this process's part; the members time their own
     seconds = own_seconds + sum(t.seconds for name, t in trials.items() if name != backbone) + sum(m.seconds for m in members)
     fitted = fitted_record(plan, backbone, members, calibration, train)
@@ -136,8 +136,14 @@ def ensemble_validation_errors(members: list[TrainedMember], data) -> np.ndarray
     return np.median(np.stack([m.val_forecasts for m in members]), axis=0) - truth.numpy()
 
 
-def calibrate_intervals(errors: np.ndarray, data, scaled: np.ndarray, offsets: np.ndarray, span: int):
-    """The interval calibration from held-out errors (N, H, C) of the validation windows of `data`,
-    over the scaled series end to end (T_total, C) split at `offsets`."""
-    owners = data.series_of_val
-    return calibrate(errors, recent_scales_of_series(scaled, offsets, owners, data.origin_of_val, span), owners, span)
+def calibrate_intervals(errors: np.ndarray, data, plan: TrainingPlan, span: int):
+    """The interval calibration from held-out errors (N, H, C) of the validation windows of `data`, with
+    each series' own error level; short series (a fallback, or one shorter than the longest member
+    lookback) lean on the level of the held-out windows that were padded."""
+    owners, origins, longest = data.series_of_val, data.origin_of_val, max(plan.lookbacks)
+    series = plan.series
+    short = series.length_array < longest
+    if plan.fallback is not None:
+        short = short | plan.fallback
+    scales = recent_scales_of_series(plan.scaled, series.offsets, owners, origins, span)
+    return calibrate(errors, scales, owners, span, origins, short, origins < longest, len(series.ids))

@@ -111,3 +111,34 @@ JUDGES = {
     "lstm-better-on-large-data": lstm_better_on_large_data,
     "rnn-enough-for-short-sequences": rnn_enough_for_short_sequences,
 }
+
+
+# ---- compare's intervals: the pool against the series ------------------------------------------------------
+# A calibrated series leaves its binomial range (metrics.binomial_range) at most this often.
+SERIES_OUTSIDE_BY_CHANCE = 0.05
+
+
+def pooled_coverage_fits(coverage: float, level: float, points: int) -> bool:
+    """Pooled coverage within two binomial standard errors of the level promised over `points` test points
+    (they are not independent, so this flags only clear misses)."""
+    nominal = level / 100
+    return abs(coverage - nominal) <= 2 * (nominal * (1 - nominal) / max(points, 1)) ** 0.5
+
+
+def beyond_chance(share: float, chance: float, units: int) -> bool:
+    """A share of `units` series above what `chance` of each gives, by more than two binomial standard errors."""
+    return share > chance + 2 * (chance * (1 - chance) / max(units, 1)) ** 0.5
+
+
+def fits_pool_not_series(row: dict, level: float, points: int, units: int, points_per_unit: int) -> bool:
+    """A row whose pooled coverage keeps the level's promise while its series do not: more of them outside
+    their binomial range, or entirely inside, than calibrated series give beyond chance. `units` counts the
+    series (x columns x folds) scored, each over `points_per_unit` test points; `points` all of them."""
+    from tsgate.intervals import level_name
+
+    name = level_name(level)
+    if not pooled_coverage_fits(row[f"coverage_{name}"], level, points):
+        return False
+    all_inside_by_chance = (level / 100) ** points_per_unit
+    return (beyond_chance(row[f"series_miscalibrated_{name}"], SERIES_OUTSIDE_BY_CHANCE, units)
+            or beyond_chance(row[f"series_all_inside_{name}"], all_inside_by_chance, units))

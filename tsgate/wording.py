@@ -19,13 +19,18 @@ NOTE_NAMES = 4  # series a note names before it only counts the rest
 def comparison_verdict(comparison) -> str:
     """The verdict of a compare.Comparison, from its rows and settings."""
     settings = comparison.settings
-    return verdict(comparison.rows, tuple(settings["levels"]), comparison.test_points, settings["seeds"])
+    return verdict(comparison.rows, tuple(settings["levels"]), comparison.test_points, settings["seeds"],
+                   settings.get("test_points_per_fold"))
 
 
-def verdict(rows: list[dict], levels: tuple[float, ...] = (), test_points: int = 0, seeds: int = 1) -> str:
+def verdict(rows: list[dict], levels: tuple[float, ...] = (), test_points: int = 0, seeds: int = 1,
+            horizon: int | None = None) -> str:
     """Sentences computed from the table: the winner, whether the runner-up is within noise, the cost,
-    and which rows' intervals are badly calibrated."""
-    return point_verdict(rows) + "".join(calibration_clause(rows, level, test_points, seeds) for level in levels)
+    which rows' intervals are badly calibrated, and (given the horizon each series is scored over) which
+    fit the pool but not the series."""
+    return point_verdict(rows) + "".join(calibration_clause(rows, level, test_points, seeds) +
+                                         (series_clause(rows, level, test_points, seeds, horizon) if horizon else "")
+                                         for level in levels)
 
 
 def calibration_clause(rows: list[dict], level: float, test_points: int, seeds: int) -> str:
@@ -33,15 +38,32 @@ def calibration_clause(rows: list[dict], level: float, test_points: int, seeds: 
     standard errors from the level promised (their points are not independent, so this flags only
     clear misses), or '' when none is."""
     from tsgate.intervals import level_name
+    from tsgate.verdicts import pooled_coverage_fits
 
     name = level_name(level)
-    nominal = level / 100
     off = []
     for row in rows:
         points = test_points * (seeds if row["kind"] == "recurrent" else 1)
-        if abs(row[f"coverage_{name}"] - nominal) > 2 * math.sqrt(nominal * (1 - nominal) / max(points, 1)):
+        if not pooled_coverage_fits(row[f"coverage_{name}"], level, points):
             off.append(f"{row['model']} (covers {row[f'coverage_{name}']:.0%} of {points} test points)")
     return f" Badly calibrated {name}% intervals: {', '.join(off)}." if off else ""
+
+
+def series_clause(rows: list[dict], level: float, test_points: int, seeds: int, horizon: int) -> str:
+    """' 95% intervals that fit the pool but not the series: ...' naming the rows whose pooled coverage is
+    right while too many series are entirely inside or outside their binomial range (verdicts.fits_pool_not_series),
+    or '' when none is."""
+    from tsgate.intervals import level_name
+    from tsgate.verdicts import fits_pool_not_series
+
+    name, units = level_name(level), max(test_points // horizon, 1)
+    named = [f"{row['model']} (every point inside on {row[f'series_all_inside_{name}']:.0%} of series, "
+             f"{(level / 100) ** horizon:.0%} if calibrated per series; "
+             f"{row[f'series_miscalibrated_{name}']:.0%} outside their binomial range)"
+             for row in rows if f"series_all_inside_{name}" in row
+             and fits_pool_not_series(row, level, test_points * (seeds if row["kind"] == "recurrent" else 1), units,
+                                      horizon)]
+    return f" {name}% intervals that fit the pool but not the series: {', '.join(named)}." if named else ""
 
 
 def point_verdict(rows: list[dict]) -> str:
