@@ -2,4 +2,4 @@
 file, the CLI, compare's JSON) depend on this module, not on the root's namespace, whose import
 also sets up the environment torch is started in."""
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"
