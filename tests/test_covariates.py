@@ -316,3 +316,34 @@ def test_covariates_travel_to_worker_processes_with_the_same_result():
     here = tiny(ensemble=2).fit(frame, **PANEL, jobs=1)
     workers = tiny(ensemble=2).fit(frame, **PANEL, jobs=2)
     assert here.to_bytes() == workers.to_bytes()
+
+
+def test_a_tuned_model_keeps_its_covariates_through_every_trial_and_the_winner(tmp_path):
+    data, model, space = tmp_path / "panel.csv", tmp_path / "m.tsgate", tmp_path / "space.json"
+    panel_frame().to_csv(data, index=False)
+    space.write_text(json.dumps({"hidden": [4, 8], "batch_size": [32, 64]}))
+    trained = invoke("train", data, "--id-col", "id", "--target", "y", "--future-cov", "temp", "--static-cov", "kind",
+                     "--tune", "2", "--space", space, "--format", "json", "-o", model, *FAST, "--lookback", "8",
+                     "--ensemble", "1", "--jobs", "1")
+    assert trained.exit_code == 0, describe(trained)
+    assert json.loads(trained.stdout)["tuning"]["trials"] == 2
+    loaded = Forecaster.load(model)
+    assert [column.name for column in loaded.covariates_.columns] == ["temp", "kind"]
+    assert loaded.members_[0].config.n_future == 1 and loaded.members_[0].config.n_static == 2  # kind: two levels
+    assert invoke("forecast", model, data).exit_code == 0
+
+
+def test_a_short_series_in_a_panel_with_covariates_is_padded_and_forecast_with_its_future_values():
+    frame = panel_frame(n=60)
+    short = (frame["id"] == "b") & (frame["time"] < frame["time"].min() + pd.Timedelta(hours=50))
+    frame = frame[~short].reset_index(drop=True)  # "b": 10 points and its 4 future rows
+    series = load_series(frame, DataOptions(**PANEL))
+    model = tiny(lookback=24).fit(series)
+    assert model.members_[0].config.masked  # "b" learns from padded windows
+    forecast = model.predict(frame)
+    assert list(forecast["id"]) == ["a"] * HORIZON + ["b"] * HORIZON and np.isfinite(forecast["y"]).all()
+    changed = frame.copy()
+    changed.loc[changed.index[-HORIZON:], "temp"] += 5.0  # "b"'s future values reach its forecast
+    moved = model.predict(changed)
+    assert not np.allclose(moved["y"].to_numpy()[HORIZON:], forecast["y"].to_numpy()[HORIZON:])
+    assert np.array_equal(moved["y"].to_numpy()[:HORIZON], forecast["y"].to_numpy()[:HORIZON])
