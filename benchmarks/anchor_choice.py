@@ -14,17 +14,14 @@ training points, the span a network reads). Nothing trains; it takes seconds.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import (DEFAULT_M4_DIR, DEFAULT_TOURISM_DIR, ROOT, m4_series_scores, read_m4,  # noqa: E402
-                      read_tourism, tourism_series_scores)
+                      read_tourism, tourism_series_scores, write_json_atomically)
 
 SETS = {  # name: (season, horizon, the span the first member reads)
     "m4-weekly": (52, 13, 104),
@@ -84,10 +81,7 @@ def main() -> None:
               "would switch under the per-series choice")
         for way, figures in result["anchors"].items():
             print(f"  {way:<22} " + "  ".join(f"{metric} {value:.3f}" for metric, value in figures.items()))
-    handle = tempfile.NamedTemporaryFile("w", dir=args.out.parent, suffix=".tmp", delete=False)
-    with handle:
-        json.dump(document, handle, indent=2)
-    os.replace(handle.name, args.out)
+    write_json_atomically(document, args.out)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from tsgate import Forecaster  # noqa: E402
 from tsgate.config import ModelConfig  # noqa: E402
 from tsgate.data import DataOptions, load_series  # noqa: E402
 from tsgate.errors import OptionError  # noqa: E402
-from tsgate.io import read_csv  # noqa: E402
+from tsgate.io import read_csv, write_atomic  # noqa: E402
 from tsgate.sizes import count_parameters, first_member_config, hidden_for_parameters  # noqa: E402
 
 SAMPLES = [("air_passengers.csv", 12, None), ("mauna_loa_co2.csv", 12, None),
@@ -77,10 +75,7 @@ def main() -> None:
                 continue
             cells = "  ".join(f"{r['model']} h={r['hidden']:<4d}{100 * r['deviation']:+5.1f}%" for r in matched)
             print(f"  {target:>7,}: {cells}   worst {100 * max(abs(r['deviation']) for r in matched):.1f}%")
-    handle = tempfile.NamedTemporaryFile("w", dir=args.out.parent, suffix=".tmp", delete=False)
-    with handle:
-        json.dump(document, handle, indent=2)
-    os.replace(handle.name, args.out)
+    write_atomic(args.out, json.dumps(document, indent=2))
 
 
 if __name__ == "__main__":
