@@ -192,10 +192,10 @@ def test_a_season_as_long_as_the_shortest_series_is_recorded_and_seasonal_naive_
     from tsgate.compare import resolve_season
 
     hourly = sine_series(n=300)  # season 24
-    assert resolve_season(CompareOptions(), hourly, shortest=24) is None
-    assert resolve_season(CompareOptions(), hourly, shortest=25) == 24
+    assert resolve_season(CompareOptions(), hourly, reference=24) is None
+    assert resolve_season(CompareOptions(), hourly, reference=25) == 24
     with pytest.raises(OptionError, match="--season 30 is as long as the shortest series"):
-        resolve_season(CompareOptions(season=30), hourly, shortest=30)
+        resolve_season(CompareOptions(season=30), hourly, reference=30)
     short = load_series(synthetic_sine(n=24), DataOptions())  # 24 - 1 fold x 4 leaves 20 points, under 24
     result = run_comparison(short, Forecaster(lookback=4, horizon=4, hidden=4, epochs=1, ensemble=1),
                             CompareOptions(models=("gru",)))

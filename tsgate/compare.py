@@ -78,23 +78,25 @@ class Comparison:
     rows: list[dict]  # one per model, best first (summarise)
     settings: dict
     test_points: int  # points each seed of a model is scored on: folds x horizon x series x columns
-    # (frequency, season, shortest length) when the season is as long as the shortest series, so
+    # (frequency, season, reference length) when the season is as long as the reference series, so
     # seasonal naive fell back to naive (wording.comparison_notes says so); None otherwise
     season_too_long: tuple[str, int, int] | None = None
     models: dict = field(default_factory=dict)  # file name (saved_model_name) -> fitted Forecaster, when kept
 
 
-def resolve_season(options: CompareOptions, series, shortest: int) -> int | None:
-    """The seasonal-naive lag: --season (checked), else the data's season when the shortest series holds more than one."""
+def resolve_season(options: CompareOptions, series, reference: int) -> int | None:
+    """The seasonal-naive lag: --season (checked), else the data's season when the reference series (the
+    shortest, or a panel's median: its shorter series fall back to naive one by one) holds more than one."""
+    which = "the median series" if series.lenient else "the shortest series"
     season = options.season
     if season is not None:
         if season < 1:
             raise OptionError(f"--season must be at least 1, got {season}")
-        if season >= shortest:
-            raise OptionError(f"--season {season} is as long as the shortest series ({shortest} points): pass a smaller --season")
+        if season >= reference:
+            raise OptionError(f"--season {season} is as long as {which} ({reference} points): pass a smaller --season")
         return season
     season = series.season
-    return None if season is not None and season >= shortest else season
+    return None if season is not None and season >= reference else season
 
 
 def check_folds(series, template, folds: int) -> None:
@@ -147,8 +149,8 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
     before = series.length_array - options.folds * template.horizon
     # A panel's seasonal naive falls back to naive on its series shorter than a season, one by one,
     # as its networks pad them: the season is dropped only where the typical series is that short.
-    shortest = int(np.median(before) if series.lenient else before.min())
-    season = resolve_season(options, series, shortest)
+    reference = int(np.median(before) if series.lenient else before.min())
+    season = resolve_season(options, series, reference)
     levels = check_levels(options.levels)
     span = interval_span(series.season, template.horizon)  # what the Forecaster's intervals read
     budget = parse_budget(options.budget)
@@ -188,7 +190,7 @@ def run_comparison(series, template, options: CompareOptions, on_step=None, keep
         **sizing.settings(),
     }
     fell_back = options.season is None and series.season is not None and season is None
-    comparison = Comparison(rows, settings, test_points, (series.freq, series.season, shortest) if fell_back else None,
+    comparison = Comparison(rows, settings, test_points, (series.freq, series.season, reference) if fell_back else None,
                             models)
     return with_tuning(comparison, *tuning) if tuning else comparison
 
